@@ -1,0 +1,228 @@
+//! The lab: two anonymous network namespaces (server, client), each owned by one
+//! thread, joined by a veth pair, with addresses from the benchmarking ranges
+//! (198.18.0.0/15, 2001:2::/48) and per-namespace `net.*` sysctls. Nothing is
+//! made in the root namespace; dropping the `Lab` frees everything.
+
+pub mod netlink;
+pub mod ns;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use sysctl::Sysctl;
+
+use crate::scenario::Family;
+pub use ns::NsThread;
+
+/// Interface names inside the namespaces (private to each namespace, so fixed names
+/// cannot collide between parallel cases).
+pub const SERVER_IF: &str = "syn-srv0";
+pub const CLIENT_IF: &str = "syn-cli0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(
+        "synlab needs CAP_NET_ADMIN to create network namespaces: run it as root (`sudo cargo test`, `sudo synlab run ...`)"
+    )]
+    NoPrivilege,
+    #[error("could not start the {label} namespace thread: {source}")]
+    Thread {
+        label: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the {label} namespace thread is gone")]
+    ThreadGone { label: &'static str },
+    #[error("a job on the {label} namespace thread panicked")]
+    JobPanicked { label: &'static str },
+    #[error("{op}: {source}")]
+    Io { op: String, source: std::io::Error },
+    #[error("sysctl {key}: refused: only net.* sysctls of the harness's own namespaces may be set")]
+    SysctlRefused { key: String },
+    #[error("sysctl {key} = {value} in the {side} namespace: {message}")]
+    Sysctl {
+        side: &'static str,
+        key: String,
+        value: String,
+        message: String,
+    },
+    #[error("{side} namespace: {source}")]
+    Link {
+        side: &'static str,
+        source: netlink::LinkError,
+    },
+}
+
+/// Addresses used by the lab for one address family.
+#[derive(Debug, Clone, Copy)]
+pub struct Addrs {
+    pub server: IpAddr,
+    pub client: IpAddr,
+    pub prefix: u8,
+}
+
+impl Addrs {
+    pub fn for_family(family: Family) -> Addrs {
+        match family {
+            Family::V4 => Addrs {
+                server: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+                client: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+                prefix: 24,
+            },
+            Family::V6 => Addrs {
+                server: IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1)),
+                client: IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2)),
+                prefix: 64,
+            },
+        }
+    }
+}
+
+/// How to build a lab.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    pub family: Family,
+    pub server_sysctl: Vec<(String, String)>,
+    pub client_sysctl: Vec<(String, String)>,
+    /// Give the client end an address (kernel client). A raw peer leaves it
+    /// without one, so the client kernel never answers.
+    pub client_address: bool,
+}
+
+/// Two namespaces joined by a veth pair, up and addressed.
+pub struct Lab {
+    // Field order is drop order: the client goes first, then the server.
+    pub client: NsThread,
+    pub server: NsThread,
+    pub addrs: Addrs,
+    pub server_ifindex: u32,
+    pub client_ifindex: u32,
+    pub server_mac: [u8; 6],
+    pub client_mac: [u8; 6],
+}
+
+impl Lab {
+    /// Build the lab; `deadline` bounds the wait for the links to come up.
+    pub async fn build(spec: &LabSpec, link_timeout: Duration) -> Result<Lab, LabError> {
+        for (key, _) in spec.server_sysctl.iter().chain(&spec.client_sysctl) {
+            if !key.starts_with("net.") {
+                return Err(LabError::SysctlRefused { key: key.clone() });
+            }
+        }
+        let server = NsThread::spawn("server")?;
+        let client = NsThread::spawn("client")?;
+        let addrs = Addrs::for_family(spec.family);
+        let deadline = tokio::time::Instant::now() + link_timeout;
+
+        let sysctls = spec.server_sysctl.clone();
+        server
+            .run(move || async move { apply_sysctls("server", &sysctls) })
+            .await??;
+        let sysctls = spec.client_sysctl.clone();
+        client
+            .run(move || async move { apply_sysctls("client", &sysctls) })
+            .await??;
+
+        // Server side: create the pair, hand the peer to the client namespace.
+        let client_ns_fd = client.ns_fd();
+        let server_addr = addrs.server;
+        let prefix = addrs.prefix;
+        let (server_ifindex, server_mac) = server
+            .run(move || async move {
+                let side = "server";
+                let wrap = |source| LabError::Link { side, source };
+                let h = netlink::connect().await.map_err(wrap)?;
+                netlink::set_lo_up(&h).await.map_err(wrap)?;
+                netlink::create_veth(&h, SERVER_IF, CLIENT_IF)
+                    .await
+                    .map_err(wrap)?;
+                let peer = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
+                netlink::move_to_netns_fd(&h, peer, client_ns_fd)
+                    .await
+                    .map_err(wrap)?;
+                let index = netlink::link_index(&h, SERVER_IF).await.map_err(wrap)?;
+                netlink::add_address(&h, index, server_addr, prefix)
+                    .await
+                    .map_err(wrap)?;
+                netlink::set_up(&h, index).await.map_err(wrap)?;
+                let mac = netlink::link_mac(&h, index).await.map_err(wrap)?;
+                Ok::<_, LabError>((index, mac))
+            })
+            .await??;
+
+        let client_addr = spec.client_address.then_some(addrs.client);
+        let (client_ifindex, client_mac) = client
+            .run(move || async move {
+                let side = "client";
+                let wrap = |source| LabError::Link { side, source };
+                let h = netlink::connect().await.map_err(wrap)?;
+                netlink::set_lo_up(&h).await.map_err(wrap)?;
+                let index = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
+                if let Some(addr) = client_addr {
+                    netlink::add_address(&h, index, addr, prefix)
+                        .await
+                        .map_err(wrap)?;
+                }
+                netlink::set_up(&h, index).await.map_err(wrap)?;
+                netlink::wait_oper_up(&h, index, deadline)
+                    .await
+                    .map_err(wrap)?;
+                let mac = netlink::link_mac(&h, index).await.map_err(wrap)?;
+                Ok::<_, LabError>((index, mac))
+            })
+            .await??;
+
+        server
+            .run(move || async move {
+                let side = "server";
+                let wrap = |source| LabError::Link { side, source };
+                let h = netlink::connect().await.map_err(wrap)?;
+                netlink::wait_oper_up(&h, server_ifindex, deadline)
+                    .await
+                    .map_err(wrap)
+            })
+            .await??;
+
+        Ok(Lab {
+            client,
+            server,
+            addrs,
+            server_ifindex,
+            client_ifindex,
+            server_mac,
+            client_mac,
+        })
+    }
+}
+
+/// Write `net.*` sysctls of the calling thread's namespace and read them back.
+///
+/// Equivalent to: `ip netns exec <ns> sysctl -w key=value`. No guard is needed to
+/// undo them: they live and die with the anonymous namespace.
+fn apply_sysctls(side: &'static str, list: &[(String, String)]) -> Result<(), LabError> {
+    for (key, value) in list {
+        if !key.starts_with("net.") {
+            return Err(LabError::SysctlRefused { key: key.clone() });
+        }
+        let err = |message: String| LabError::Sysctl {
+            side,
+            key: key.clone(),
+            value: value.clone(),
+            message,
+        };
+        let ctl = sysctl::Ctl::new(key).map_err(|e| err(e.to_string()))?;
+        ctl.set_value_string(value)
+            .map_err(|e| err(e.to_string()))?;
+        let read = ctl.value_string().map_err(|e| err(e.to_string()))?;
+        if read.trim() != value.trim() {
+            return Err(err(format!("the kernel kept {read:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Check that this process may make network namespaces, by making one.
+///
+/// Equivalent to: `unshare --net true`.
+pub fn probe_privilege() -> Result<(), LabError> {
+    NsThread::spawn("probe").map(drop)
+}

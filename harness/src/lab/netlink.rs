@@ -1,0 +1,498 @@
+//! rtnetlink operations that build a lab: one small async function per kernel
+//! operation, each naming the `ip(8)` command it equals.
+//!
+//! Every function talks to the network namespace of the thread that called
+//! [`connect`], because the netlink socket is created there. Call them only on
+//! the thread that owns the namespace (see the lab's namespace threads).
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage, State};
+use netlink_packet_route::neighbour::NeighbourState;
+use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use tokio::time::Instant;
+
+/// How often [`wait_oper_up`] asks the kernel for the link's operstate.
+const OPER_POLL: Duration = Duration::from_millis(1);
+
+/// An rtnetlink operation that failed, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// [`connect`] was polled outside a tokio runtime, so the connection task
+    /// has nowhere to run.
+    #[error("rtnetlink connect: not inside a tokio runtime: {0}")]
+    NoRuntime(#[from] tokio::runtime::TryCurrentError),
+    /// The NETLINK_ROUTE socket could not be opened.
+    #[error("rtnetlink connect: cannot open a NETLINK_ROUTE socket: {0}")]
+    Socket(#[source] std::io::Error),
+    /// The kernel (or rtnetlink) refused an operation.
+    #[error("{op}: {source}")]
+    Netlink {
+        /// The operation, as the `ip(8)` command it equals.
+        op: &'static str,
+        /// What rtnetlink reported (a kernel errno is inside `NetlinkError`).
+        source: rtnetlink::Error,
+    },
+    /// No link of this name exists in the namespace.
+    #[error("no link named {name:?} in this network namespace")]
+    NotFound {
+        /// The name that was looked up.
+        name: String,
+    },
+    /// The kernel's answer about a link lacked an attribute it always sends.
+    #[error("link {index}: the kernel's answer has no {attr}")]
+    MissingAttribute {
+        /// The link's ifindex.
+        index: u32,
+        /// The attribute's kernel name, like `IFLA_ADDRESS`.
+        attr: &'static str,
+    },
+    /// The link's hardware address is not a 6-byte Ethernet MAC.
+    #[error("link {index}: hardware address has {len} bytes, expected 6")]
+    NotEthernet {
+        /// The link's ifindex.
+        index: u32,
+        /// The length of `IFLA_ADDRESS`.
+        len: usize,
+    },
+    /// A condition did not hold before its deadline.
+    #[error("timed out after {waited:?} waiting for {what}; last seen: {last_seen}")]
+    Timeout {
+        /// The condition, like `link 5 operstate up`.
+        what: String,
+        /// How long was waited.
+        waited: Duration,
+        /// The last value read from the kernel.
+        last_seen: String,
+    },
+}
+
+/// Maps an rtnetlink error of operation `op` into a [`LinkError`].
+fn nl(op: &'static str) -> impl FnOnce(rtnetlink::Error) -> LinkError {
+    move |source| LinkError::Netlink { op, source }
+}
+
+/// Opens a NETLINK_ROUTE connection in the calling thread's network
+/// namespace and spawns its driver task with `tokio::spawn` on the current
+/// runtime.
+///
+/// `tokio::spawn` works on a current-thread runtime both inside and outside
+/// a `LocalSet` (the connection future is `Send`); `spawn_local` would panic
+/// without a `LocalSet`. The socket is created here, synchronously, so it
+/// belongs to this thread's namespace no matter where the task is polled.
+/// The task ends when every clone of the returned handle is dropped.
+///
+/// Equivalent to: the netlink socket that every `ip` command opens.
+pub async fn connect() -> Result<Handle, LinkError> {
+    let runtime = tokio::runtime::Handle::try_current()?;
+    let (connection, handle, _messages) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
+    runtime.spawn(connection);
+    Ok(handle)
+}
+
+/// Creates a veth pair `name` <-> `peer` in this namespace, both down.
+///
+/// Equivalent to: `ip link add NAME type veth peer name PEER`
+pub async fn create_veth(h: &Handle, name: &str, peer: &str) -> Result<(), LinkError> {
+    h.link()
+        .add(LinkVeth::new(name, peer).build())
+        .execute()
+        .await
+        .map_err(nl("ip link add type veth"))
+}
+
+/// Returns the ifindex of the link called `name`.
+///
+/// Equivalent to: `ip link show dev NAME`
+pub async fn link_index(h: &Handle, name: &str) -> Result<u32, LinkError> {
+    let found = h.link().get().match_name(name).execute().try_next().await;
+    match found {
+        Ok(Some(link)) => Ok(link.header.index),
+        Ok(None) => Err(not_found(name)),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Err(not_found(name)),
+        Err(e) => Err(nl("ip link show")(e)),
+    }
+}
+
+fn not_found(name: &str) -> LinkError {
+    LinkError::NotFound {
+        name: name.to_owned(),
+    }
+}
+
+/// The positive errno inside a kernel NACK, if `e` is one.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+/// Moves link `index` into the network namespace that `fd` refers to (an
+/// open `/proc/<pid>/task/<tid>/ns/net` or `/run/netns/NAME`). The link
+/// keeps its name and loses its addresses and up state. `fd` is only read
+/// during the call; the caller keeps owning it.
+///
+/// Equivalent to: `ip link set dev DEV netns /proc/<pid>/task/<tid>/ns/net`
+/// (`IFLA_NET_NS_FD`)
+pub async fn move_to_netns_fd(h: &Handle, index: u32, fd: RawFd) -> Result<(), LinkError> {
+    let message = LinkUnspec::new_with_index(index).setns_by_fd(fd).build();
+    h.link()
+        .change(message)
+        .execute()
+        .await
+        .map_err(nl("ip link set netns"))
+}
+
+/// Sets link `index` administratively up.
+///
+/// Equivalent to: `ip link set dev DEV up`
+pub async fn set_up(h: &Handle, index: u32) -> Result<(), LinkError> {
+    let message = LinkUnspec::new_with_index(index).up().build();
+    h.link()
+        .change(message)
+        .execute()
+        .await
+        .map_err(nl("ip link set up"))
+}
+
+/// Sets the loopback device up (which also gives it 127.0.0.1/8 and ::1).
+///
+/// Equivalent to: `ip link set dev lo up`
+pub async fn set_lo_up(h: &Handle) -> Result<(), LinkError> {
+    let index = link_index(h, "lo").await?;
+    set_up(h, index).await
+}
+
+/// Adds `addr/prefix_len` to link `index`. An IPv6 address gets
+/// `IFA_F_NODAD`, so it is usable at once instead of staying tentative
+/// through duplicate address detection (about 1-2 s).
+///
+/// Equivalent to: `ip addr add ADDR/PREFIX dev DEV` (IPv6: `... nodad`)
+pub async fn add_address(
+    h: &Handle,
+    index: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+) -> Result<(), LinkError> {
+    let mut request = h.address().add(index, addr, prefix_len);
+    if addr.is_ipv6() {
+        set_nodad(request.message_mut());
+    }
+    request.execute().await.map_err(nl("ip addr add"))
+}
+
+/// Marks an address message `nodad`, in the header byte (what `ip` sets)
+/// and in `IFA_FLAGS` (which the kernel prefers when present).
+fn set_nodad(message: &mut netlink_packet_route::address::AddressMessage) {
+    message.header.flags |= AddressHeaderFlags::Nodad;
+    message
+        .attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+}
+
+/// Returns the Ethernet address of link `index`.
+///
+/// Equivalent to: `ip link show dev DEV` (the `link/ether` field)
+pub async fn link_mac(h: &Handle, index: u32) -> Result<[u8; 6], LinkError> {
+    let link = get_link(h, index, "ip link show").await?;
+    let bytes = link
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(bytes) => Some(bytes),
+            _ => None,
+        })
+        .ok_or(LinkError::MissingAttribute {
+            index,
+            attr: "IFLA_ADDRESS",
+        })?;
+    <[u8; 6]>::try_from(bytes.as_slice()).map_err(|_| LinkError::NotEthernet {
+        index,
+        len: bytes.len(),
+    })
+}
+
+/// Reads link `index` from the kernel.
+async fn get_link(h: &Handle, index: u32, op: &'static str) -> Result<LinkMessage, LinkError> {
+    h.link()
+        .get()
+        .match_index(index)
+        .execute()
+        .try_next()
+        .await
+        .map_err(nl(op))?
+        .ok_or(LinkError::NotFound {
+            name: format!("ifindex {index}"),
+        })
+}
+
+/// Adds a permanent neighbour entry `addr` -> `mac` on link `index`, so the
+/// kernel never sends ARP or neighbour solicitations for `addr`.
+///
+/// Equivalent to: `ip neigh add ADDR lladdr MAC dev DEV nud permanent`
+pub async fn add_neighbour(
+    h: &Handle,
+    index: u32,
+    addr: IpAddr,
+    mac: [u8; 6],
+) -> Result<(), LinkError> {
+    h.neighbours()
+        .add(index, addr)
+        .link_layer_address(&mac)
+        .state(NeighbourState::Permanent)
+        .execute()
+        .await
+        .map_err(nl("ip neigh add"))
+}
+
+/// Reads the operstate (`IFLA_OPERSTATE`) of link `index`.
+///
+/// Equivalent to: `ip link show dev DEV` (the `state` field)
+pub async fn oper_state(h: &Handle, index: u32) -> Result<State, LinkError> {
+    let link = get_link(h, index, "ip link show").await?;
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::OperState(state) => Some(*state),
+            _ => None,
+        })
+        .ok_or(LinkError::MissingAttribute {
+            index,
+            attr: "IFLA_OPERSTATE",
+        })
+}
+
+/// Polls the operstate of link `index` every millisecond until it is `UP`
+/// or `deadline` passes. A veth gets its carrier from the kernel's linkwatch
+/// work asynchronously after both ends are up, so this wait is needed before
+/// the first packet. On timeout the error holds the last operstate seen.
+///
+/// Equivalent to: `ip link show dev DEV` in a loop until `state UP`
+pub async fn wait_oper_up(h: &Handle, index: u32, deadline: Instant) -> Result<(), LinkError> {
+    let start = Instant::now();
+    loop {
+        let state = oper_state(h, index).await?;
+        if state == State::Up {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(LinkError::Timeout {
+                what: format!("link {index} operstate UP"),
+                waited: start.elapsed(),
+                last_seen: format!("{state:?}"),
+            });
+        }
+        tokio::time::sleep(OPER_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN for `unshare`); fails loudly
+    //! otherwise. Everything happens in two anonymous namespaces owned by two
+    //! test threads; the root namespace is never touched.
+
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::sync::mpsc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpSocket};
+    use tokio::sync::oneshot;
+
+    const A4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+    const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+    const PORT: u16 = 8888;
+    /// Far below the ~1-2 s an IPv6 DAD would take.
+    const CONNECT_LIMIT: Duration = Duration::from_millis(500);
+
+    fn require_root() {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "this test needs root (it creates network namespaces and veths); \
+             run it with sudo, e.g. `sudo -E cargo test`"
+        );
+    }
+
+    /// Moves the calling thread into a fresh anonymous network namespace and
+    /// returns its tid.
+    fn unshare_net() -> libc::pid_t {
+        // SAFETY: unshare only changes this thread's namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build current-thread runtime")
+    }
+
+    /// Side B: waits for its veth end, configures it, and accepts one
+    /// connection per family, echoing one byte.
+    async fn side_b(moved: oneshot::Receiver<()>, ready: oneshot::Sender<()>) {
+        moved.await.expect("side A moved the veth");
+        let h = connect().await.expect("connect");
+        set_lo_up(&h).await.expect("lo up");
+        let index = link_index(&h, "veth-b").await.expect("veth-b is here");
+        add_address(&h, index, B4.into(), 24)
+            .await
+            .expect("addr v4");
+        add_address(&h, index, B6.into(), 64)
+            .await
+            .expect("addr v6");
+        set_up(&h, index).await.expect("up");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        wait_oper_up(&h, index, deadline).await.expect("B oper up");
+        // The link is up, so DAD would now be running: binding to the IPv6
+        // address fails with EADDRNOTAVAIL if it is tentative (no NODAD).
+        let l4 = TcpListener::bind(SocketAddr::from((B4, PORT)))
+            .await
+            .expect("bind v4");
+        let l6 = TcpListener::bind(SocketAddr::from((B6, PORT)))
+            .await
+            .expect("bind v6 at once (NODAD)");
+        ready.send(()).expect("side A waits");
+        let serve = async {
+            for listener in [l4, l6] {
+                let (mut stream, _) = listener.accept().await.expect("accept");
+                let mut byte = [0u8; 1];
+                stream.read_exact(&mut byte).await.expect("read");
+                stream.write_all(&byte).await.expect("echo");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), serve)
+            .await
+            .expect("side A connected over both families within 5 s");
+    }
+
+    /// Side A: creates the pair, moves `veth-b` to B's namespace, configures
+    /// `veth-a` and connects to B over both families.
+    async fn side_a(b_tid: libc::pid_t, moved: oneshot::Sender<()>, ready: oneshot::Receiver<()>) {
+        let h = connect().await.expect("connect");
+        set_lo_up(&h).await.expect("lo up");
+        create_veth(&h, "veth-a", "veth-b")
+            .await
+            .expect("create veth");
+        let peer = link_index(&h, "veth-b").await.expect("veth-b");
+        let ns =
+            std::fs::File::open(format!("/proc/self/task/{b_tid}/ns/net")).expect("open B's netns");
+        move_to_netns_fd(&h, peer, std::os::fd::AsRawFd::as_raw_fd(&ns))
+            .await
+            .expect("move veth-b");
+        drop(ns);
+        assert!(matches!(
+            link_index(&h, "veth-b").await,
+            Err(LinkError::NotFound { .. })
+        ));
+        moved.send(()).expect("side B waits");
+        let index = link_index(&h, "veth-a").await.expect("veth-a");
+        assert_eq!(link_mac(&h, index).await.expect("mac").len(), 6);
+        add_address(&h, index, A4.into(), 24)
+            .await
+            .expect("addr v4");
+        add_address(&h, index, A6.into(), 64)
+            .await
+            .expect("addr v6");
+        let started = Instant::now();
+        set_up(&h, index).await.expect("up");
+        ready.await.expect("side B ready");
+        let deadline = started + Duration::from_secs(5);
+        wait_oper_up(&h, index, deadline).await.expect("A oper up");
+        eprintln!("veth-a up -> oper up (both ends): {:?}", started.elapsed());
+        for (src, dst) in [(IpAddr::V4(A4), IpAddr::V4(B4)), (A6.into(), B6.into())] {
+            let t = Instant::now();
+            echo(src, dst).await;
+            eprintln!("{src} -> {dst}: connect + echo in {:?}", t.elapsed());
+        }
+    }
+
+    /// Connects from `src` to `dst:PORT` within [`CONNECT_LIMIT`] and checks
+    /// that one byte comes back.
+    async fn echo(src: IpAddr, dst: IpAddr) {
+        let socket = match src {
+            IpAddr::V4(_) => TcpSocket::new_v4(),
+            IpAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket.bind(SocketAddr::new(src, 0)).expect("bind source");
+        let mut stream = tokio::time::timeout(CONNECT_LIMIT, socket.connect((dst, PORT).into()))
+            .await
+            .unwrap_or_else(|_| panic!("{src} -> {dst}: no connection within {CONNECT_LIMIT:?}"))
+            .expect("connect");
+        stream.write_all(b"x").await.expect("write");
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(CONNECT_LIMIT, stream.read_exact(&mut byte))
+            .await
+            .expect("echo in time")
+            .expect("read");
+        assert_eq!(&byte, b"x");
+    }
+
+    #[test]
+    fn veth_between_namespaces_carries_tcp_at_once() {
+        require_root();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (moved_tx, moved_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let b = std::thread::spawn(move || {
+            tid_tx.send(unshare_net()).expect("send tid");
+            runtime().block_on(side_b(moved_rx, ready_tx));
+        });
+        let b_tid = tid_rx.recv().expect("B's tid");
+        let a = std::thread::spawn(move || {
+            unshare_net();
+            runtime().block_on(side_a(b_tid, moved_tx, ready_rx));
+        });
+        let a_result = a.join();
+        let b_result = b.join();
+        a_result.expect("side A");
+        b_result.expect("side B");
+    }
+
+    #[test]
+    fn oper_up_timeout_names_the_last_state() {
+        require_root();
+        std::thread::spawn(|| {
+            unshare_net();
+            runtime().block_on(async {
+                let h = connect().await.expect("connect");
+                create_veth(&h, "veth-a", "veth-b").await.expect("create veth");
+                let index = link_index(&h, "veth-a").await.expect("veth-a");
+                set_up(&h, index).await.expect("up");
+                // The peer stays down, so the carrier never comes.
+                let deadline = Instant::now() + Duration::from_millis(20);
+                let err = wait_oper_up(&h, index, deadline)
+                    .await
+                    .expect_err("peer is down");
+                eprintln!("{err}");
+                assert!(
+                    matches!(&err, LinkError::Timeout { last_seen, .. } if last_seen == "LowerLayerDown"),
+                    "{err}"
+                );
+                assert!(matches!(
+                    link_index(&h, "nope0").await,
+                    Err(LinkError::NotFound { .. })
+                ));
+            });
+        })
+        .join()
+        .expect("namespace thread");
+    }
+}

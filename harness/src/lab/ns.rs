@@ -1,0 +1,169 @@
+//! A network namespace owned by one OS thread: the thread calls
+//! `unshare(CLONE_NEWNET)` and runs a current-thread tokio runtime. The namespace
+//! is anonymous, so the kernel frees it when the thread (and every socket made in
+//! it) is gone, even if the process is killed with SIGKILL.
+
+use std::fs::File;
+use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::LabError;
+
+type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// The handle to a namespace thread. Dropping it stops the thread, which frees
+/// the namespace.
+pub struct NsThread {
+    label: &'static str,
+    tid: libc::pid_t,
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    /// `/proc/self/task/<tid>/ns/net`, opened while the thread is alive.
+    ns_file: File,
+}
+
+impl NsThread {
+    /// Start a thread in a fresh, anonymous network namespace.
+    ///
+    /// Equivalent to: `unshare --net` (per thread, not per process).
+    pub fn spawn(label: &'static str) -> Result<NsThread, LabError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("synlab-{label}"))
+            .spawn(move || ns_main(ready_tx))
+            .map_err(|source| LabError::Thread { label, source })?;
+        let (tid, jobs) = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                return Err(err);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(LabError::ThreadGone { label });
+            }
+        };
+        let path = format!("/proc/self/task/{tid}/ns/net");
+        let ns_file = File::open(&path).map_err(|source| LabError::Io {
+            op: format!("open {path}"),
+            source,
+        })?;
+        Ok(NsThread {
+            label,
+            tid,
+            jobs: Some(jobs),
+            thread: Some(thread),
+            ns_file,
+        })
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// The thread id that owns the namespace (`/proc/<pid>/task/<tid>/ns/net`).
+    pub fn tid(&self) -> libc::pid_t {
+        self.tid
+    }
+
+    /// An fd referring to the namespace, valid while `self` lives (for IFLA_NET_NS_FD).
+    pub fn ns_fd(&self) -> RawFd {
+        self.ns_file.as_raw_fd()
+    }
+
+    /// Run `f` on the namespace's thread (inside its LocalSet) and wait for the result.
+    /// Sockets made inside `f` belong to this namespace.
+    pub async fn run<F, Fut, T>(&self, f: F) -> Result<T, LabError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                let _ = tx.send(f().await);
+            })
+        });
+        let label = self.label;
+        self.jobs
+            .as_ref()
+            .ok_or(LabError::ThreadGone { label })?
+            .send(job)
+            .map_err(|_| LabError::ThreadGone { label })?;
+        rx.await.map_err(|_| LabError::JobPanicked { label })
+    }
+
+    /// Start `f` on the namespace's thread and return at once; the task lives until
+    /// it finishes or the namespace thread stops.
+    pub fn spawn_task<F, Fut>(&self, f: F) -> Result<(), LabError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let job: Job = Box::new(move || Box::pin(f()));
+        let label = self.label;
+        self.jobs
+            .as_ref()
+            .ok_or(LabError::ThreadGone { label })?
+            .send(job)
+            .map_err(|_| LabError::ThreadGone { label })
+    }
+}
+
+impl Drop for NsThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop; its LocalSet drops every task
+        // and socket, then the thread exits and the namespace goes with it.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Ready = Result<(libc::pid_t, mpsc::UnboundedSender<Job>), LabError>;
+
+fn ns_main(ready: std::sync::mpsc::Sender<Ready>) {
+    // SAFETY: unshare only changes this thread's namespace membership.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        let err = std::io::Error::last_os_error();
+        let _ = ready.send(Err(match err.raw_os_error() {
+            Some(libc::EPERM) => LabError::NoPrivilege,
+            _ => LabError::Io {
+                op: "unshare(CLONE_NEWNET)".into(),
+                source: err,
+            },
+        }));
+        return;
+    }
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(source) => {
+            let _ = ready.send(Err(LabError::Io {
+                op: "build the namespace thread's tokio runtime".into(),
+                source,
+            }));
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    if ready.send(Ok((tid, tx))).is_err() {
+        return;
+    }
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        while let Some(job) = rx.recv().await {
+            tokio::task::spawn_local(job());
+        }
+    });
+}

@@ -1,0 +1,274 @@
+//! `synlab`: the command line over the library. Exit 0 when every case matched
+//! its expectation, 1 when one did not, 2 on a usage, file or permission error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use synlab::run::{self, CaseRun, RunError};
+use synlab::scenario::{self, Case, Scenario};
+
+#[derive(Parser)]
+#[command(
+    name = "synlab",
+    version,
+    about = "Real Linux TCP stacks in throw-away network namespaces, judged against scenario files."
+)]
+struct Cli {
+    /// Folder with the scenario files (default: ./scenarios, or $SYNLAB_SCENARIOS).
+    #[arg(long, global = true, value_name = "DIR")]
+    scenarios_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (by name or file) against the running kernel; needs root.
+    Run {
+        /// Scenario names (file stems) or paths to scenario files.
+        #[arg(required_unless_present = "all")]
+        scenarios: Vec<String>,
+        /// Run every scenario under the scenarios folder.
+        #[arg(long, conflicts_with = "scenarios")]
+        all: bool,
+        /// One JSON object per case, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Only run cases whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Write one pcap per case (server-side veth) into DIR.
+        #[arg(long, value_name = "DIR")]
+        pcap_dir: Option<PathBuf>,
+        /// Cases run at once (default: the number of CPUs).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+    },
+    /// List every case, one per line, with its scenario file and matrix values.
+    List,
+    /// Validate scenario files without running them (no privilege needed).
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Errors that end the program with exit code 2.
+struct Fatal(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(Fatal(e)) => {
+            eprintln!("synlab: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn root(cli: &Cli) -> PathBuf {
+    cli.scenarios_dir
+        .clone()
+        .unwrap_or_else(scenario::default_root)
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
+    match &cli.command {
+        Command::List => {
+            for s in scenario::discover(&root(&cli))? {
+                for case in &s.cases {
+                    println!("{}", list_line(&s, case));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { files } => {
+            let mut n = 0;
+            for f in files {
+                let s = scenario::load_file(f)?;
+                n += s.cases.len();
+                println!("ok {} ({} cases)", f.display(), s.cases.len());
+            }
+            println!("{} files, {n} cases: valid", files.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            scenarios,
+            all,
+            json,
+            filter,
+            pcap_dir,
+            jobs,
+        } => {
+            let root = root(&cli);
+            let mut found = Vec::new();
+            if *all {
+                found = scenario::discover(&root)?;
+            } else {
+                for arg in scenarios {
+                    found.extend(scenario::resolve(&root, arg)?);
+                }
+            }
+            let cases: Vec<Case> = found
+                .into_iter()
+                .flat_map(|s| s.cases)
+                .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+                .collect();
+            if cases.is_empty() {
+                return Err(anyhow::anyhow!("no case to run").into());
+            }
+            synlab::lab::probe_privilege()?;
+            let jobs = jobs
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1)
+                .max(1);
+            run_all(&cases, jobs, *json, pcap_dir.as_deref())
+        }
+    }
+}
+
+fn list_line(s: &Scenario, case: &Case) -> String {
+    let values = case
+        .values
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{:<48} {}/{}  {}",
+        case.trial_name(),
+        s.area,
+        s.file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        values
+    )
+}
+
+/// Run the cases, `jobs` at a time, printing each report in case order as soon
+/// as it and every case before it are done.
+fn run_all(
+    cases: &[Case],
+    jobs: usize,
+    json: bool,
+    pcap_dir: Option<&std::path::Path>,
+) -> Result<ExitCode, Fatal> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<CaseRun, RunError>>>> =
+        cases.iter().map(|_| Mutex::new(None)).collect();
+    let printed = Mutex::new(0usize);
+    let failed = AtomicUsize::new(0);
+    let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+
+    let set_fatal = |e: anyhow::Error| {
+        if let Ok(mut f) = fatal.lock() {
+            f.get_or_insert(e);
+        }
+    };
+    let emit = |i: usize, r: &Result<CaseRun, RunError>| -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        match r {
+            Ok(run) => {
+                if let Some(dir) = pcap_dir {
+                    let path = dir.join(run.case.pcap_file_name());
+                    synlab::observe::pcap::write(&path, &run.obs.frames)?;
+                    if !json {
+                        writeln!(out, "   pcap: {}", path.display())?;
+                    }
+                }
+                if !run.verdict.pass {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                if json {
+                    writeln!(out, "{}", synlab::report::json::case(run))?;
+                } else {
+                    write!(out, "{}", synlab::report::text::render(run))?;
+                }
+            }
+            Err(e) => {
+                failed.fetch_add(1, Ordering::Relaxed);
+                let name = cases[i].trial_name();
+                if json {
+                    let v = serde_json::json!({
+                        "scenario": cases[i].scenario, "case": cases[i].name,
+                        "kernel": run::kernel_release(), "pass": false, "error": e.to_string(),
+                    });
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "== {name}  ({})\nERROR {name}: {e}",
+                        cases[i].file.display()
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    };
+
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(cases.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= cases.len() {
+                        return;
+                    }
+                    let r = run::run_case_blocking(&cases[i]);
+                    if let Err(e) = &r
+                        && e.is_privilege()
+                    {
+                        set_fatal(anyhow::anyhow!("{e}"));
+                    }
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                    // Print every finished case that has no unfinished one before it.
+                    let Ok(mut p) = printed.lock() else { return };
+                    while *p < cases.len() {
+                        let Ok(mut slot) = results[*p].lock() else {
+                            return;
+                        };
+                        let Some(r) = slot.take() else { break };
+                        if let Err(e) = emit(*p, &r) {
+                            set_fatal(e);
+                        }
+                        *p += 1;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = fatal.into_inner().ok().flatten() {
+        return Err(Fatal(e));
+    }
+    let failed = failed.into_inner();
+    if !json {
+        println!("{} passed, {} failed", cases.len() - failed, failed);
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

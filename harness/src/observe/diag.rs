@@ -1,0 +1,444 @@
+//! TCP sockets of one network namespace read through sock_diag, the netlink
+//! interface behind `ss -tan`. The main use is to see whether the server's
+//! connection sits in TIME_WAIT (`ss -tan state time-wait`).
+//!
+//! Synchronous: call it on the thread that owns the namespace, since the
+//! NETLINK_SOCK_DIAG socket reports the sockets of the namespace it was
+//! created in.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_packet_sock_diag::constants::IPPROTO_TCP;
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
+};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
+// netlink-packet-core is not a direct dependency; rtnetlink re-exports the
+// same version (0.9) that netlink-packet-sock-diag is built on.
+use rtnetlink::packet_core::{
+    DecodeError, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+
+/// How long one `recv` on the diag socket may block before it is an error.
+/// The kernel answers a dump at once; this only bounds a kernel bug.
+const RECV_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A kernel TCP state (`include/net/tcp_states.h`), numbered as the kernel
+/// numbers it. `1 << state as u32` is its bit in a states mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    /// A request socket: a SYN was answered, the handshake is not complete.
+    /// Only a mask bit in practice: sock_diag reports request sockets as
+    /// [`TcpState::SynRecv`] (`inet_req_diag_fill()`), and `ss state
+    /// syn-recv` asks for both bits.
+    NewSynRecv = 12,
+    /// A socket that is bound but neither listening nor connected (kernel
+    /// 6.7+, reported only when its bit is asked for).
+    BoundInactive = 13,
+}
+
+impl TcpState {
+    /// Every state, in kernel order.
+    pub const ALL: [TcpState; 13] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Close,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+        Self::BoundInactive,
+    ];
+
+    /// The state's bit in a states mask (`TCPF_*` in the kernel).
+    pub const fn mask(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The kernel's number for a state, if it is one we know.
+    pub fn from_kernel(value: u8) -> Option<TcpState> {
+        Self::ALL.into_iter().find(|s| *s as u8 == value)
+    }
+
+    /// The name `ss(8)` prints for the state, like `TIME-WAIT`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Established => "ESTAB",
+            Self::SynSent => "SYN-SENT",
+            Self::SynRecv => "SYN-RECV",
+            Self::FinWait1 => "FIN-WAIT-1",
+            Self::FinWait2 => "FIN-WAIT-2",
+            Self::TimeWait => "TIME-WAIT",
+            Self::Close => "UNCONN",
+            Self::CloseWait => "CLOSE-WAIT",
+            Self::LastAck => "LAST-ACK",
+            Self::Listen => "LISTEN",
+            Self::Closing => "CLOSING",
+            Self::NewSynRecv => "NEW-SYN-RECV",
+            Self::BoundInactive => "BOUND-INACTIVE",
+        }
+    }
+}
+
+impl std::fmt::Display for TcpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The mask of every TCP state the kernel has (bits 1 to 13), like `ss -a`.
+pub const ALL_STATES: u32 = ((1 << 14) - 1) & !1;
+
+/// One TCP socket as sock_diag reports it: its state and both ends. A
+/// listening socket has the unspecified address and port 0 as `dst`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TcpSock {
+    /// The socket's TCP state.
+    pub state: TcpState,
+    /// The local address and port.
+    pub src: SocketAddr,
+    /// The remote address and port.
+    pub dst: SocketAddr,
+}
+
+impl std::fmt::Display for TcpSock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:<10} {} {}", self.state, self.src, self.dst)
+    }
+}
+
+/// A sock_diag query that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagError {
+    /// The address family is neither `AF_INET` nor `AF_INET6`.
+    #[error("sock_diag: address family {0} is not AF_INET or AF_INET6")]
+    Family(libc::c_int),
+    /// A socket call on the NETLINK_SOCK_DIAG socket failed.
+    #[error("sock_diag: {op}: {source}")]
+    Io {
+        /// The call, like `send` or `recv`.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The kernel refused the dump (a negative errno in NLMSG_ERROR).
+    #[error("sock_diag: the kernel answered the dump with {0}")]
+    Kernel(std::io::Error),
+    /// The kernel's answer could not be parsed.
+    #[error("sock_diag: cannot parse the kernel's answer: {0}")]
+    Decode(#[from] DecodeError),
+    /// The kernel sent a message that is not part of an inet dump.
+    #[error("sock_diag: unexpected message in the dump: {0}")]
+    Unexpected(String),
+    /// A socket is in a state this module does not know.
+    #[error("sock_diag: socket in unknown TCP state {0}")]
+    UnknownState(u8),
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> DiagError {
+    move |source| DiagError::Io { op, source }
+}
+
+/// Lists the TCP sockets of `family` (`AF_INET` or `AF_INET6`) whose state
+/// bit is in `states_mask` (see [`TcpState::mask`] and [`ALL_STATES`]), in
+/// the calling thread's network namespace. An `AF_INET6` dump includes
+/// dual-stack sockets with IPv4-mapped addresses.
+///
+/// Equivalent to: `ss -tan` (`-4`/`-6`, `state ...`)
+pub fn tcp_sockets(family: libc::c_int, states_mask: u32) -> Result<Vec<TcpSock>, DiagError> {
+    let request = dump_request(family, states_mask)?;
+    let socket = open_socket()?;
+    socket.send(&request, 0).map_err(io("send"))?;
+    read_dump(&socket)
+}
+
+/// The TCP sockets of `family` in `states_mask` whose local port is
+/// `local_port` and remote port is `remote_port` (both matched exactly; a
+/// listening socket has remote port 0).
+///
+/// Equivalent to: `ss -tan state STATE sport = :LOCAL dport = :REMOTE`
+pub fn find(
+    family: libc::c_int,
+    states_mask: u32,
+    local_port: u16,
+    remote_port: u16,
+) -> Result<Vec<TcpSock>, DiagError> {
+    let mut sockets = tcp_sockets(family, states_mask)?;
+    sockets.retain(|s| s.src.port() == local_port && s.dst.port() == remote_port);
+    Ok(sockets)
+}
+
+/// Opens a NETLINK_SOCK_DIAG socket connected to the kernel, with a receive
+/// timeout of [`RECV_TIMEOUT`].
+fn open_socket() -> Result<Socket, DiagError> {
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(io("socket"))?;
+    socket.bind_auto().map_err(io("bind"))?;
+    socket
+        .connect(&NetlinkAddr::new(0, 0))
+        .map_err(io("connect"))?;
+    set_recv_timeout(&socket, RECV_TIMEOUT)?;
+    Ok(socket)
+}
+
+/// Sets `SO_RCVTIMEO` so a `recv` never blocks forever.
+fn set_recv_timeout(socket: &Socket, timeout: Duration) -> Result<(), DiagError> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: the fd is open for the lifetime of `socket`, and `tv` is a
+    // valid timeval of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::from_ref(&tv).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io("setsockopt(SO_RCVTIMEO)")(
+            std::io::Error::last_os_error(),
+        ))
+    }
+}
+
+/// Serializes an `inet_diag_req_v2` dump request for TCP sockets.
+fn dump_request(family: libc::c_int, states_mask: u32) -> Result<Vec<u8>, DiagError> {
+    let socket_id = match family {
+        libc::AF_INET => SocketId::new_v4(),
+        libc::AF_INET6 => SocketId::new_v6(),
+        other => return Err(DiagError::Family(other)),
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut message = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family: u8::try_from(family).map_err(|_| DiagError::Family(family))?,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            // `from_bits_retain` keeps bits the crate has no name for
+            // (NEW_SYN_RECV, BOUND_INACTIVE).
+            states: StateFlags::from_bits_retain(states_mask),
+            socket_id,
+        })
+        .into(),
+    );
+    message.finalize();
+    let mut buf = vec![0; message.buffer_len()];
+    message.serialize(&mut buf);
+    Ok(buf)
+}
+
+/// Reads datagrams until NLMSG_DONE and collects the sockets.
+fn read_dump(socket: &Socket) -> Result<Vec<TcpSock>, DiagError> {
+    let mut sockets = Vec::new();
+    loop {
+        let (datagram, _) = socket.recv_from_full().map_err(io("recv"))?;
+        if parse_datagram(&datagram, &mut sockets)? {
+            return Ok(sockets);
+        }
+    }
+}
+
+/// Parses the netlink messages of one datagram into `out`; returns `true`
+/// once NLMSG_DONE is seen.
+fn parse_datagram(mut bytes: &[u8], out: &mut Vec<TcpSock>) -> Result<bool, DiagError> {
+    while !bytes.is_empty() {
+        let message = NetlinkMessage::<SockDiagMessage>::deserialize(bytes)?;
+        let len = message.header.length as usize;
+        match message.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Noop => {}
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                out.push(tcp_sock(&response)?);
+            }
+            NetlinkPayload::Error(e) => {
+                return Err(DiagError::Kernel(e.to_io()));
+            }
+            other => return Err(DiagError::Unexpected(format!("{other:?}"))),
+        }
+        // A length of 0 or past the datagram would loop or panic.
+        if len == 0 || len > bytes.len() {
+            return Err(DiagError::Unexpected(format!(
+                "netlink message length {len} in a datagram of {} bytes",
+                bytes.len()
+            )));
+        }
+        bytes = &bytes[nlmsg_align(len).min(bytes.len())..];
+    }
+    Ok(false)
+}
+
+/// Rounds a netlink message length up to the 4-byte alignment (NLMSG_ALIGN).
+fn nlmsg_align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// Converts one `inet_diag_msg` into a [`TcpSock`].
+fn tcp_sock(response: &InetResponse) -> Result<TcpSock, DiagError> {
+    let header = &response.header;
+    let state = TcpState::from_kernel(header.state).ok_or(DiagError::UnknownState(header.state))?;
+    let id = &header.socket_id;
+    Ok(TcpSock {
+        state,
+        src: SocketAddr::new(id.source_address, id.source_port),
+        dst: SocketAddr::new(id.destination_address, id.destination_port),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Needs root (CAP_SYS_ADMIN for `unshare`); fails loudly otherwise. Runs
+    //! in an anonymous namespace owned by a test thread.
+
+    use super::*;
+    use std::io::Read;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
+    use std::time::Instant;
+
+    #[test]
+    fn state_masks_and_names_match_the_kernel() {
+        assert_eq!(TcpState::TimeWait.mask(), 1 << 6);
+        assert_eq!(TcpState::Listen as u8, 10);
+        assert_eq!(TcpState::NewSynRecv as u8, 12);
+        assert_eq!(TcpState::TimeWait.as_str(), "TIME-WAIT");
+        assert_eq!(
+            ALL_STATES,
+            TcpState::ALL.iter().fold(0, |m, s| m | s.mask())
+        );
+        for s in TcpState::ALL {
+            assert_eq!(TcpState::from_kernel(s as u8), Some(s));
+        }
+        assert_eq!(TcpState::from_kernel(0), None);
+        assert!(matches!(
+            tcp_sockets(libc::AF_UNIX, ALL_STATES),
+            Err(DiagError::Family(_))
+        ));
+    }
+
+    fn require_root() {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "this test needs root (it creates a network namespace); \
+             run it with sudo, e.g. `sudo -E cargo test`"
+        );
+    }
+
+    /// Moves the calling thread into a fresh anonymous network namespace
+    /// and sets `lo` up there (rtnetlink on a throw-away current-thread
+    /// runtime).
+    fn enter_fresh_netns_with_lo() {
+        // SAFETY: unshare only changes this thread's namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let h = crate::lab::netlink::connect().await.expect("rtnetlink");
+                crate::lab::netlink::set_lo_up(&h).await.expect("lo up");
+            });
+    }
+
+    /// Polls `find` until it returns something or 2 s pass.
+    fn wait_for(family: libc::c_int, state: TcpState, local: u16, remote: u16) -> Vec<TcpSock> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let found = find(family, state.mask(), local, remote).expect("sock_diag");
+            if !found.is_empty() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Server closes first, so its end of the connection goes to TIME_WAIT.
+    fn server_closes_first(family: libc::c_int, ip: IpAddr) {
+        let listener = TcpListener::bind((ip, 0)).expect("listen");
+        let server_port = listener.local_addr().expect("addr").port();
+        let listening = find(family, TcpState::Listen.mask(), server_port, 0).expect("diag");
+        assert_eq!(
+            listening.len(),
+            1,
+            "LISTEN socket on {server_port}: {listening:?}"
+        );
+        assert_eq!(listening[0].src, SocketAddr::new(ip, server_port));
+
+        let mut client = TcpStream::connect((ip, server_port)).expect("connect");
+        let client_port = client.local_addr().expect("addr").port();
+        let (server, _) = listener.accept().expect("accept");
+        let estab = find(family, ALL_STATES, server_port, client_port).expect("diag");
+        assert_eq!(estab.len(), 1, "{estab:?}");
+        assert_eq!(estab[0].state, TcpState::Established);
+        drop(server);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("EOF from server");
+        drop(client);
+
+        let tw = wait_for(family, TcpState::TimeWait, server_port, client_port);
+        assert_eq!(tw.len(), 1, "server's TIME-WAIT socket: {tw:?}");
+        assert_eq!(tw[0].state, TcpState::TimeWait);
+        assert_eq!(tw[0].src, SocketAddr::new(ip, server_port));
+        assert_eq!(tw[0].dst, SocketAddr::new(ip, client_port));
+        eprintln!("{}", tw[0]);
+        let all = tcp_sockets(family, ALL_STATES).expect("diag");
+        assert!(
+            all.contains(&tw[0]),
+            "ALL_STATES includes TIME-WAIT: {all:?}"
+        );
+        let not_tw = find(
+            family,
+            ALL_STATES & !TcpState::TimeWait.mask(),
+            server_port,
+            client_port,
+        )
+        .expect("diag");
+        assert!(not_tw.is_empty(), "mask without TIME-WAIT: {not_tw:?}");
+    }
+
+    #[test]
+    fn server_close_first_is_seen_in_time_wait() {
+        require_root();
+        std::thread::spawn(|| {
+            enter_fresh_netns_with_lo();
+            server_closes_first(libc::AF_INET, Ipv4Addr::LOCALHOST.into());
+            server_closes_first(libc::AF_INET6, Ipv6Addr::LOCALHOST.into());
+        })
+        .join()
+        .expect("namespace thread");
+    }
+}

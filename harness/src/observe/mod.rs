@@ -1,0 +1,6 @@
+//! Observation, independent of the code that sends: capture on the server's veth,
+//! sock_diag (TIME_WAIT), MIB counters.
+pub mod capture;
+pub mod counters;
+pub mod diag;
+pub mod pcap;

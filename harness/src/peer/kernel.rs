@@ -1,0 +1,120 @@
+//! Real kernel sockets. Every function here runs on a namespace thread, so the
+//! sockets it makes belong to that namespace.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// `TCP_REPAIR_OFF_NO_WP` from include/uapi/linux/tcp.h: leave repair mode
+/// without sending a window probe.
+const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
+/// `TCP_SEND_QUEUE` for `TCP_REPAIR_QUEUE`.
+const TCP_SEND_QUEUE: libc::c_int = 2;
+
+/// Listen on `addr`.
+///
+/// Equivalent to: `nc -l <port>` in the server namespace.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = new_socket(addr)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(16)?;
+    TcpListener::from_std(std::net::TcpListener::from(sock))
+}
+
+/// The server of the seed experiment: the first connection is accepted and
+/// closed at once (so the server closes first and its side ends in TIME_WAIT);
+/// later connections are accepted and held open until the namespace goes, so
+/// they add no TIME_WAIT of their own.
+pub async fn serve_close_first(listener: TcpListener) {
+    let mut held = Vec::new();
+    let mut first = true;
+    while let Ok((stream, _)) = listener.accept().await {
+        if first {
+            first = false;
+            drop(stream);
+        } else {
+            held.push(stream);
+        }
+    }
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+fn setsockopt_int(sock: &Socket, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    // SAFETY: valid fd; the option value points to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            opt,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Force the ISN of an unconnected socket: TCP_REPAIR on, select the send queue,
+/// set its sequence, repair off (no window probe). The next `connect()` sends its
+/// SYN with `seq = isn` (tcp_v4_connect() keeps a non-zero write_seq). Needs
+/// CAP_NET_ADMIN.
+fn force_isn(sock: &Socket, isn: u32) -> io::Result<()> {
+    let step = |what: &str, r: io::Result<()>| {
+        r.map_err(|e| io::Error::new(e.kind(), format!("forcing the ISN ({what}): {e}")))
+    };
+    step("TCP_REPAIR on", setsockopt_int(sock, libc::TCP_REPAIR, 1))?;
+    step(
+        "TCP_REPAIR_QUEUE",
+        setsockopt_int(sock, libc::TCP_REPAIR_QUEUE, TCP_SEND_QUEUE),
+    )?;
+    step(
+        "TCP_QUEUE_SEQ",
+        setsockopt_int(sock, libc::TCP_QUEUE_SEQ, isn as libc::c_int),
+    )?;
+    step(
+        "TCP_REPAIR off",
+        setsockopt_int(sock, libc::TCP_REPAIR, TCP_REPAIR_OFF_NO_WP),
+    )
+}
+
+/// Connect from the fixed `local` address and port (SO_REUSEADDR), optionally
+/// with a forced ISN.
+///
+/// Equivalent to: `nc -p <client_port> <server> <port>`.
+pub async fn connect(
+    local: SocketAddr,
+    remote: SocketAddr,
+    isn: Option<u32>,
+) -> io::Result<TcpStream> {
+    let sock = new_socket(local)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&local.into())?;
+    if let Some(isn) = isn {
+        force_isn(&sock, isn)?;
+    }
+    let sock = TcpSocket::from_std_stream(std::net::TcpStream::from(sock));
+    sock.connect(remote).await
+}
+
+/// The client side of the first connection: connect, read until the server's
+/// FIN (EOF), then close (our FIN).
+pub async fn first_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<()> {
+    let mut stream = connect(local, remote, None).await?;
+    let mut buf = [0u8; 512];
+    while stream.read(&mut buf).await? != 0 {}
+    drop(stream);
+    Ok(())
+}

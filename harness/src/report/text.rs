@@ -1,0 +1,128 @@
+//! The human report: header, timeline, outcome, counters, verdict. On a mismatch
+//! it names each expectation's file:line:column with expected vs seen.
+
+use std::fmt::Write as _;
+
+use crate::observe::counters::Counters;
+use crate::report::timeline;
+use crate::run::CaseRun;
+use crate::scenario::ClientKind;
+use crate::wire;
+
+fn counters_line(c: &Counters) -> String {
+    if c.is_empty() {
+        return "none changed".into();
+    }
+    c.iter()
+        .map(|(k, v)| format!("{k} {v:+}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The whole human report of one case.
+pub fn render(run: &CaseRun) -> String {
+    let case = &run.case;
+    let obs = &run.obs;
+    let o = &run.outcome;
+    let f = &obs.first;
+    let mut out = String::new();
+    let _ = writeln!(out, "== {}  ({})", case.trial_name(), case.file.display());
+    let sysctls = |v: &[(String, String)]| {
+        if v.is_empty() {
+            "defaults".to_string()
+        } else {
+            v.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "   kernel {}, {} client, {}, server {}, client {}",
+        run.kernel,
+        match case.client_kind {
+            ClientKind::Kernel => "kernel",
+            ClientKind::Raw => "raw",
+        },
+        case.family.as_str(),
+        sysctls(&case.server_sysctl),
+        sysctls(&case.client_sysctl),
+    );
+    let _ = writeln!(
+        out,
+        "   TIME_WAIT on the server: {}; rcv_nxt = client ISN+{}, ts_recent = {}",
+        obs.time_wait_before,
+        wire::rel(f.rcv_nxt, f.client_isn),
+        f.ts_recent
+            .map_or("none (timestamps not negotiated)".into(), |t| t.to_string()),
+    );
+    if let Some(isn) = obs.forced_isn {
+        let _ = writeln!(
+            out,
+            "   second SYN's ISN forced with TCP_REPAIR: {isn} = rcv_nxt{:+}",
+            wire::rel(isn, f.rcv_nxt)
+        );
+    }
+    out.push_str(&timeline::annotated(
+        &obs.segments,
+        f,
+        obs.syn2_index,
+        o.answer_index,
+    ));
+    let _ = writeln!(
+        out,
+        "   answer {}, client SYNs {}{}, established {}, TIME_WAIT after {}",
+        o.answer.as_str(),
+        o.client_syns,
+        o.retry_gap_ms
+            .map_or(String::new(), |g| format!(" (retry after {g:.3} ms)")),
+        if o.established { "yes" } else { "no" },
+        if o.time_wait_after { "yes" } else { "no" },
+    );
+    if let Err(e) = &obs.connect_result {
+        let _ = writeln!(out, "   client: {e}");
+    }
+    let _ = writeln!(
+        out,
+        "   counters (server): {}",
+        counters_line(&obs.server_counters)
+    );
+    let _ = writeln!(
+        out,
+        "   counters (client): {}",
+        counters_line(&obs.client_counters)
+    );
+    for name in &run.verdict.unavailable_counters {
+        let _ = writeln!(
+            out,
+            "   note: this kernel has no counter {name}; the case is judged on the rest"
+        );
+    }
+    if run.verdict.pass {
+        let _ = writeln!(
+            out,
+            "PASS {} ({:.1} ms)",
+            case.trial_name(),
+            run.duration.as_secs_f64() * 1e3
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "FAIL {} ({:.1} ms)",
+            case.trial_name(),
+            run.duration.as_secs_f64() * 1e3
+        );
+        for c in run.verdict.checks.iter().filter(|c| !c.ok) {
+            let _ = writeln!(
+                out,
+                "   {}: expect.{}: expected {}, seen {}",
+                c.loc, c.field, c.expected, c.seen
+            );
+        }
+        if run.verdict.checks.is_empty() {
+            let _ = writeln!(out, "   nothing left to judge on this kernel");
+        }
+    }
+    out
+}

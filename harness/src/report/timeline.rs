@@ -1,0 +1,128 @@
+//! tcpdump-like lines with relative numbers: client seqs relative to the client's
+//! first ISN, server seqs to the server's first ISN, acks to the other side's ISN,
+//! timestamps to the first tsval each side sent. Absolute numbers go to JSON.
+
+use std::fmt::Write as _;
+
+use crate::judge::FirstConnection;
+use crate::wire::{self, Dir, Segment};
+
+/// The bases that relative numbers are counted from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bases {
+    pub client_isn: u32,
+    pub server_isn: u32,
+    pub client_ts: Option<u32>,
+    pub server_ts: Option<u32>,
+    pub t0_ns: u64,
+}
+
+impl Bases {
+    /// Bases from the first SYN and SYN-ACK seen (or zeros when there are none).
+    pub fn from_segments(segs: &[Segment]) -> Bases {
+        let c = segs.iter().find(|s| s.dir == Dir::ToServer && s.flags.syn);
+        let s = segs.iter().find(|s| s.dir == Dir::ToClient && s.flags.syn);
+        Bases {
+            client_isn: c.map_or(0, |s| s.seq),
+            server_isn: s.map_or(0, |s| s.seq),
+            client_ts: c.and_then(|s| s.tsval),
+            server_ts: s.and_then(|s| s.tsval),
+            t0_ns: segs.first().map_or(0, |s| s.at_ns),
+        }
+    }
+
+    pub fn seq(&self, s: &Segment) -> i64 {
+        match s.dir {
+            Dir::ToServer => wire::rel(s.seq, self.client_isn),
+            Dir::ToClient => wire::rel(s.seq, self.server_isn),
+        }
+    }
+
+    pub fn ack(&self, s: &Segment) -> i64 {
+        match s.dir {
+            Dir::ToServer => wire::rel(s.ack, self.server_isn),
+            Dir::ToClient => wire::rel(s.ack, self.client_isn),
+        }
+    }
+
+    /// tsval relative to the sender's first tsval, tsecr to the peer's.
+    pub fn ts(&self, s: &Segment) -> Option<(i64, i64)> {
+        let (own, peer) = match s.dir {
+            Dir::ToServer => (self.client_ts, self.server_ts),
+            Dir::ToClient => (self.server_ts, self.client_ts),
+        };
+        let v = s.tsval?;
+        let e = s.tsecr.unwrap_or(0);
+        let rv = own.map_or(i64::from(v), |b| wire::rel(v, b));
+        let re = match (e, peer) {
+            (0, _) => 0,
+            (e, Some(b)) => wire::rel(e, b),
+            (e, None) => i64::from(e),
+        };
+        Some((rv, re))
+    }
+
+    pub fn ms(&self, s: &Segment) -> f64 {
+        s.at_ns.saturating_sub(self.t0_ns) as f64 / 1e6
+    }
+}
+
+/// One segment as a tcpdump-like line (no trailing newline).
+pub fn line(b: &Bases, s: &Segment) -> String {
+    let mut out = format!(
+        "{:>9.3} ms  {}  {:<4} seq {}",
+        b.ms(s),
+        s.dir.arrow(),
+        s.flags.tcpdump(),
+        b.seq(s)
+    );
+    if s.flags.ack {
+        let _ = write!(out, " ack {}", b.ack(s));
+    }
+    let _ = write!(out, " win {}", s.win);
+    if let Some((v, e)) = b.ts(s) {
+        let _ = write!(out, " ts {v} ecr {e}");
+    }
+    if s.payload_len > 0 {
+        let _ = write!(out, " len {}", s.payload_len);
+    }
+    out
+}
+
+/// Lines for segments when nothing else is known (timeouts).
+pub fn plain(segs: &[Segment]) -> String {
+    let b = Bases::from_segments(segs);
+    segs.iter()
+        .map(|s| format!("  {}\n", line(&b, s)))
+        .collect()
+}
+
+/// Lines with the SYN that hit TIME_WAIT and the server's answer marked.
+pub fn annotated(
+    segs: &[Segment],
+    first: &FirstConnection,
+    syn2: Option<usize>,
+    answer: Option<usize>,
+) -> String {
+    let b = Bases::from_segments(segs);
+    let mut out = String::new();
+    for (i, s) in segs.iter().enumerate() {
+        let mut l = line(&b, s);
+        if Some(i) == syn2 {
+            let _ = write!(
+                l,
+                "   <- new SYN hits TIME_WAIT: seq = rcv_nxt{:+}",
+                wire::rel(s.seq, first.rcv_nxt)
+            );
+            if let (Some(v), Some(r)) = (s.tsval, first.ts_recent) {
+                let _ = write!(l, ", tsval = ts_recent{:+}", wire::rel(v, r));
+            }
+        } else if Some(i) == answer {
+            l.push_str("   <- the server's answer");
+        } else if i == first.fin_index {
+            l.push_str("   (client FIN: the server's side goes to TIME_WAIT)");
+        }
+        let _ = writeln!(out, "  {l}");
+    }
+    out
+}

@@ -1,0 +1,380 @@
+//! Run one case end to end: build the lab, start the capture, play the seed
+//! experiment (connect, server closes first, reconnect from the same port while
+//! the server holds TIME_WAIT), observe, tear down. Every wait has a deadline.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio::time::{Instant as TokioInstant, timeout_at};
+
+use crate::judge::{self, FirstConnection, Outcome, Verdict};
+use crate::lab::{Lab, LabError, LabSpec};
+use crate::observe::capture::{Capture, CaptureError, Frame};
+use crate::observe::counters::{self, Counters};
+use crate::observe::diag::{self, DiagError, TcpState};
+use crate::peer::kernel;
+use crate::report::timeline;
+use crate::scenario::{Case, ClientKind, Family, SeqExpr};
+use crate::wire::{self, Dir, Segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("sock_diag in the {side} namespace: {source}")]
+    Diag {
+        side: &'static str,
+        source: DiagError,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("timed out after {after_ms} ms waiting for {what}; last seen:\n{last_seen}")]
+    Timeout {
+        what: String,
+        after_ms: u128,
+        last_seen: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl RunError {
+    /// Errors that are about the environment (privilege), not about the case.
+    pub fn is_privilege(&self) -> bool {
+        matches!(self, RunError::Lab(LabError::NoPrivilege))
+    }
+}
+
+/// Everything seen while a case ran: the evidence behind the outcome.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub segments: Vec<Segment>,
+    pub frames: Vec<Frame>,
+    pub first: FirstConnection,
+    /// Index in `segments` of the SYN that hit TIME_WAIT.
+    pub syn2_index: Option<usize>,
+    /// The ISN forced on the kernel client with TCP_REPAIR, if any.
+    pub forced_isn: Option<u32>,
+    /// What the second `connect()` returned.
+    pub connect_result: Result<(), String>,
+    /// The TIME_WAIT socket seen with sock_diag before the second SYN (`ss` line).
+    pub time_wait_before: String,
+    pub time_wait_after: bool,
+    /// Counter deltas in the server / client namespace across the second SYN
+    /// and what followed it.
+    pub server_counters: Counters,
+    pub client_counters: Counters,
+    /// Every counter name the server namespace's kernel has.
+    pub known_counters: Vec<String>,
+}
+
+/// A finished case: evidence, outcome and verdict.
+#[derive(Debug, Clone)]
+pub struct CaseRun {
+    pub case: Case,
+    pub kernel: String,
+    pub obs: Observation,
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    pub duration: Duration,
+}
+
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Run one case on a fresh current-thread runtime (for callers that are not async).
+pub fn run_case_blocking(case: &Case) -> Result<CaseRun, RunError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| RunError::Io {
+            what: "build a tokio runtime".into(),
+            source,
+        })?;
+    rt.block_on(run_case(case))
+}
+
+/// Run one case against the real kernel.
+pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
+    if case.client_kind == ClientKind::Raw {
+        return Err(RunError::Unsupported(format!(
+            "{}: kind = \"raw\" is not implemented yet",
+            case.file.display()
+        )));
+    }
+    let started = Instant::now();
+    let deadline = TokioInstant::now() + case.timeout;
+    let lab = Lab::build(
+        &LabSpec {
+            family: case.family,
+            server_sysctl: case.server_sysctl.clone(),
+            client_sysctl: case.client_sysctl.clone(),
+            client_address: true,
+        },
+        case.timeout,
+    )
+    .await?;
+    let obs = observe_kernel_client(case, &lab, deadline).await;
+    drop(lab);
+    let obs = obs?;
+    let outcome = judge::analyze(&obs);
+    let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);
+    Ok(CaseRun {
+        case: case.clone(),
+        kernel: kernel_release(),
+        obs,
+        outcome,
+        verdict,
+        duration: started.elapsed(),
+    })
+}
+
+fn family_af(family: Family) -> libc::c_int {
+    match family {
+        Family::V4 => libc::AF_INET,
+        Family::V6 => libc::AF_INET6,
+    }
+}
+
+fn timeout_err(case: &Case, what: &str, segments: &[Segment]) -> RunError {
+    RunError::Timeout {
+        what: what.to_string(),
+        after_ms: case.timeout.as_millis(),
+        last_seen: if segments.is_empty() {
+            "  (no TCP segment captured)".to_string()
+        } else {
+            timeline::plain(segments)
+        },
+    }
+}
+
+async fn observe_kernel_client(
+    case: &Case,
+    lab: &Lab,
+    deadline: TokioInstant,
+) -> Result<Observation, RunError> {
+    let server_addr = SocketAddr::new(lab.addrs.server, case.port);
+    let client_addr = SocketAddr::new(lab.addrs.client, case.client_port);
+    let af = family_af(case.family);
+
+    let ifindex = lab.server_ifindex;
+    let capture = lab
+        .server
+        .run(move || async move { Capture::start(ifindex) })
+        .await??;
+
+    lab.server
+        .run(move || async move {
+            let listener = kernel::listen(server_addr)?;
+            tokio::task::spawn_local(kernel::serve_close_first(listener));
+            Ok::<_, std::io::Error>(())
+        })
+        .await?
+        .map_err(|source| RunError::Io {
+            what: format!("server: listen on {server_addr}"),
+            source,
+        })?;
+
+    // The first connection: the server accepts and closes at once.
+    lab.client
+        .run(move || async move {
+            match timeout_at(deadline, kernel::first_connection(client_addr, server_addr)).await {
+                Ok(r) => r.map(|()| true),
+                Err(_) => Ok(false),
+            }
+        })
+        .await?
+        .map_err(|source| RunError::Io {
+            what: format!("client: first connection {client_addr} -> {server_addr}"),
+            source,
+        })
+        .and_then(|finished| {
+            if finished {
+                Ok(())
+            } else {
+                Err(timeout_err(
+                    case,
+                    "the first connection to close",
+                    &capture.segments(),
+                ))
+            }
+        })?;
+
+    // The server has ACKed the client's FIN: its side is in TIME_WAIT now.
+    let first = capture
+        .wait_for(deadline, FirstConnection::from_segments)
+        .await
+        .map_err(|segs| timeout_err(case, "the first connection's FIN exchange", &segs))?;
+    let fin_seen = TokioInstant::now();
+
+    let (port, client_port) = (case.port, case.client_port);
+    let time_wait_before = wait_diag(
+        lab,
+        deadline,
+        case,
+        &capture,
+        move || {
+            let tw = diag::find(af, 1 << TcpState::TimeWait as u32, port, client_port)?;
+            Ok(tw.first().map(|s| format!("TIME-WAIT {} {}", s.src, s.dst)))
+        },
+        "server",
+        "the server's TIME_WAIT socket (ss -tan state time-wait)",
+    )
+    .await?;
+    wait_diag(
+        lab,
+        deadline,
+        case,
+        &capture,
+        move || {
+            let left = diag::find(af, diag::ALL_STATES, client_port, port)?;
+            Ok(left.is_empty().then_some(()))
+        },
+        "client",
+        "the client's first socket to be gone",
+    )
+    .await?;
+
+    // The kernel's TCP timestamp clock ticks in milliseconds: let it tick past
+    // the client's FIN, so a kernel SYN's tsval is newer than ts_recent and the
+    // outcome never depends on which millisecond the SYN falls in.
+    tokio::time::sleep_until(fin_seen + Duration::from_millis(2)).await;
+
+    let server_before = lab.server.run(|| async { counters::read() }).await?;
+    let client_before = lab.client.run(|| async { counters::read() }).await?;
+    let io = |side: &str| {
+        let what = format!("read the {side} namespace's MIB counters");
+        move |source| RunError::Io { what, source }
+    };
+    let server_before = server_before.map_err(io("server"))?;
+    let client_before = client_before.map_err(io("client"))?;
+
+    let forced_isn = match case.seq.value {
+        SeqExpr::Auto => None,
+        SeqExpr::RcvNxt(off) => Some(wire::add(first.rcv_nxt, off)),
+    };
+    let rx = lab
+        .client
+        .run(move || async move {
+            let (tx, rx) = oneshot::channel();
+            tokio::task::spawn_local(async move {
+                match timeout_at(
+                    deadline,
+                    kernel::connect(client_addr, server_addr, forced_isn),
+                )
+                .await
+                {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(Ok(()));
+                        // Hold the connection until the namespace goes.
+                        std::future::pending::<()>().await;
+                        drop(stream);
+                    }
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(format!("connect() failed: {e}")));
+                    }
+                    Err(_) => {
+                        let _ = tx.send(Err(
+                            "connect() had not finished at the case deadline".to_string()
+                        ));
+                    }
+                }
+            });
+            rx
+        })
+        .await?;
+    let connect_result = rx
+        .await
+        .unwrap_or_else(|_| Err("the client task stopped".to_string()));
+
+    // Wait for the evidence: the handshake's last ACK when connect() succeeded,
+    // otherwise the server's first answer (or the deadline).
+    let fin_index = first.fin_index;
+    let established = connect_result.is_ok();
+    let _ = capture
+        .wait_for(deadline, |segs| {
+            let syn2 = judge::find_syn2(segs, fin_index)?;
+            if established {
+                judge::handshake_ack(segs, syn2).map(|_| ())
+            } else {
+                segs[syn2..]
+                    .iter()
+                    .any(|s| s.dir == Dir::ToClient)
+                    .then_some(())
+            }
+        })
+        .await;
+
+    let time_wait_after = lab
+        .server
+        .run(move || async move {
+            diag::find(af, 1 << TcpState::TimeWait as u32, port, client_port).map(|v| !v.is_empty())
+        })
+        .await?
+        .map_err(|source| RunError::Diag {
+            side: "server",
+            source,
+        })?;
+    let server_after = lab.server.run(|| async { counters::read() }).await?;
+    let client_after = lab.client.run(|| async { counters::read() }).await?;
+    let server_after = server_after.map_err(io("server"))?;
+    let client_after = client_after.map_err(io("client"))?;
+
+    let segments = capture.segments();
+    Ok(Observation {
+        syn2_index: judge::find_syn2(&segments, first.fin_index),
+        frames: capture.frames(),
+        segments,
+        first,
+        forced_isn,
+        connect_result,
+        time_wait_before,
+        time_wait_after,
+        server_counters: counters::delta(&server_before, &server_after),
+        client_counters: counters::delta(&client_before, &client_after),
+        known_counters: server_after.keys().cloned().collect(),
+    })
+}
+
+/// Poll a sock_diag query on one side until it yields `Some`, or the deadline.
+///
+/// Equivalent to: `ip netns exec <ns> ss -tan ...` in a loop.
+async fn wait_diag<T: Send + 'static>(
+    lab: &Lab,
+    deadline: TokioInstant,
+    case: &Case,
+    capture: &Capture,
+    query: impl Fn() -> Result<Option<T>, DiagError> + Send + Clone + 'static,
+    side: &'static str,
+    what: &str,
+) -> Result<T, RunError> {
+    let ns = if side == "server" {
+        &lab.server
+    } else {
+        &lab.client
+    };
+    loop {
+        let q = query.clone();
+        let seen = ns
+            .run(move || async move { q() })
+            .await?
+            .map_err(|source| RunError::Diag { side, source })?;
+        if let Some(v) = seen {
+            return Ok(v);
+        }
+        if TokioInstant::now() >= deadline {
+            return Err(timeout_err(case, what, &capture.segments()));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -1,0 +1,438 @@
+//! Expands a checked `Spec` into its cases (the product of every list-valued setting),
+//! applies `[[expect.when]]`, and checks what only a whole case can show.
+
+use super::error::{ScenarioError, invalid};
+use super::expr::compact;
+use super::model::{At, Case, Expect, Loc, TsExpr};
+use super::parse::{Choice, Setting, Spec};
+
+/// More cases than this in one file is an error: a matrix that large is a typo.
+pub const MAX_CASES: usize = 256;
+
+/// Which setting an axis varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Sysctl(usize),
+    Server(usize),
+    Client(usize),
+    Port,
+    ClientPort,
+    Family,
+    Seq,
+    Tsval,
+}
+
+/// A list-valued setting, with its final label.
+#[derive(Debug)]
+struct Axis<'a> {
+    slot: Slot,
+    label: String,
+    /// Used instead of `label` when an earlier axis already has that label.
+    long_label: &'a str,
+    field: &'a str,
+    pos: usize,
+    texts: Vec<&'a str>,
+    loc: &'a Loc,
+}
+
+impl<'a> Axis<'a> {
+    fn of<T>(slot: Slot, s: &'a Setting<T>) -> Option<Self> {
+        let first = s.choices.first()?;
+        s.axis.then(|| Axis {
+            slot,
+            label: s.label.clone(),
+            long_label: &s.long_label,
+            field: &s.field,
+            pos: s.pos,
+            texts: s.choices.iter().map(|c| c.text.as_str()).collect(),
+            loc: &first.loc,
+        })
+    }
+
+    /// The name component: the bare value for `family`, `label=value` otherwise.
+    fn component(&self, text: &str) -> String {
+        if self.slot == Slot::Family && self.label == "family" {
+            text.to_owned()
+        } else {
+            format!("{}={text}", self.label)
+        }
+    }
+
+    /// A `when` value as this axis spells its values.
+    fn normalise(&self, text: String) -> String {
+        match self.slot {
+            Slot::Seq | Slot::Tsval => compact(&text),
+            _ => text,
+        }
+    }
+}
+
+/// The scenario a case belongs to.
+pub(crate) struct Origin<'a> {
+    pub area: &'a str,
+    pub name: &'a str,
+    pub file: &'a std::path::Path,
+}
+
+/// A `when` with each condition resolved to (axis index, value index).
+struct Resolved<'a> {
+    conds: Vec<(usize, usize)>,
+    when: &'a super::parse::When,
+}
+
+/// Expands `spec` into its cases, or returns every error found.
+pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, ScenarioError> {
+    let mut axes = axes(spec);
+    let mut errors = Vec::new();
+
+    // Labels: the short one unless an earlier axis already took it.
+    for i in 0..axes.len() {
+        let (done, rest) = axes.split_at_mut(i);
+        let axis = &mut rest[0];
+        if done.iter().any(|a| a.label == axis.label) {
+            axis.label = axis.long_label.to_owned();
+            if done.iter().any(|a| a.label == axis.label) {
+                errors.push(invalid(
+                    axis.loc.clone(),
+                    axis.field,
+                    format!("axis label {:?} is used twice", axis.label),
+                ));
+            }
+        }
+    }
+
+    let mut total: usize = 1;
+    for axis in &axes {
+        total = total.saturating_mul(axis.texts.len());
+        if total > MAX_CASES {
+            errors.push(invalid(
+                axis.loc.clone(),
+                axis.field,
+                format!(
+                    "the matrix has more than {MAX_CASES} cases at this list ({} so far); split the file",
+                    if total == usize::MAX {
+                        "too many".to_owned()
+                    } else {
+                        total.to_string()
+                    }
+                ),
+            ));
+            break;
+        }
+    }
+
+    let whens: Vec<Resolved<'_>> = spec
+        .when
+        .iter()
+        .map(|w| resolve_when(&axes, w, &mut errors))
+        .collect();
+    ScenarioError::check(std::mem::take(&mut errors))?;
+
+    let mut cases = Vec::with_capacity(total);
+    let mut used = vec![false; whens.len()];
+    let mut sel = vec![0usize; axes.len()];
+    loop {
+        let mut expect = spec.expect.clone();
+        for (i, w) in whens.iter().enumerate() {
+            if w.conds.iter().all(|&(axis, value)| sel[axis] == value) {
+                used[i] = true;
+                merge(&mut expect, &w.when.expect);
+            }
+        }
+        cases.push(build(origin, spec, &axes, &sel, expect));
+        if !advance(&mut sel, &axes) {
+            break;
+        }
+    }
+
+    for (w, used) in whens.iter().zip(&used) {
+        if !used {
+            errors.push(invalid(
+                w.when.loc.clone(),
+                &w.when.field,
+                "matches no case",
+            ));
+        }
+    }
+    check_cases(spec, &cases, &mut errors);
+    ScenarioError::check(errors)?;
+    Ok(cases)
+}
+
+/// Every list-valued setting, in file order.
+fn axes(spec: &Spec) -> Vec<Axis<'_>> {
+    let sides = [
+        (&spec.sysctl, Slot::Sysctl as fn(usize) -> Slot),
+        (&spec.server_sysctl, Slot::Server),
+        (&spec.client_sysctl, Slot::Client),
+    ];
+    let mut out: Vec<Axis<'_>> = sides
+        .into_iter()
+        .flat_map(|(list, slot)| {
+            list.iter()
+                .enumerate()
+                .filter_map(move |(i, s)| Axis::of(slot(i), s))
+        })
+        .collect();
+    out.extend(Axis::of(Slot::Port, &spec.port));
+    out.extend(Axis::of(Slot::ClientPort, &spec.client_port));
+    out.extend(Axis::of(Slot::Family, &spec.family));
+    out.extend(Axis::of(Slot::Seq, &spec.seq));
+    out.extend(Axis::of(Slot::Tsval, &spec.tsval));
+    // Stable: file order decides which of two equal labels is the later one.
+    out.sort_by_key(|a| a.pos);
+    out
+}
+
+fn resolve_when<'a>(
+    axes: &[Axis<'_>],
+    when: &'a super::parse::When,
+    errors: &mut Vec<ScenarioError>,
+) -> Resolved<'a> {
+    let mut conds = Vec::new();
+    for cond in &when.conds {
+        let Some(ai) = axes.iter().position(|a| a.label == cond.label) else {
+            let known = if axes.is_empty() {
+                "this scenario has no list-valued setting, so there is no axis to match".to_owned()
+            } else {
+                format!(
+                    "axes are: {}",
+                    axes.iter()
+                        .map(|a| a.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            errors.push(invalid(
+                cond.label_loc.clone(),
+                &cond.field,
+                format!("no matrix axis named {:?}; {known}", cond.label),
+            ));
+            continue;
+        };
+        let axis = &axes[ai];
+        let text = axis.normalise(cond.value.to_string());
+        match axis.texts.iter().position(|t| *t == text) {
+            Some(vi) => conds.push((ai, vi)),
+            None => errors.push(invalid(
+                cond.value_loc.clone(),
+                &cond.field,
+                format!(
+                    "{text:?} is not one of the values of {}: {}",
+                    axis.label,
+                    axis.texts.join(", ")
+                ),
+            )),
+        }
+    }
+    Resolved { conds, when }
+}
+
+/// A `when` overrides the fields it sets; its counters replace or add single keys.
+fn merge(base: &mut Expect, over: &Expect) {
+    if over.answer.is_some() {
+        base.answer.clone_from(&over.answer);
+    }
+    if over.client_syns.is_some() {
+        base.client_syns.clone_from(&over.client_syns);
+    }
+    if over.time_wait_after.is_some() {
+        base.time_wait_after.clone_from(&over.time_wait_after);
+    }
+    for counter in &over.counters {
+        match base
+            .counters
+            .iter_mut()
+            .find(|c| c.value.0 == counter.value.0)
+        {
+            Some(c) => c.clone_from(counter),
+            None => base.counters.push(counter.clone()),
+        }
+    }
+}
+
+/// Steps `sel` to the next combination, last axis fastest; false after the last one.
+fn advance(sel: &mut [usize], axes: &[Axis<'_>]) -> bool {
+    for (i, axis) in axes.iter().enumerate().rev() {
+        sel[i] += 1;
+        if sel[i] < axis.texts.len() {
+            return true;
+        }
+        sel[i] = 0;
+    }
+    false
+}
+
+fn build(
+    origin: &Origin<'_>,
+    spec: &Spec,
+    axes: &[Axis<'_>],
+    sel: &[usize],
+    expect: Expect,
+) -> Case {
+    let index = |slot: Slot| {
+        axes.iter()
+            .position(|a| a.slot == slot)
+            .map_or(0, |i| sel[i])
+    };
+    fn pick<T>(s: &Setting<T>, i: usize) -> &Choice<T> {
+        // `i` comes from an axis built from `s`, and `choices` is never empty.
+        s.choices.get(i).unwrap_or(&s.choices[0])
+    }
+
+    let mut name = origin.name.to_owned();
+    let mut values = Vec::with_capacity(axes.len());
+    for (axis, &i) in axes.iter().zip(sel) {
+        let text = axis.texts[i];
+        name.push('/');
+        name.push_str(&axis.component(text));
+        values.push((axis.label.clone(), text.to_owned()));
+    }
+
+    let both: Vec<(String, String)> = spec
+        .sysctl
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.key.clone(), pick(s, index(Slot::Sysctl(i))).value.clone()))
+        .collect();
+    let side = |list: &[Setting<String>], slot: fn(usize) -> Slot| {
+        let mut out = both.clone();
+        for (i, s) in list.iter().enumerate() {
+            let value = pick(s, index(slot(i))).value.clone();
+            match out.iter_mut().find(|(k, _)| *k == s.key) {
+                Some(entry) => entry.1 = value,
+                None => out.push((s.key.clone(), value)),
+            }
+        }
+        out
+    };
+    let server_sysctl = side(&spec.server_sysctl, Slot::Server);
+    let client_sysctl = side(&spec.client_sysctl, Slot::Client);
+
+    let seq = pick(&spec.seq, index(Slot::Seq));
+    let tsval = pick(&spec.tsval, index(Slot::Tsval));
+    Case {
+        area: origin.area.to_owned(),
+        scenario: origin.name.to_owned(),
+        name,
+        file: origin.file.to_path_buf(),
+        description: spec.description.clone(),
+        kernel_ref: spec.kernel_ref.clone(),
+        values,
+        server_sysctl,
+        client_sysctl,
+        client_kind: spec.client_kind,
+        family: pick(&spec.family, index(Slot::Family)).value,
+        port: pick(&spec.port, index(Slot::Port)).value,
+        client_port: pick(&spec.client_port, index(Slot::ClientPort)).value,
+        seq: At {
+            value: seq.value,
+            loc: seq.loc.clone(),
+        },
+        tsval: At {
+            value: tsval.value,
+            loc: tsval.loc.clone(),
+        },
+        expect,
+        timeout: spec.timeout,
+    }
+}
+
+/// Whether both sides have `net.ipv4.tcp_timestamps` on (the kernel default is 1), and if
+/// not, which side has it off.
+fn timestamps_off(case: &Case) -> Option<&'static str> {
+    let off = |server| {
+        case.sysctl(server, TIMESTAMPS)
+            .is_some_and(|v| v.trim() == "0")
+    };
+    if off(true) {
+        Some("server")
+    } else if off(false) {
+        Some("client")
+    } else {
+        None
+    }
+}
+
+const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
+
+/// Checks that need a whole case; each reports its first failing case and how many more.
+fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
+    let mut report = |failing: Vec<(&Case, Loc, &str, String)>| {
+        let more = failing.len().saturating_sub(1);
+        if let Some((case, loc, field, message)) = failing.into_iter().next() {
+            let more = match more {
+                0 => String::new(),
+                1 => " (and 1 more case)".to_owned(),
+                n => format!(" (and {n} more cases)"),
+            };
+            errors.push(invalid(
+                loc,
+                field,
+                format!("{message} in case {}{more}", case.name),
+            ));
+        }
+    };
+
+    report(
+        cases
+            .iter()
+            .filter(|c| c.port == c.client_port)
+            .filter_map(|c| {
+                let choice = spec
+                    .client_port
+                    .choices
+                    .iter()
+                    .find(|choice| choice.value == c.client_port)?;
+                Some((
+                    c,
+                    choice.loc.clone(),
+                    spec.client_port.field.as_str(),
+                    format!("must differ from port (both are {})", c.port),
+                ))
+            })
+            .collect(),
+    );
+
+    report(
+        cases
+            .iter()
+            .filter(|c| matches!(c.tsval.value, TsExpr::TsRecent(_)))
+            .filter_map(|c| {
+                let side = timestamps_off(c)?;
+                Some((
+                    c,
+                    c.tsval.loc.clone(),
+                    spec.tsval.field.as_str(),
+                    format!(
+                        "a tsval relative to ts_recent needs timestamps negotiated, \
+                         but {TIMESTAMPS} = 0 on the {side}"
+                    ),
+                ))
+            })
+            .collect(),
+    );
+
+    report(
+        cases
+            .iter()
+            .filter(|c| is_empty(&c.expect))
+            .map(|c| {
+                (
+                    c,
+                    spec.expect_loc.clone(),
+                    "expect",
+                    "sets nothing to check (answer, client_syns, time_wait_after or counters)"
+                        .to_owned(),
+                )
+            })
+            .collect(),
+    );
+}
+
+fn is_empty(e: &Expect) -> bool {
+    e.answer.is_none()
+        && e.client_syns.is_none()
+        && e.time_wait_after.is_none()
+        && e.counters.is_empty()
+}

@@ -1,0 +1,173 @@
+//! The typed, validated form of a scenario case: what the lab and the judge consume.
+//! Parsing (`parse.rs`) turns a TOML file into a `Scenario`; `matrix.rs` expands it into `Case`s.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A position in a scenario file, printed as `file:line:column` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A value together with where the scenario file said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A real kernel socket in the client namespace.
+    Kernel,
+    /// Frames written by synlab on an AF_PACKET socket (no client kernel TCP).
+    Raw,
+}
+
+/// What the server answered the SYN that hit TIME_WAIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    SynAck,
+    Ack,
+    Rst,
+    None,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::SynAck => "syn-ack",
+            Answer::Ack => "ack",
+            Answer::Rst => "rst",
+            Answer::None => "none",
+        }
+    }
+}
+
+/// The second SYN's sequence number, relative to the server's TIME_WAIT `rcv_nxt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqExpr {
+    /// Whatever the client kernel picks (`secure_tcp_seq()`).
+    Auto,
+    /// `rcv_nxt + offset` (offset may be negative); arithmetic is mod 2^32.
+    RcvNxt(i64),
+}
+
+/// The second SYN's timestamp value, relative to the server's `ts_recent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsExpr {
+    /// Kernel client: what the kernel sends. Raw peer: newer than `ts_recent` when
+    /// timestamps were negotiated, no option otherwise.
+    Auto,
+    /// No timestamp option at all (raw peer only).
+    Absent,
+    /// `ts_recent + offset` (raw peer only); arithmetic is mod 2^32.
+    TsRecent(i64),
+}
+
+/// Expected outcome of one case. Each field is optional; at least one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expect {
+    pub answer: Option<At<Answer>>,
+    pub client_syns: Option<At<u32>>,
+    pub time_wait_after: Option<At<bool>>,
+    /// Exact delta of MIB counters in the server namespace, keyed `TcpExt.Name` / `Tcp.Name`.
+    pub counters: Vec<At<(String, i64)>>,
+}
+
+/// One runnable case: a scenario with every matrix axis fixed to one value.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Area folder (`timewait`).
+    pub area: String,
+    /// Scenario name = file stem (`ts-off`).
+    pub scenario: String,
+    /// Case name: the scenario name, then one component per matrix axis (`ts-off/ipv6`).
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub kernel_ref: Option<String>,
+    /// The matrix axis labels and the value this case takes, in file order.
+    pub values: Vec<(String, String)>,
+    /// `net.*` sysctls for the server namespace, full key -> value as written by sysctl(8).
+    pub server_sysctl: Vec<(String, String)>,
+    pub client_sysctl: Vec<(String, String)>,
+    pub client_kind: ClientKind,
+    pub family: Family,
+    pub port: u16,
+    pub client_port: u16,
+    pub seq: At<SeqExpr>,
+    pub tsval: At<TsExpr>,
+    pub expect: Expect,
+    /// Deadline for the whole case.
+    pub timeout: Duration,
+}
+
+impl Case {
+    /// The trial name used by `tests/scenarios.rs`: `<area>::<scenario>::<case>`.
+    pub fn trial_name(&self) -> String {
+        let rest = self
+            .name
+            .strip_prefix(&self.scenario)
+            .map(|r| r.trim_start_matches('/'))
+            .unwrap_or(&self.name);
+        let rest = if rest.is_empty() { "default" } else { rest };
+        format!("{}::{}::{}", self.area, self.scenario, rest)
+    }
+
+    /// The value of a sysctl for one side, if the case sets it.
+    pub fn sysctl(&self, server: bool, key: &str) -> Option<&str> {
+        let list = if server {
+            &self.server_sysctl
+        } else {
+            &self.client_sysctl
+        };
+        list.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Case {
+    /// A file name for this case's artifacts: the trial name with `::` and `/`
+    /// turned into `.` and `_` (`timewait.ts-off.ipv6.pcap`).
+    pub fn pcap_file_name(&self) -> String {
+        let mut s: String = self
+            .trial_name()
+            .replace("::", ".")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.=".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        s.push_str(".pcap");
+        s
+    }
+}

@@ -1,0 +1,690 @@
+//! Checks every value of a scenario file on its own (types, ranges, names, expressions)
+//! and turns the raw TOML into a `Spec`: settings with their positions, ready for the matrix.
+
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::error::{ScenarioError, Source};
+use super::expr::{self, compact};
+use super::model::{Answer, At, ClientKind, Expect, Family, Loc, SeqExpr, TsExpr};
+use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
+
+pub(crate) const DEFAULT_PORT: u16 = 8888;
+pub(crate) const DEFAULT_CLIENT_PORT: u16 = 12345;
+pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 5000;
+const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 100..=120_000;
+const CLIENT_SYNS_RANGE: std::ops::RangeInclusive<i64> = 1..=10;
+
+/// One value a setting can take.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice<T> {
+    pub value: T,
+    /// The value as shown in case names and compared by `[[expect.when]]`.
+    pub text: String,
+    pub loc: Loc,
+}
+
+/// A setting: one value, or a list of values that makes it a matrix axis.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting<T> {
+    /// Where errors point: `connection.port`, `server.sysctl."net.ipv4.tcp_rfc1337"`.
+    pub field: String,
+    /// The sysctl key, or the setting's own name (`port`).
+    pub key: String,
+    /// Axis label (`tcp_timestamps`, `server.tcp_rfc1337`, `port`).
+    pub label: String,
+    /// Axis label used when `label` is already taken by an earlier axis.
+    pub long_label: String,
+    /// Never empty.
+    pub choices: Vec<Choice<T>>,
+    /// Written as a list: one case per value.
+    pub axis: bool,
+    /// Byte offset in the file: axes are ordered by it.
+    pub pos: usize,
+}
+
+impl<T> Setting<T> {
+    fn fixed(name: &str, value: T, text: String, loc: Loc) -> Self {
+        Setting {
+            field: name.to_owned(),
+            key: name.to_owned(),
+            label: name.to_owned(),
+            long_label: name.to_owned(),
+            choices: vec![Choice { value, text, loc }],
+            axis: false,
+            pos: 0,
+        }
+    }
+}
+
+/// One `[[expect.when]]` condition: axis label = value.
+#[derive(Debug, Clone)]
+pub(crate) struct Cond {
+    pub field: String,
+    pub label: String,
+    pub label_loc: Loc,
+    pub value: Scalar,
+    pub value_loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct When {
+    pub field: String,
+    pub loc: Loc,
+    pub conds: Vec<Cond>,
+    pub expect: Expect,
+}
+
+/// A scenario file whose values are each valid; the matrix checks how they combine.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub description: String,
+    pub kernel_ref: Option<String>,
+    pub timeout: Duration,
+    /// `[sysctl]`: both namespaces.
+    pub sysctl: Vec<Setting<String>>,
+    pub server_sysctl: Vec<Setting<String>>,
+    pub client_sysctl: Vec<Setting<String>>,
+    pub client_kind: ClientKind,
+    pub port: Setting<u16>,
+    pub client_port: Setting<u16>,
+    pub family: Setting<Family>,
+    pub seq: Setting<SeqExpr>,
+    pub tsval: Setting<TsExpr>,
+    pub expect_loc: Loc,
+    pub expect: Expect,
+    pub when: Vec<When>,
+}
+
+/// Checks each value of `raw` and returns the `Spec`, or every error found.
+pub(crate) fn check(src: &Source<'_>, raw: RawFile) -> Result<Spec, ScenarioError> {
+    let mut cx = Checker {
+        src,
+        errors: Vec::new(),
+    };
+    let spec = cx.spec(raw);
+    ScenarioError::check(cx.errors)?;
+    Ok(spec)
+}
+
+struct Checker<'a> {
+    src: &'a Source<'a>,
+    errors: Vec<ScenarioError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: &std::ops::Range<usize>, field: &str, message: impl Into<String>) {
+        self.errors.push(self.src.invalid(span, field, message));
+    }
+
+    fn loc(&self, span: &std::ops::Range<usize>) -> Loc {
+        self.src.loc_of(span)
+    }
+
+    fn spec(&mut self, raw: RawFile) -> Spec {
+        let description = raw.description.get_ref().trim().to_owned();
+        if description.is_empty() {
+            self.error(
+                &raw.description.span(),
+                "description",
+                "must say what the scenario shows",
+            );
+        }
+        let kernel_ref = raw.kernel_ref.map(|k| {
+            if k.get_ref().trim().is_empty() {
+                self.error(
+                    &k.span(),
+                    "kernel_ref",
+                    "is empty; remove it or name the kernel function",
+                );
+            }
+            k.into_inner()
+        });
+        let timeout_ms = match raw.timeout_ms {
+            Some(t) if !TIMEOUT_RANGE.contains(t.get_ref()) => {
+                self.error(
+                    &t.span(),
+                    "timeout_ms",
+                    format!(
+                        "{} is out of range {}..={}",
+                        t.get_ref(),
+                        TIMEOUT_RANGE.start(),
+                        TIMEOUT_RANGE.end()
+                    ),
+                );
+                DEFAULT_TIMEOUT_MS
+            }
+            Some(t) => *t.get_ref(),
+            None => DEFAULT_TIMEOUT_MS,
+        };
+        let timeout = Duration::from_millis(timeout_ms.unsigned_abs());
+
+        let sysctl = raw
+            .sysctl
+            .map(|t| self.sysctls(t.into_inner(), "sysctl", ""))
+            .unwrap_or_default();
+        let server_sysctl = raw
+            .server
+            .and_then(|s| s.into_inner().sysctl)
+            .map(|t| self.sysctls(t, "server.sysctl", "server."))
+            .unwrap_or_default();
+
+        let (kind, client_sysctl) = match raw.client {
+            Some(client) => {
+                let client = client.into_inner();
+                let sysctl = client
+                    .sysctl
+                    .map(|t| self.sysctls(t, "client.sysctl", "client."))
+                    .unwrap_or_default();
+                (client.kind, sysctl)
+            }
+            None => (None, Vec::new()),
+        };
+        let client_kind = match kind {
+            None => ClientKind::Kernel,
+            Some(k) => match k.get_ref().as_str() {
+                "kernel" => ClientKind::Kernel,
+                "raw" => ClientKind::Raw,
+                other => {
+                    self.error(
+                        &k.span(),
+                        "client.kind",
+                        format!("unknown kind {other:?}, expected \"kernel\" or \"raw\""),
+                    );
+                    ClientKind::Kernel
+                }
+            },
+        };
+
+        let file_start = self.src.loc(0);
+        let (port, client_port, family) = {
+            let conn = raw.connection.map(Spanned::into_inner);
+            let (p, cp, f) = match conn {
+                Some(c) => (c.port, c.client_port, c.family),
+                None => (None, None, None),
+            };
+            (
+                self.setting(p, "connection.port", "port", port_value)
+                    .unwrap_or_else(|| {
+                        Setting::fixed(
+                            "port",
+                            DEFAULT_PORT,
+                            DEFAULT_PORT.to_string(),
+                            file_start.clone(),
+                        )
+                    }),
+                self.setting(cp, "connection.client_port", "client_port", port_value)
+                    .unwrap_or_else(|| {
+                        Setting::fixed(
+                            "client_port",
+                            DEFAULT_CLIENT_PORT,
+                            DEFAULT_CLIENT_PORT.to_string(),
+                            file_start.clone(),
+                        )
+                    }),
+                self.setting(f, "connection.family", "family", family_value)
+                    .unwrap_or_else(|| {
+                        Setting::fixed(
+                            "family",
+                            Family::V4,
+                            Family::V4.as_str().to_owned(),
+                            file_start.clone(),
+                        )
+                    }),
+            )
+        };
+
+        // Defaults of `[second_syn]` point at its header when there is one.
+        let (seq, tsval, syn_loc) = match raw.second_syn {
+            Some(s) => {
+                let loc = self.loc(&s.span());
+                let s = s.into_inner();
+                (s.seq, s.tsval, loc)
+            }
+            None => (None, None, file_start),
+        };
+        let seq = self
+            .setting(seq, "second_syn.seq", "seq", seq_value)
+            .unwrap_or_else(|| {
+                Setting::fixed("seq", SeqExpr::Auto, "auto".to_owned(), syn_loc.clone())
+            });
+        let tsval = self
+            .setting(tsval, "second_syn.tsval", "tsval", ts_value)
+            .unwrap_or_else(|| Setting::fixed("tsval", TsExpr::Auto, "auto".to_owned(), syn_loc));
+        if client_kind == ClientKind::Kernel {
+            for choice in tsval.choices.iter().filter(|c| c.value != TsExpr::Auto) {
+                self.errors.push(super::error::invalid(
+                    choice.loc.clone(),
+                    &tsval.field,
+                    "a kernel client's tsval cannot be chosen; use kind = \"raw\" in [client]",
+                ));
+            }
+        }
+
+        let expect_loc = self.loc(&raw.expect.span());
+        let RawExpect {
+            answer,
+            client_syns,
+            time_wait_after,
+            counters,
+            when,
+        } = raw.expect.into_inner();
+        let expect = self.expect("expect", answer, client_syns, time_wait_after, counters);
+        let when = when
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| self.when(i, w))
+            .collect();
+
+        Spec {
+            description,
+            kernel_ref,
+            timeout,
+            sysctl,
+            server_sysctl,
+            client_sysctl,
+            client_kind,
+            port,
+            client_port,
+            family,
+            seq,
+            tsval,
+            expect_loc,
+            expect,
+            when,
+        }
+    }
+
+    /// Reads one value-or-list setting; `None` when absent or when it had errors.
+    fn setting<T>(
+        &mut self,
+        raw: Option<Spanned<Value>>,
+        field: &str,
+        name: &str,
+        convert: fn(&Scalar) -> Result<(T, String), String>,
+    ) -> Option<Setting<T>> {
+        let raw = raw?;
+        let setting = self.choices(raw, field, name, name, convert)?;
+        Some(Setting {
+            long_label: field.to_owned(),
+            ..setting
+        })
+    }
+
+    /// The values of a setting, each converted and checked; `None` after an error.
+    fn choices<T>(
+        &mut self,
+        raw: Spanned<Value>,
+        field: &str,
+        key: &str,
+        label: &str,
+        convert: fn(&Scalar) -> Result<(T, String), String>,
+    ) -> Option<Setting<T>> {
+        let pos = raw.span().start;
+        let (values, axis) = match raw.get_ref() {
+            Value::One(v) => (vec![(v, raw.span())], false),
+            Value::Many(list) if list.is_empty() => {
+                self.error(
+                    &raw.span(),
+                    field,
+                    "empty list: the matrix would have no cases",
+                );
+                return None;
+            }
+            Value::Many(list) => (list.iter().map(|v| (v.get_ref(), v.span())).collect(), true),
+            Value::Table(_) => {
+                self.error(
+                    &raw.span(),
+                    field,
+                    "expected a value or a list of values, found a table",
+                );
+                return None;
+            }
+        };
+        let mut choices: Vec<Choice<T>> = Vec::with_capacity(values.len());
+        let mut ok = true;
+        for (value, span) in values {
+            match convert(value) {
+                Ok((value, text)) => {
+                    if choices.iter().any(|c| c.text == text) {
+                        self.error(
+                            &span,
+                            field,
+                            format!(
+                                "{text:?} is already in the list: two cases would have the same name"
+                            ),
+                        );
+                        ok = false;
+                    }
+                    choices.push(Choice {
+                        value,
+                        text,
+                        loc: self.loc(&span),
+                    });
+                }
+                Err(message) => {
+                    self.error(&span, field, message);
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| Setting {
+            field: field.to_owned(),
+            key: key.to_owned(),
+            label: label.to_owned(),
+            long_label: label.to_owned(),
+            choices,
+            axis,
+            pos,
+        })
+    }
+
+    /// Reads a sysctl table; `side` is `""`, `"server."` or `"client."` for axis labels.
+    fn sysctls(
+        &mut self,
+        table: Table<Spanned<Value>>,
+        table_field: &str,
+        side: &str,
+    ) -> Vec<Setting<String>> {
+        let mut out: Vec<Setting<String>> = Vec::new();
+        for (key, value) in table.flatten() {
+            let field = format!("{table_field}.{:?}", key.get_ref());
+            if let Err(message) = check_sysctl_key(key.get_ref()) {
+                self.error(&key.span(), &field, message);
+                continue;
+            }
+            // Quoted and dotted spellings of one key both land here.
+            if out.iter().any(|s| s.key == *key.get_ref()) {
+                self.error(&key.span(), &field, "is set twice");
+                continue;
+            }
+            let last = key.get_ref().rsplit('.').next().unwrap_or_default();
+            let label = format!("{side}{last}");
+            if let Some(mut s) = self.choices(value, &field, key.get_ref(), &label, sysctl_value) {
+                s.long_label = format!("{side}{}", key.get_ref());
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn expect(
+        &mut self,
+        prefix: &str,
+        answer: Option<Spanned<String>>,
+        client_syns: Option<Spanned<i64>>,
+        time_wait_after: Option<Spanned<bool>>,
+        counters: Option<Table<Spanned<i64>>>,
+    ) -> Expect {
+        let answer = answer.and_then(|a| {
+            let field = format!("{prefix}.answer");
+            match parse_answer(a.get_ref()) {
+                Some(value) => Some(At {
+                    value,
+                    loc: self.loc(&a.span()),
+                }),
+                None => {
+                    self.error(
+                        &a.span(),
+                        &field,
+                        format!(
+                            "unknown answer {:?}, expected one of \"syn-ack\", \"ack\", \"rst\", \"none\"",
+                            a.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let client_syns = client_syns.and_then(|n| {
+            let loc = self.loc(&n.span());
+            match u32::try_from(*n.get_ref()) {
+                Ok(value) if CLIENT_SYNS_RANGE.contains(n.get_ref()) => Some(At { value, loc }),
+                _ => {
+                    self.error(
+                        &n.span(),
+                        &format!("{prefix}.client_syns"),
+                        format!(
+                            "{} is out of range {}..={}",
+                            n.get_ref(),
+                            CLIENT_SYNS_RANGE.start(),
+                            CLIENT_SYNS_RANGE.end()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let time_wait_after = time_wait_after.map(|b| At {
+            value: *b.get_ref(),
+            loc: self.loc(&b.span()),
+        });
+        let mut entries = counters.map(|t| t.0).unwrap_or_default();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let mut list = Vec::new();
+        for (key, value) in entries {
+            if !is_counter_name(key.get_ref()) {
+                self.error(
+                    &key.span(),
+                    &format!("{prefix}.counters.{:?}", key.get_ref()),
+                    "not a MIB counter name: expected TcpExt.Name, Tcp.Name, IpExt.Name or Ip.Name \
+                     as in /proc/net/netstat and /proc/net/snmp",
+                );
+                continue;
+            }
+            list.push(At {
+                value: (key.get_ref().clone(), *value.get_ref()),
+                loc: self.loc(&value.span()),
+            });
+        }
+        Expect {
+            answer,
+            client_syns,
+            time_wait_after,
+            counters: list,
+        }
+    }
+
+    fn when(&mut self, index: usize, raw: Spanned<RawWhen>) -> When {
+        let field = format!("expect.when[{index}]");
+        let loc = self.loc(&raw.span());
+        let RawWhen {
+            matches,
+            answer,
+            client_syns,
+            time_wait_after,
+            counters,
+        } = raw.into_inner();
+        let match_field = format!("{field}.match");
+        let mut conds = Vec::new();
+        for (key, value) in matches.flatten() {
+            let cond_field = format!("{match_field}.{:?}", key.get_ref());
+            let value_span = value.span();
+            match value.into_inner() {
+                Value::One(scalar) => conds.push(Cond {
+                    field: cond_field,
+                    label_loc: self.loc(&key.span()),
+                    label: key.into_inner(),
+                    value: scalar,
+                    value_loc: self.loc(&value_span),
+                }),
+                _ => self.error(&value_span, &cond_field, "expected one value of the axis"),
+            }
+        }
+        for (i, c) in conds.iter().enumerate() {
+            if conds[..i].iter().any(|d| d.label == c.label) {
+                self.errors.push(super::error::invalid(
+                    c.label_loc.clone(),
+                    &c.field,
+                    format!("axis {:?} is matched twice", c.label),
+                ));
+            }
+        }
+        let expect = self.expect(&field, answer, client_syns, time_wait_after, counters);
+        When {
+            field,
+            loc,
+            conds,
+            expect,
+        }
+    }
+}
+
+fn parse_answer(s: &str) -> Option<Answer> {
+    [Answer::SynAck, Answer::Ack, Answer::Rst, Answer::None]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+}
+
+/// `net.` followed by dot-separated segments of `[A-Za-z0-9_-]`.
+fn check_sysctl_key(key: &str) -> Result<(), String> {
+    let only_net = "only net.* sysctls of the harness's own namespaces may be set";
+    let Some(rest) = key.strip_prefix("net.") else {
+        return Err(only_net.to_owned());
+    };
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if rest.split('.').all(segment_ok) {
+        Ok(())
+    } else {
+        Err(
+            "not a sysctl key: expected net. then segments of [A-Za-z0-9_-] joined by dots \
+             (net.ipv4.tcp_timestamps)"
+                .to_owned(),
+        )
+    }
+}
+
+/// `^(TcpExt|Tcp|IpExt|Ip)\.[A-Za-z0-9]+$`
+fn is_counter_name(key: &str) -> bool {
+    let Some((group, name)) = key.split_once('.') else {
+        return false;
+    };
+    matches!(group, "TcpExt" | "Tcp" | "IpExt" | "Ip")
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn sysctl_value(v: &Scalar) -> Result<(String, String), String> {
+    if let Scalar::Str(s) = v {
+        if s.is_empty() {
+            return Err("empty value".to_owned());
+        }
+        if s.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!("{s:?}: a sysctl value is one line of text"));
+        }
+    }
+    let text = v.to_string();
+    Ok((text.clone(), text))
+}
+
+fn port_value(v: &Scalar) -> Result<(u16, String), String> {
+    match v {
+        Scalar::Int(n) => match u16::try_from(*n) {
+            Ok(p) if p != 0 => Ok((p, p.to_string())),
+            _ => Err(format!("port {n} is out of range 1..=65535")),
+        },
+        other => Err(format!(
+            "expected a port number 1..=65535, found {}",
+            other.kind()
+        )),
+    }
+}
+
+fn family_value(v: &Scalar) -> Result<(Family, String), String> {
+    match v {
+        Scalar::Str(s) if s == "ipv4" => Ok((Family::V4, s.clone())),
+        Scalar::Str(s) if s == "ipv6" => Ok((Family::V6, s.clone())),
+        Scalar::Str(s) => Err(format!(
+            "unknown family {s:?}, expected \"ipv4\" or \"ipv6\""
+        )),
+        other => Err(format!(
+            "expected \"ipv4\" or \"ipv6\", found {}",
+            other.kind()
+        )),
+    }
+}
+
+fn seq_value(v: &Scalar) -> Result<(SeqExpr, String), String> {
+    match v {
+        Scalar::Str(s) => expr::parse_seq(s)
+            .map(|e| (e, compact(s)))
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string such as \"rcv_nxt - 1000\" (one of {}), found {}",
+            expr::SEQ_FORMS,
+            other.kind()
+        )),
+    }
+}
+
+fn ts_value(v: &Scalar) -> Result<(TsExpr, String), String> {
+    match v {
+        Scalar::Str(s) => expr::parse_ts(s)
+            .map(|e| (e, compact(s)))
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string such as \"ts_recent + 10\" (one of {}), found {}",
+            expr::TS_FORMS,
+            other.kind()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_keys() {
+        assert!(check_sysctl_key("net.ipv4.tcp_timestamps").is_ok());
+        assert!(check_sysctl_key("net.ipv4.conf.all.rp_filter").is_ok());
+        assert!(check_sysctl_key("net.ipv6.conf.veth-a.disable_ipv6").is_ok());
+        for bad in [
+            "kernel.foo",
+            "vm.x",
+            "net",
+            "net.",
+            "net..x",
+            "net.ipv4.",
+            "net.a b",
+            "net/ipv4/x",
+            "NET.x",
+        ] {
+            assert!(check_sysctl_key(bad).is_err(), "{bad}");
+        }
+        assert!(
+            check_sysctl_key("kernel.foo")
+                .unwrap_err()
+                .contains("only net.*")
+        );
+    }
+
+    #[test]
+    fn counter_names() {
+        for good in [
+            "TcpExt.PAWSTimewait",
+            "Tcp.OutRsts",
+            "IpExt.InOctets",
+            "Ip.Forwarding",
+        ] {
+            assert!(is_counter_name(good), "{good}");
+        }
+        for bad in [
+            "TcpExt.",
+            "Tcp",
+            "Udp.InDatagrams",
+            "TcpExt.PAWS.Timewait",
+            "TcpExt.PAWS_Timewait",
+            "tcp.OutRsts",
+            "",
+        ] {
+            assert!(!is_counter_name(bad), "{bad}");
+        }
+    }
+}

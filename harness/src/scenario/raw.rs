@@ -1,0 +1,279 @@
+//! The scenario file exactly as TOML spells it, with every value's position kept:
+//! serde types only, no checks beyond TOML types and unknown keys.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_spanned::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub description: Spanned<String>,
+    pub kernel_ref: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub sysctl: Option<Spanned<Table<Spanned<Value>>>>,
+    pub server: Option<Spanned<RawServer>>,
+    pub client: Option<Spanned<RawClient>>,
+    pub connection: Option<Spanned<RawConnection>>,
+    pub second_syn: Option<Spanned<RawSecondSyn>>,
+    pub expect: Spanned<RawExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub sysctl: Option<Table<Spanned<Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub kind: Option<Spanned<String>>,
+    pub sysctl: Option<Table<Spanned<Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    pub port: Option<Spanned<Value>>,
+    pub client_port: Option<Spanned<Value>>,
+    pub family: Option<Spanned<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecondSyn {
+    pub seq: Option<Spanned<Value>>,
+    pub tsval: Option<Spanned<Value>>,
+}
+
+/// The fields an expectation may set; shared by `[expect]` and each `[[expect.when]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub answer: Option<Spanned<String>>,
+    pub client_syns: Option<Spanned<i64>>,
+    pub time_wait_after: Option<Spanned<bool>>,
+    pub counters: Option<Table<Spanned<i64>>>,
+    pub when: Option<Vec<Spanned<RawWhen>>>,
+}
+
+/// One `[[expect.when]]` entry. (`serde(flatten)` cannot be combined with
+/// `deny_unknown_fields`, hence the repeated fields.)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    #[serde(rename = "match")]
+    pub matches: Table<Spanned<Value>>,
+    pub answer: Option<Spanned<String>>,
+    pub client_syns: Option<Spanned<i64>>,
+    pub time_wait_after: Option<Spanned<bool>>,
+    pub counters: Option<Table<Spanned<i64>>>,
+}
+
+/// A TOML table kept as its entries, each key with its position. The entries come in
+/// the order toml hands them out, which need not be file order: sort by span for that.
+#[derive(Debug)]
+pub struct Table<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TableVisitor(PhantomData))
+    }
+}
+
+struct TableVisitor<V>(PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for TableVisitor<V> {
+    type Value = Table<V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            let value = map.next_value::<V>()?;
+            entries.push((key, value));
+        }
+        Ok(Table(entries))
+    }
+}
+
+/// A single TOML value of the kinds a setting may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scalar {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+}
+
+impl Scalar {
+    /// What the value is, for "expected X, found Y" messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scalar::Int(_) => "an integer",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Str(_) => "a string",
+        }
+    }
+}
+
+impl fmt::Display for Scalar {
+    /// The value as sysctl(8) would write it: booleans become `1` / `0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Int(n) => write!(f, "{n}"),
+            Scalar::Bool(b) => f.write_str(if *b { "1" } else { "0" }),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+const SCALAR_EXPECTING: &str = "an integer, a boolean or a string";
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SCALAR_EXPECTING)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        i64::try_from(v)
+            .map(Scalar::Int)
+            .map_err(|_| E::custom(format!("integer {v} does not fit in 64 bits")))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+        Err(E::custom(format!("integer {v} does not fit in 64 bits")))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+        Err(E::custom(format!("integer {v} does not fit in 64 bits")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+}
+
+/// Any value of a setting: one scalar, a list of them (a matrix axis), or a table when a
+/// key was written dotted and unquoted (`net.ipv4.tcp_timestamps = 0` is, in TOML,
+/// `net = { ipv4 = { tcp_timestamps = 0 } }`).
+#[derive(Debug)]
+pub enum Value {
+    One(Scalar),
+    Many(Vec<Spanned<Scalar>>),
+    Table(Table<Spanned<Value>>),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{SCALAR_EXPECTING}, or a list of them")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        ScalarVisitor.visit_bool(v).map(Value::One)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        ScalarVisitor.visit_i64(v).map(Value::One)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        ScalarVisitor.visit_u64(v).map(Value::One)
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        ScalarVisitor.visit_i128(v).map(Value::One)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        ScalarVisitor.visit_u128(v).map(Value::One)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        ScalarVisitor.visit_str(v).map(Value::One)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        ScalarVisitor.visit_string(v).map(Value::One)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(v) = seq.next_element::<Spanned<Scalar>>()? {
+            values.push(v);
+        }
+        Ok(Value::Many(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        TableVisitor(PhantomData).visit_map(map).map(Value::Table)
+    }
+}
+
+impl Table<Spanned<Value>> {
+    /// The entries with nested tables flattened into dotted keys, in file order (the order
+    /// of their values: toml hands nested keys out sorted). Each key keeps the span of its
+    /// first (outermost) part.
+    pub fn flatten(self) -> Vec<(Spanned<String>, Spanned<Value>)> {
+        let mut out = Vec::new();
+        flatten_into(None, self, &mut out);
+        out.sort_by_key(|(_, v)| v.span().start);
+        out
+    }
+}
+
+fn flatten_into(
+    prefix: Option<&Spanned<String>>,
+    table: Table<Spanned<Value>>,
+    out: &mut Vec<(Spanned<String>, Spanned<Value>)>,
+) {
+    for (key, value) in table.0 {
+        let key = match prefix {
+            Some(p) => Spanned::new(p.span(), format!("{}.{}", p.get_ref(), key.get_ref())),
+            None => key,
+        };
+        let span = value.span();
+        match value.into_inner() {
+            Value::Table(inner) => flatten_into(Some(&key), inner, out),
+            other => out.push((key, Spanned::new(span, other))),
+        }
+    }
+}
