@@ -113,11 +113,24 @@ impl Lab {
         let addrs = Addrs::for_family(spec.family);
         let deadline = tokio::time::Instant::now() + link_timeout;
 
-        let sysctls = spec.server_sysctl.clone();
+        // IPv6: no duplicate address detection in our own namespaces, so the
+        // link-local address is ready as soon as addrconf sees the carrier.
+        // Set before the veth exists (a device copies conf.default when it
+        // registers); the scenario's own sysctls come after and may override.
+        let lab_sysctls: Vec<(String, String)> = match spec.family {
+            Family::V4 => vec![],
+            Family::V6 => ["all", "default"]
+                .iter()
+                .map(|c| (format!("net.ipv6.conf.{c}.accept_dad"), "0".to_string()))
+                .collect(),
+        };
+        let with_lab =
+            |own: &[(String, String)]| lab_sysctls.iter().chain(own).cloned().collect::<Vec<_>>();
+        let sysctls = with_lab(&spec.server_sysctl);
         server
             .run(move || async move { apply_sysctls("server", &sysctls) })
             .await??;
-        let sysctls = spec.client_sysctl.clone();
+        let sysctls = with_lab(&spec.client_sysctl);
         client
             .run(move || async move { apply_sysctls("client", &sysctls) })
             .await??;
@@ -150,6 +163,7 @@ impl Lab {
             .await??;
 
         let client_addr = spec.client_address.then_some(addrs.client);
+        let v6 = spec.family == Family::V6;
         let (client_ifindex, client_mac) = client
             .run(move || async move {
                 let side = "client";
@@ -166,6 +180,11 @@ impl Lab {
                 netlink::wait_oper_up(&h, index, deadline)
                     .await
                     .map_err(wrap)?;
+                if v6 {
+                    netlink::wait_ipv6_ready(&h, index, deadline)
+                        .await
+                        .map_err(wrap)?;
+                }
                 let mac = netlink::link_mac(&h, index).await.map_err(wrap)?;
                 Ok::<_, LabError>((index, mac))
             })
@@ -178,7 +197,13 @@ impl Lab {
                 let h = netlink::connect().await.map_err(wrap)?;
                 netlink::wait_oper_up(&h, server_ifindex, deadline)
                     .await
-                    .map_err(wrap)
+                    .map_err(wrap)?;
+                if v6 {
+                    netlink::wait_ipv6_ready(&h, server_ifindex, deadline)
+                        .await
+                        .map_err(wrap)?;
+                }
+                Ok::<_, LabError>(())
             })
             .await??;
 

@@ -291,6 +291,48 @@ pub async fn wait_oper_up(h: &Handle, index: u32, deadline: Instant) -> Result<(
     }
 }
 
+/// Polls link `index` every millisecond until it has an IPv6 link-local address
+/// that is not tentative, or `deadline` passes. The kernel's addrconf makes that
+/// address when it marks the device ready (NETDEV_CHANGE after the carrier came
+/// up, a little after the operstate): before that, neighbour discovery on the
+/// link can lose its first exchange and cost a 1 s retransmission.
+///
+/// Equivalent to: `ip -6 addr show dev DEV scope link` in a loop until it shows
+/// an address without `tentative`.
+pub async fn wait_ipv6_ready(h: &Handle, index: u32, deadline: Instant) -> Result<(), LinkError> {
+    let start = Instant::now();
+    loop {
+        let mut last_seen = "no IPv6 link-local address".to_string();
+        let mut addrs = h.address().get().set_link_index_filter(index).execute();
+        while let Some(msg) = addrs.try_next().await.map_err(nl("ip -6 addr show"))? {
+            let link_local = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V6(v6))
+                    if v6.segments()[0] & 0xffc0 == 0xfe80 =>
+                {
+                    Some(*v6)
+                }
+                _ => None,
+            });
+            let Some(addr) = link_local else { continue };
+            let tentative = msg.attributes.iter().any(
+                |a| matches!(a, AddressAttribute::Flags(f) if f.contains(AddressFlags::Tentative)),
+            ) || msg.header.flags.contains(AddressHeaderFlags::Tentative);
+            if !tentative {
+                return Ok(());
+            }
+            last_seen = format!("{addr} tentative");
+        }
+        if Instant::now() >= deadline {
+            return Err(LinkError::Timeout {
+                what: format!("link {index}: an IPv6 link-local address that is not tentative"),
+                waited: start.elapsed(),
+                last_seen,
+            });
+        }
+        tokio::time::sleep(OPER_POLL).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN for `unshare`); fails loudly

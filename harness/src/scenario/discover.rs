@@ -12,6 +12,9 @@ pub const ROOT_ENV: &str = "SYNLAB_SCENARIOS";
 
 /// Loads every `<root>/<area>/*.toml`, sorted by area then name. Reports every broken
 /// file at once, and a `Duplicate` error when two areas hold the same scenario name.
+///
+/// # Errors
+/// `Io` when `root` or an area cannot be listed; every file's own errors; `Duplicate`.
 pub fn discover(root: &Path) -> Result<Vec<Scenario>, ScenarioError> {
     let mut files = Vec::new();
     for area in sorted_entries(root)? {
@@ -49,6 +52,10 @@ pub fn discover(root: &Path) -> Result<Vec<Scenario>, ScenarioError> {
 /// What a command-line argument names: an existing file (`scenarios/timewait/x.toml`),
 /// a scenario (`x`), an area (`timewait`: all of its scenarios) or one scenario's cases
 /// (`x/tcp_timestamps=0`: the cases whose name is that or starts with it and `/`).
+///
+/// # Errors
+/// `NotFound` when nothing matches, `Duplicate` when two areas have the name, and the
+/// errors of the files read.
 pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
     let path = Path::new(arg);
     if path.is_file() || arg.ends_with(".toml") {
@@ -120,6 +127,7 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
 /// `$SYNLAB_SCENARIOS` if set; else the first `scenarios/` directory found walking up from
 /// the current directory that sits next to a `Cargo.toml` or `.git`; else the one in this
 /// source tree (`harness/../scenarios`).
+#[must_use]
 pub fn default_root() -> PathBuf {
     if let Some(dir) = std::env::var_os(ROOT_ENV).filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);

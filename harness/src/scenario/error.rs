@@ -65,9 +65,9 @@ impl ScenarioError {
     }
 
     /// Every single error, with `Many` flattened.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = &ScenarioError> + '_> {
+    pub fn errors(&self) -> Box<dyn Iterator<Item = &ScenarioError> + '_> {
         match self {
-            ScenarioError::Many(list) => Box::new(list.iter().flat_map(|e| e.iter())),
+            ScenarioError::Many(list) => Box::new(list.iter().flat_map(|e| e.errors())),
             other => Box::new(std::iter::once(other)),
         }
     }

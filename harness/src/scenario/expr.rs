@@ -21,6 +21,9 @@ pub enum ExprError {
 }
 
 /// Parses `seq`: `"auto" | "rcv_nxt" | "rcv_nxt + N" | "rcv_nxt - N"`.
+///
+/// # Errors
+/// Any other text, or N above [`MAX_OFFSET`].
 pub fn parse_seq(text: &str) -> Result<SeqExpr, ExprError> {
     if text.trim() == "auto" {
         return Ok(SeqExpr::Auto);
@@ -29,6 +32,9 @@ pub fn parse_seq(text: &str) -> Result<SeqExpr, ExprError> {
 }
 
 /// Parses `tsval`: `"auto" | "none" | "ts_recent" | "ts_recent + N" | "ts_recent - N"`.
+///
+/// # Errors
+/// Any other text, or N above [`MAX_OFFSET`].
 pub fn parse_ts(text: &str) -> Result<TsExpr, ExprError> {
     match text.trim() {
         "auto" => Ok(TsExpr::Auto),
@@ -75,17 +81,20 @@ fn relative(text: &str, base: &str, forms: &'static str) -> Result<i64, ExprErro
 }
 
 /// The expression as shown in case names: its text with all whitespace removed.
+#[must_use]
 pub fn compact(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// `base + off` in 32-bit sequence (or timestamp) space, wrapping mod 2^32.
+#[must_use]
 pub fn apply_offset(base: u32, off: i64) -> u32 {
     // Truncating to u32 is reduction mod 2^32, which is what wrapping arithmetic needs.
     base.wrapping_add(off as u32)
 }
 
 /// The signed distance `a - base` in 32-bit sequence space (RFC 1982 style: within ±2^31).
+#[must_use]
 pub fn rel(a: u32, base: u32) -> i64 {
     i64::from(a.wrapping_sub(base) as i32)
 }

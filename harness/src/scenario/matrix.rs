@@ -109,7 +109,8 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
                 axis.loc.clone(),
                 axis.field,
                 format!(
-                    "the matrix has more than {MAX_CASES} cases at this list ({} so far); split the file",
+                    "this list brings the matrix to {} cases, more than the {MAX_CASES} allowed \
+                     in one file; split the scenario",
                     if total == usize::MAX {
                         "too many".to_owned()
                     } else {
@@ -263,6 +264,11 @@ fn advance(sel: &mut [usize], axes: &[Axis<'_>]) -> bool {
     false
 }
 
+/// The choice an axis index selects (`choices` is never empty; a fixed setting uses 0).
+fn pick<T>(s: &Setting<T>, i: usize) -> &Choice<T> {
+    s.choices.get(i).unwrap_or(&s.choices[0])
+}
+
 fn build(
     origin: &Origin<'_>,
     spec: &Spec,
@@ -275,10 +281,6 @@ fn build(
             .position(|a| a.slot == slot)
             .map_or(0, |i| sel[i])
     };
-    fn pick<T>(s: &Setting<T>, i: usize) -> &Choice<T> {
-        // `i` comes from an axis built from `s`, and `choices` is never empty.
-        s.choices.get(i).unwrap_or(&s.choices[0])
-    }
 
     let mut name = origin.name.to_owned();
     let mut values = Vec::with_capacity(axes.len());

@@ -34,6 +34,9 @@ pub struct Scenario {
 }
 
 /// Reads and checks one scenario file; its area is the name of its parent directory.
+///
+/// # Errors
+/// `Io` when unreadable, `Syntax` when not UTF-8 or not TOML, else as [`parse_str`].
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
         path: path.to_path_buf(),
@@ -44,6 +47,10 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 /// Checks scenario text as if read from `path` (which names the scenario and its area).
+///
+/// # Errors
+/// `Syntax` for TOML errors and unknown keys, `Invalid` for values the format refuses
+/// (several at once as `Many`).
 pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
     let source = Source::new(path, src);
     let raw: raw::RawFile = toml::from_str(src).map_err(|e| source.toml_error(&e))?;

@@ -44,20 +44,6 @@ pub(crate) struct Setting<T> {
     pub pos: usize,
 }
 
-impl<T> Setting<T> {
-    fn fixed(name: &str, value: T, text: String, loc: Loc) -> Self {
-        Setting {
-            field: name.to_owned(),
-            key: name.to_owned(),
-            label: name.to_owned(),
-            long_label: name.to_owned(),
-            choices: vec![Choice { value, text, loc }],
-            axis: false,
-            pos: 0,
-        }
-    }
-}
-
 /// One `[[expect.when]]` condition: axis label = value.
 #[derive(Debug, Clone)]
 pub(crate) struct Cond {
@@ -197,45 +183,37 @@ impl Checker<'_> {
             },
         };
 
+        // A default value points at the start of the file, or at its section's header.
         let file_start = self.src.loc(0);
-        let (port, client_port, family) = {
-            let conn = raw.connection.map(Spanned::into_inner);
-            let (p, cp, f) = match conn {
-                Some(c) => (c.port, c.client_port, c.family),
-                None => (None, None, None),
-            };
-            (
-                self.setting(p, "connection.port", "port", port_value)
-                    .unwrap_or_else(|| {
-                        Setting::fixed(
-                            "port",
-                            DEFAULT_PORT,
-                            DEFAULT_PORT.to_string(),
-                            file_start.clone(),
-                        )
-                    }),
-                self.setting(cp, "connection.client_port", "client_port", port_value)
-                    .unwrap_or_else(|| {
-                        Setting::fixed(
-                            "client_port",
-                            DEFAULT_CLIENT_PORT,
-                            DEFAULT_CLIENT_PORT.to_string(),
-                            file_start.clone(),
-                        )
-                    }),
-                self.setting(f, "connection.family", "family", family_value)
-                    .unwrap_or_else(|| {
-                        Setting::fixed(
-                            "family",
-                            Family::V4,
-                            Family::V4.as_str().to_owned(),
-                            file_start.clone(),
-                        )
-                    }),
-            )
+        let (port, client_port, family) = match raw.connection.map(Spanned::into_inner) {
+            Some(c) => (c.port, c.client_port, c.family),
+            None => (None, None, None),
         };
+        let port = self.setting_or(
+            port,
+            "connection.port",
+            "port",
+            port_value,
+            (DEFAULT_PORT, &DEFAULT_PORT.to_string()),
+            &file_start,
+        );
+        let client_port = self.setting_or(
+            client_port,
+            "connection.client_port",
+            "client_port",
+            port_value,
+            (DEFAULT_CLIENT_PORT, &DEFAULT_CLIENT_PORT.to_string()),
+            &file_start,
+        );
+        let family = self.setting_or(
+            family,
+            "connection.family",
+            "family",
+            family_value,
+            (Family::V4, Family::V4.as_str()),
+            &file_start,
+        );
 
-        // Defaults of `[second_syn]` point at its header when there is one.
         let (seq, tsval, syn_loc) = match raw.second_syn {
             Some(s) => {
                 let loc = self.loc(&s.span());
@@ -244,14 +222,22 @@ impl Checker<'_> {
             }
             None => (None, None, file_start),
         };
-        let seq = self
-            .setting(seq, "second_syn.seq", "seq", seq_value)
-            .unwrap_or_else(|| {
-                Setting::fixed("seq", SeqExpr::Auto, "auto".to_owned(), syn_loc.clone())
-            });
-        let tsval = self
-            .setting(tsval, "second_syn.tsval", "tsval", ts_value)
-            .unwrap_or_else(|| Setting::fixed("tsval", TsExpr::Auto, "auto".to_owned(), syn_loc));
+        let seq = self.setting_or(
+            seq,
+            "second_syn.seq",
+            "seq",
+            seq_value,
+            (SeqExpr::Auto, "auto"),
+            &syn_loc,
+        );
+        let tsval = self.setting_or(
+            tsval,
+            "second_syn.tsval",
+            "tsval",
+            ts_value,
+            (TsExpr::Auto, "auto"),
+            &syn_loc,
+        );
         if client_kind == ClientKind::Kernel {
             for choice in tsval.choices.iter().filter(|c| c.value != TsExpr::Auto) {
                 self.errors.push(super::error::invalid(
@@ -297,20 +283,36 @@ impl Checker<'_> {
         }
     }
 
-    /// Reads one value-or-list setting; `None` when absent or when it had errors.
-    fn setting<T>(
+    /// Reads one value-or-list setting of `[connection]` or `[second_syn]`; the default
+    /// when absent (or broken: the error is recorded).
+    fn setting_or<T>(
         &mut self,
         raw: Option<Spanned<Value>>,
         field: &str,
         name: &str,
         convert: fn(&Scalar) -> Result<(T, String), String>,
-    ) -> Option<Setting<T>> {
-        let raw = raw?;
-        let setting = self.choices(raw, field, name, name, convert)?;
-        Some(Setting {
-            long_label: field.to_owned(),
-            ..setting
-        })
+        (default, default_text): (T, &str),
+        default_loc: &Loc,
+    ) -> Setting<T> {
+        match raw.and_then(|raw| self.choices(raw, field, name, name, convert)) {
+            Some(setting) => Setting {
+                long_label: field.to_owned(),
+                ..setting
+            },
+            None => Setting {
+                field: field.to_owned(),
+                key: name.to_owned(),
+                label: name.to_owned(),
+                long_label: field.to_owned(),
+                choices: vec![Choice {
+                    text: default_text.to_owned(),
+                    value: default,
+                    loc: default_loc.clone(),
+                }],
+                axis: false,
+                pos: 0,
+            },
+        }
     }
 
     /// The values of a setting, each converted and checked; `None` after an error.

@@ -23,7 +23,7 @@ fn error_at(src: &str) -> (usize, usize, String, String) {
         Err(e) => e,
     };
     let shown = err.to_string();
-    let first = err.iter().next().expect("at least one error");
+    let first = err.errors().next().expect("at least one error");
     let field = match first {
         ScenarioError::Invalid { field, .. } => field.clone(),
         _ => String::new(),
@@ -505,14 +505,17 @@ fn duplicate_list_values_and_the_case_cap() {
     );
     let (line, _, field, msg) = error_at(&src);
     assert_eq!((line, field.as_str()), (4, "connection.client_port"));
-    assert!(msg.contains("more than 256 cases"), "{msg}");
+    assert!(
+        msg.contains("400 cases, more than the 256 allowed"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn several_errors_are_reported_together() {
     let src = "description = \"\"\ntimeout_ms = 50\n[expect]\nclient_syns = 11\n";
     let err = parse(src).expect_err("invalid");
-    let lines: Vec<String> = err.iter().map(|e| e.to_string()).collect();
+    let lines: Vec<String> = err.errors().map(|e| e.to_string()).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[0].starts_with(&format!("{FILE}:1:15: description:")));
     assert!(lines[1].starts_with(&format!("{FILE}:2:14: timeout_ms:")));
@@ -645,5 +648,5 @@ fn discover_and_resolve_on_a_tree() {
 
     write("listen/broken.toml", "description = 1\n");
     let err = discover(root).expect_err("broken and duplicate");
-    assert_eq!(err.iter().count(), 2, "{err}");
+    assert_eq!(err.errors().count(), 2, "{err}");
 }
