@@ -17,12 +17,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if !args.list {
-        if let Err(e) = synlab::lab::probe_privilege() {
-            // One clear line and a failing exit: never a silent pass.
-            eprintln!("synlab: {e}");
-            std::process::exit(2);
-        }
+    if !args.list
+        && let Err(e) = synlab::lab::probe_privilege()
+    {
+        // One clear line and a failing exit: never a silent pass.
+        eprintln!("synlab: {e}");
+        std::process::exit(2);
     }
     let trials = scenarios
         .into_iter()

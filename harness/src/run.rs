@@ -263,36 +263,30 @@ async fn observe_kernel_client(
         SeqExpr::Auto => None,
         SeqExpr::RcvNxt(off) => Some(wire::add(first.rcv_nxt, off)),
     };
-    let rx = lab
-        .client
-        .run(move || async move {
-            let (tx, rx) = oneshot::channel();
-            tokio::task::spawn_local(async move {
-                match timeout_at(
-                    deadline,
-                    kernel::connect(client_addr, server_addr, forced_isn),
-                )
-                .await
-                {
-                    Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(()));
-                        // Hold the connection until the namespace goes.
-                        std::future::pending::<()>().await;
-                        drop(stream);
-                    }
-                    Ok(Err(e)) => {
-                        let _ = tx.send(Err(format!("connect() failed: {e}")));
-                    }
-                    Err(_) => {
-                        let _ = tx.send(Err(
-                            "connect() had not finished at the case deadline".to_string()
-                        ));
-                    }
-                }
-            });
-            rx
-        })
-        .await?;
+    let (tx, rx) = oneshot::channel();
+    lab.client.spawn_task(move || async move {
+        match timeout_at(
+            deadline,
+            kernel::connect(client_addr, server_addr, forced_isn),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => {
+                let _ = tx.send(Ok(()));
+                // Hold the connection until the namespace goes.
+                std::future::pending::<()>().await;
+                drop(stream);
+            }
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(format!("connect() failed: {e}")));
+            }
+            Err(_) => {
+                let _ = tx.send(Err(
+                    "connect() had not finished at the case deadline".to_string()
+                ));
+            }
+        }
+    })?;
     let connect_result = rx
         .await
         .unwrap_or_else(|_| Err("the client task stopped".to_string()));

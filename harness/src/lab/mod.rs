@@ -22,7 +22,7 @@ pub const CLIENT_IF: &str = "syn-cli0";
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error(
-        "synlab needs CAP_NET_ADMIN to create network namespaces: run it as root (`sudo cargo test`, `sudo synlab run ...`)"
+        "making a network namespace needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run `sudo cargo test` or `sudo synlab run ...`"
     )]
     NoPrivilege,
     #[error("could not start the {label} namespace thread: {source}")]

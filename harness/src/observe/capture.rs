@@ -230,7 +230,7 @@ fn recv_frame(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Frame>> {
     });
     Ok(Some(Frame {
         at_ns,
-        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING as u8,
+        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
         data: buf[..len].to_vec(),
     }))
 }

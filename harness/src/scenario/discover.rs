@@ -141,7 +141,8 @@ pub fn default_root() -> PathBuf {
             }
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).join("scenarios")
 }
 
 /// The entries of a directory, sorted by name.

@@ -8,6 +8,7 @@ mod matrix;
 pub mod model;
 mod parse;
 mod raw;
+mod value;
 
 use std::path::{Path, PathBuf};
 
