@@ -9,11 +9,16 @@ use crate::run::CaseRun;
 use crate::scenario::ClientKind;
 use crate::wire;
 
+/// TCP counters only (`Tcp.*`, `TcpExt.*`); JSON carries every one.
 fn counters_line(c: &Counters) -> String {
-    if c.is_empty() {
-        return "none changed".into();
+    let tcp: Vec<_> = c
+        .iter()
+        .filter(|(k, _)| k.starts_with("Tcp.") || k.starts_with("TcpExt."))
+        .collect();
+    if tcp.is_empty() {
+        return "no TCP counter changed".into();
     }
-    c.iter()
+    tcp.into_iter()
         .map(|(k, v)| format!("{k} {v:+}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -26,7 +31,12 @@ pub fn render(run: &CaseRun) -> String {
     let o = &run.outcome;
     let f = &obs.first;
     let mut out = String::new();
-    let _ = writeln!(out, "== {}  ({})", case.trial_name(), case.file.display());
+    let _ = writeln!(
+        out,
+        "== {}  ({})",
+        case.trial_name(),
+        display_path(&case.file)
+    );
     let sysctls = |v: &[(String, String)]| {
         if v.is_empty() {
             "defaults".to_string()
@@ -99,6 +109,20 @@ pub fn render(run: &CaseRun) -> String {
             "   note: this kernel has no counter {name}; the case is judged on the rest"
         );
     }
+    let checked: Vec<String> = run
+        .verdict
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={} {}",
+                c.field.trim_start_matches("counters."),
+                c.seen,
+                if c.ok { "ok" } else { "MISMATCH" }
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "   expect: {}", checked.join(", "));
     if run.verdict.pass {
         let _ = writeln!(
             out,
@@ -125,4 +149,12 @@ pub fn render(run: &CaseRun) -> String {
         }
     }
     out
+}
+
+/// A path relative to the current directory when it lies below it.
+pub fn display_path(p: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
 }

@@ -15,7 +15,13 @@ pub struct Loc {
 
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        // Relative to the current directory when below it: short and clickable.
+        let cwd = std::env::current_dir().ok();
+        let file = cwd
+            .as_deref()
+            .and_then(|c| self.file.strip_prefix(c).ok())
+            .unwrap_or(&self.file);
+        write!(f, "{}:{}:{}", file.display(), self.line, self.column)
     }
 }
 
