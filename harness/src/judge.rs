@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::observe::counters::Counters;
+use crate::rules;
 use crate::run::Observation;
 use crate::scenario::{Answer, Expect, Loc};
 use crate::wire::{self, Dir, Segment};
@@ -120,6 +121,11 @@ pub struct Outcome {
     pub syn2_tsval_vs_ts_recent: Option<i64>,
     pub time_wait_after: bool,
     pub counters: Counters,
+    /// What the SYN that hit TIME_WAIT carried and what the server knew.
+    pub inputs: Option<rules::Inputs>,
+    /// The kernel's rule and the popular rule, applied to those inputs.
+    pub kernel_rule: Option<rules::Prediction>,
+    pub folklore_rule: Option<rules::Prediction>,
 }
 
 fn ser_answer<S: serde::Serializer>(a: &Answer, s: S) -> Result<S::Ok, S::Error> {
@@ -141,6 +147,9 @@ pub fn analyze(obs: &Observation) -> Outcome {
             syn2_tsval_vs_ts_recent: None,
             time_wait_after: obs.time_wait_after,
             counters: obs.server_counters.clone(),
+            inputs: None,
+            kernel_rule: None,
+            folklore_rule: None,
         };
     };
     let answer_index = segs
@@ -159,6 +168,13 @@ pub fn analyze(obs: &Observation) -> Outcome {
         .get(1)
         .map(|second| (second.at_ns.saturating_sub(syns[0].at_ns)) as f64 / 1e6);
     let s2 = &segs[syn2];
+    let inputs = rules::Inputs {
+        seq: s2.seq,
+        rcv_nxt: first.rcv_nxt,
+        tsval: s2.tsval,
+        ts_recent: first.ts_recent,
+        server_ts_on: obs.server_ts_on,
+    };
     Outcome {
         answer: classify(answer_index.map(|i| &segs[i])),
         answer_index,
@@ -172,6 +188,9 @@ pub fn analyze(obs: &Observation) -> Outcome {
         },
         time_wait_after: obs.time_wait_after,
         counters: obs.server_counters.clone(),
+        kernel_rule: Some(rules::kernel(&inputs)),
+        folklore_rule: Some(rules::folklore(&inputs)),
+        inputs: Some(inputs),
     }
 }
 
@@ -319,6 +338,8 @@ mod tests {
             first,
             forced_isn: None,
             connect_result: Ok(()),
+            peer_notes: vec![],
+            server_ts_on: true,
             time_wait_before: String::new(),
             time_wait_after: false,
             server_counters: Counters::new(),

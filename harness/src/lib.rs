@@ -11,6 +11,7 @@ pub mod lab;
 pub mod observe;
 pub mod peer;
 pub mod report;
+pub mod rules;
 pub mod run;
 pub mod scenario;
 pub mod wire;

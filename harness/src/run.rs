@@ -3,6 +3,7 @@
 //! the server holds TIME_WAIT), observe, tear down. Every wait has a deadline.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -14,6 +15,7 @@ use crate::observe::capture::{Capture, CaptureError, Frame};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, DiagError, TcpState};
 use crate::peer::kernel;
+use crate::peer::raw::{self, RawError, RawPeer};
 use crate::report::timeline;
 use crate::scenario::{Case, ClientKind, Family, SeqExpr};
 use crate::wire::{self, Dir, Segment};
@@ -40,8 +42,8 @@ pub enum RunError {
         after_ms: u128,
         last_seen: String,
     },
-    #[error("{0}")]
-    Unsupported(String),
+    #[error(transparent)]
+    Raw(RawError),
 }
 
 impl RunError {
@@ -61,8 +63,12 @@ pub struct Observation {
     pub syn2_index: Option<usize>,
     /// The ISN forced on the kernel client with TCP_REPAIR, if any.
     pub forced_isn: Option<u32>,
-    /// What the second `connect()` returned.
+    /// What the second `connect()` returned (kernel client).
     pub connect_result: Result<(), String>,
+    /// What the raw peer did after its second SYN, one line per step.
+    pub peer_notes: Vec<String>,
+    /// The server namespace's `net.ipv4.tcp_timestamps` != 0 (input to the rules).
+    pub server_ts_on: bool,
     /// The TIME_WAIT socket seen with sock_diag before the second SYN (`ss` line).
     pub time_wait_before: String,
     pub time_wait_after: bool,
@@ -106,12 +112,6 @@ pub fn run_case_blocking(case: &Case) -> Result<CaseRun, RunError> {
 
 /// Run one case against the real kernel.
 pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
-    if case.client_kind == ClientKind::Raw {
-        return Err(RunError::Unsupported(format!(
-            "{}: kind = \"raw\" is not implemented yet",
-            case.file.display()
-        )));
-    }
     let started = Instant::now();
     let deadline = TokioInstant::now() + case.timeout;
     let lab = Lab::build(
@@ -119,12 +119,12 @@ pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
             family: case.family,
             server_sysctl: case.server_sysctl.clone(),
             client_sysctl: case.client_sysctl.clone(),
-            client_address: true,
+            raw_client: case.client_kind == ClientKind::Raw,
         },
         case.timeout,
     )
     .await?;
-    let obs = observe_kernel_client(case, &lab, deadline).await;
+    let obs = observe(case, &lab, deadline).await;
     drop(lab);
     let obs = obs?;
     let outcome = judge::analyze(&obs);
@@ -158,14 +158,35 @@ fn timeout_err(case: &Case, what: &str, segments: &[Segment]) -> RunError {
     }
 }
 
-async fn observe_kernel_client(
-    case: &Case,
-    lab: &Lab,
-    deadline: TokioInstant,
-) -> Result<Observation, RunError> {
+fn raw_err(case: &Case, e: RawError) -> RunError {
+    match e {
+        RawError::Timeout { what, seen } => timeout_err(case, &what, &seen),
+        other => RunError::Raw(other),
+    }
+}
+
+/// Does the client side offer TCP timestamps (its `net.ipv4.tcp_timestamps`,
+/// default 1)?
+fn client_offers_ts(case: &Case) -> bool {
+    case.sysctl(false, "net.ipv4.tcp_timestamps")
+        .is_none_or(|v| v.trim() != "0")
+}
+
+fn read_counters(side: &str, r: std::io::Result<Counters>) -> Result<Counters, RunError> {
+    r.map_err(|source| RunError::Io {
+        what: format!("read the {side} namespace's MIB counters"),
+        source,
+    })
+}
+
+/// The experiment, for either kind of client: first connection, TIME_WAIT, the
+/// second SYN, and the evidence of what followed.
+async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Observation, RunError> {
     let server_addr = SocketAddr::new(lab.addrs.server, case.port);
     let client_addr = SocketAddr::new(lab.addrs.client, case.client_port);
     let af = family_af(case.family);
+    let (port, client_port) = (case.port, case.client_port);
+    let raw = case.client_kind == ClientKind::Raw;
 
     let ifindex = lab.server_ifindex;
     let capture = lab
@@ -185,30 +206,56 @@ async fn observe_kernel_client(
             source,
         })?;
 
+    // The raw peer lives on the client namespace's thread.
+    let peer = if raw {
+        let ep = raw::Endpoints {
+            ifindex: lab.client_ifindex,
+            client_mac: lab.client_mac,
+            server_mac: lab.server_mac,
+            client: client_addr,
+            server: server_addr,
+            offer_ts: client_offers_ts(case),
+        };
+        Some(Arc::new(
+            lab.client
+                .run(move || async move { RawPeer::open(ep) })
+                .await?
+                .map_err(RunError::Raw)?,
+        ))
+    } else {
+        None
+    };
+
     // The first connection: the server accepts and closes at once.
-    lab.client
-        .run(move || async move {
-            match timeout_at(deadline, kernel::first_connection(client_addr, server_addr)).await {
-                Ok(r) => r.map(|()| true),
-                Err(_) => Ok(false),
-            }
-        })
-        .await?
-        .map_err(|source| RunError::Io {
-            what: format!("client: first connection {client_addr} -> {server_addr}"),
-            source,
-        })
-        .and_then(|finished| {
-            if finished {
-                Ok(())
-            } else {
-                Err(timeout_err(
-                    case,
-                    "the first connection to close",
-                    &capture.segments(),
-                ))
-            }
-        })?;
+    if let Some(peer) = &peer {
+        let (p, c) = (Arc::clone(peer), capture.clone());
+        lab.client
+            .run(move || async move { raw::first_connection(&p, &c, deadline).await })
+            .await?
+            .map_err(|e| raw_err(case, e))?;
+    } else {
+        let finished = lab
+            .client
+            .run(move || async move {
+                match timeout_at(deadline, kernel::first_connection(client_addr, server_addr)).await
+                {
+                    Ok(r) => r.map(|()| true),
+                    Err(_) => Ok(false),
+                }
+            })
+            .await?
+            .map_err(|source| RunError::Io {
+                what: format!("client: first connection {client_addr} -> {server_addr}"),
+                source,
+            })?;
+        if !finished {
+            return Err(timeout_err(
+                case,
+                "the first connection to close",
+                &capture.segments(),
+            ));
+        }
+    }
 
     // The server has ACKed the client's FIN: its side is in TIME_WAIT now.
     let first = capture
@@ -217,112 +264,144 @@ async fn observe_kernel_client(
         .map_err(|segs| timeout_err(case, "the first connection's FIN exchange", &segs))?;
     let fin_seen = TokioInstant::now();
 
-    let (port, client_port) = (case.port, case.client_port);
     let time_wait_before = wait_diag(
         lab,
         deadline,
         case,
         &capture,
         move || {
-            let tw = diag::find(af, 1 << TcpState::TimeWait as u32, port, client_port)?;
-            Ok(tw.first().map(|s| format!("TIME-WAIT {} {}", s.src, s.dst)))
+            let tw = diag::find(af, TcpState::TimeWait.mask(), port, client_port)?;
+            Ok(tw.first().map(|s| s.to_string()))
         },
         "server",
         "the server's TIME_WAIT socket (ss -tan state time-wait)",
     )
     .await?;
-    wait_diag(
-        lab,
-        deadline,
-        case,
-        &capture,
-        move || {
-            let left = diag::find(af, diag::ALL_STATES, client_port, port)?;
-            Ok(left.is_empty().then_some(()))
-        },
-        "client",
-        "the client's first socket to be gone",
-    )
-    .await?;
-
-    // The kernel's TCP timestamp clock ticks in milliseconds: let it tick past
-    // the client's FIN, so a kernel SYN's tsval is newer than ts_recent and the
-    // outcome never depends on which millisecond the SYN falls in.
-    tokio::time::sleep_until(fin_seen + Duration::from_millis(2)).await;
-
-    let server_before = lab.server.run(|| async { counters::read() }).await?;
-    let client_before = lab.client.run(|| async { counters::read() }).await?;
-    let io = |side: &str| {
-        let what = format!("read the {side} namespace's MIB counters");
-        move |source| RunError::Io { what, source }
-    };
-    let server_before = server_before.map_err(io("server"))?;
-    let client_before = client_before.map_err(io("client"))?;
-
-    let forced_isn = match case.seq.value {
-        SeqExpr::Auto => None,
-        SeqExpr::RcvNxt(off) => Some(wire::add(first.rcv_nxt, off)),
-    };
-    let (tx, rx) = oneshot::channel();
-    lab.client.spawn_task(move || async move {
-        match timeout_at(
+    if !raw {
+        wait_diag(
+            lab,
             deadline,
-            kernel::connect(client_addr, server_addr, forced_isn),
+            case,
+            &capture,
+            move || {
+                let left = diag::find(af, diag::ALL_STATES, client_port, port)?;
+                Ok(left.is_empty().then_some(()))
+            },
+            "client",
+            "the client's first socket to be gone",
         )
-        .await
-        {
-            Ok(Ok(stream)) => {
-                let _ = tx.send(Ok(()));
-                // Hold the connection until the namespace goes.
-                std::future::pending::<()>().await;
-                drop(stream);
+        .await?;
+        // The kernel's TCP timestamp clock ticks in milliseconds: let it tick past
+        // the client's FIN, so a kernel SYN's tsval is newer than ts_recent and the
+        // outcome never depends on which millisecond the SYN falls in.
+        tokio::time::sleep_until(fin_seen + Duration::from_millis(2)).await;
+    }
+
+    let server_before = read_counters(
+        "server",
+        lab.server.run(|| async { counters::read() }).await?,
+    )?;
+    let client_before = read_counters(
+        "client",
+        lab.client.run(|| async { counters::read() }).await?,
+    )?;
+
+    let mut forced_isn = None;
+    let mut peer_notes = Vec::new();
+    let connect_result = if let Some(peer) = &peer {
+        let (p, c) = (Arc::clone(peer), capture.clone());
+        let (rcv_nxt, ts_recent, negotiated) =
+            (first.rcv_nxt, first.ts_recent, first.ts_negotiated);
+        let (seq, tsval, steps) = (case.seq.value, case.tsval.value, Vec::<raw::Step>::new()); // TODO(then)
+        let played = lab
+            .client
+            .run(move || async move {
+                raw::second_syn(
+                    &p, &c, rcv_nxt, ts_recent, negotiated, seq, tsval, &steps, deadline,
+                )
+                .await
+            })
+            .await?
+            .map_err(|e| raw_err(case, e))?;
+        peer_notes = played.notes;
+        Ok(())
+    } else {
+        forced_isn = match case.seq.value {
+            SeqExpr::Auto => None,
+            SeqExpr::RcvNxt(off) => Some(wire::add(first.rcv_nxt, off)),
+        };
+        let isn = forced_isn;
+        let (tx, rx) = oneshot::channel();
+        lab.client.spawn_task(move || async move {
+            match timeout_at(deadline, kernel::connect(client_addr, server_addr, isn)).await {
+                Ok(Ok(stream)) => {
+                    let _ = tx.send(Ok(()));
+                    // Hold the connection until the namespace goes.
+                    std::future::pending::<()>().await;
+                    drop(stream);
+                }
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(format!("connect() failed: {e}")));
+                }
+                Err(_) => {
+                    let _ = tx.send(Err(
+                        "connect() had not finished at the case deadline".to_string()
+                    ));
+                }
             }
-            Ok(Err(e)) => {
-                let _ = tx.send(Err(format!("connect() failed: {e}")));
-            }
-            Err(_) => {
-                let _ = tx.send(Err(
-                    "connect() had not finished at the case deadline".to_string()
-                ));
-            }
-        }
-    })?;
-    let connect_result = rx
-        .await
-        .unwrap_or_else(|_| Err("the client task stopped".to_string()));
+        })?;
+        rx.await
+            .unwrap_or_else(|_| Err("the client task stopped".to_string()))
+    };
 
     // Wait for the evidence: the handshake's last ACK when connect() succeeded,
-    // otherwise the server's first answer (or the deadline).
-    let fin_index = first.fin_index;
-    let established = connect_result.is_ok();
-    let _ = capture
-        .wait_for(deadline, |segs| {
-            let syn2 = judge::find_syn2(segs, fin_index)?;
-            if established {
-                judge::handshake_ack(segs, syn2).map(|_| ())
-            } else {
-                segs[syn2..]
-                    .iter()
-                    .any(|s| s.dir == Dir::ToClient)
-                    .then_some(())
-            }
-        })
-        .await;
+    // otherwise the server's first answer (or the deadline). The raw peer has
+    // already waited for every answer it needed.
+    if !raw {
+        let fin_index = first.fin_index;
+        let established = connect_result.is_ok();
+        let _ = capture
+            .wait_for(deadline, |segs| {
+                let syn2 = judge::find_syn2(segs, fin_index)?;
+                if established {
+                    judge::handshake_ack(segs, syn2).map(|_| ())
+                } else {
+                    segs[syn2..]
+                        .iter()
+                        .any(|s| s.dir == Dir::ToClient)
+                        .then_some(())
+                }
+            })
+            .await;
+    } else {
+        // The peer's last frame (an ACK, an RST) must be on the wire before we look.
+        let sent = capture.segments().len();
+        let _ = capture
+            .wait_for(
+                TokioInstant::now().min(deadline) + Duration::from_millis(1),
+                |segs| (segs.len() > sent).then_some(()),
+            )
+            .await;
+    }
 
     let time_wait_after = lab
         .server
         .run(move || async move {
-            diag::find(af, 1 << TcpState::TimeWait as u32, port, client_port).map(|v| !v.is_empty())
+            diag::find(af, TcpState::TimeWait.mask(), port, client_port).map(|v| !v.is_empty())
         })
         .await?
         .map_err(|source| RunError::Diag {
             side: "server",
             source,
         })?;
-    let server_after = lab.server.run(|| async { counters::read() }).await?;
-    let client_after = lab.client.run(|| async { counters::read() }).await?;
-    let server_after = server_after.map_err(io("server"))?;
-    let client_after = client_after.map_err(io("client"))?;
+    let server_after = read_counters(
+        "server",
+        lab.server.run(|| async { counters::read() }).await?,
+    )?;
+    let client_after = read_counters(
+        "client",
+        lab.client.run(|| async { counters::read() }).await?,
+    )?;
 
     let segments = capture.segments();
     Ok(Observation {
@@ -332,6 +411,10 @@ async fn observe_kernel_client(
         first,
         forced_isn,
         connect_result,
+        peer_notes,
+        server_ts_on: case
+            .sysctl(true, "net.ipv4.tcp_timestamps")
+            .is_none_or(|v| v.trim() != "0"),
         time_wait_before,
         time_wait_after,
         server_counters: counters::delta(&server_before, &server_after),

@@ -83,9 +83,10 @@ pub struct LabSpec {
     pub family: Family,
     pub server_sysctl: Vec<(String, String)>,
     pub client_sysctl: Vec<(String, String)>,
-    /// Give the client end an address (kernel client). A raw peer leaves it
-    /// without one, so the client kernel never answers.
-    pub client_address: bool,
+    /// A raw peer on the client end: no address there and IPv6 off in the client
+    /// namespace, so the client kernel never answers; the server gets a permanent
+    /// neighbour entry for the client's address instead.
+    pub raw_client: bool,
 }
 
 /// Two namespaces joined by a veth pair, up and addressed.
@@ -124,13 +125,29 @@ impl Lab {
                 .map(|c| (format!("net.ipv6.conf.{c}.accept_dad"), "0".to_string()))
                 .collect(),
         };
-        let with_lab =
-            |own: &[(String, String)]| lab_sysctls.iter().chain(own).cloned().collect::<Vec<_>>();
-        let sysctls = with_lab(&spec.server_sysctl);
+        let with_lab = |own: &[(String, String)], extra: &[(String, String)]| {
+            lab_sysctls
+                .iter()
+                .chain(extra)
+                .chain(own)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // A raw peer's namespace keeps IPv6 off, so its kernel never answers
+        // (no ICMPv6 unreachable, no neighbour discovery).
+        let raw_extra: Vec<(String, String)> = if spec.raw_client {
+            ["all", "default"]
+                .iter()
+                .map(|c| (format!("net.ipv6.conf.{c}.disable_ipv6"), "1".to_string()))
+                .collect()
+        } else {
+            vec![]
+        };
+        let sysctls = with_lab(&spec.server_sysctl, &[]);
         server
             .run(move || async move { apply_sysctls("server", &sysctls) })
             .await??;
-        let sysctls = with_lab(&spec.client_sysctl);
+        let sysctls = with_lab(&spec.client_sysctl, &raw_extra);
         client
             .run(move || async move { apply_sysctls("client", &sysctls) })
             .await??;
@@ -162,8 +179,9 @@ impl Lab {
             })
             .await??;
 
-        let client_addr = spec.client_address.then_some(addrs.client);
+        let client_addr = (!spec.raw_client).then_some(addrs.client);
         let v6 = spec.family == Family::V6;
+        let client_v6 = v6 && !spec.raw_client;
         let (client_ifindex, client_mac) = client
             .run(move || async move {
                 let side = "client";
@@ -180,7 +198,7 @@ impl Lab {
                 netlink::wait_oper_up(&h, index, deadline)
                     .await
                     .map_err(wrap)?;
-                if v6 {
+                if client_v6 {
                     netlink::wait_ipv6_ready(&h, index, deadline)
                         .await
                         .map_err(wrap)?;
@@ -190,6 +208,8 @@ impl Lab {
             })
             .await??;
 
+        let raw = spec.raw_client;
+        let client_ip = addrs.client;
         server
             .run(move || async move {
                 let side = "server";
@@ -200,6 +220,11 @@ impl Lab {
                     .map_err(wrap)?;
                 if v6 {
                     netlink::wait_ipv6_ready(&h, server_ifindex, deadline)
+                        .await
+                        .map_err(wrap)?;
+                }
+                if raw {
+                    netlink::add_neighbour(&h, server_ifindex, client_ip, client_mac)
                         .await
                         .map_err(wrap)?;
                 }

@@ -43,6 +43,13 @@ pub fn case(run: &CaseRun) -> Value {
         "established": o.established,
         "retry_gap_ms": o.retry_gap_ms,
         "time_wait_after": o.time_wait_after,
+        "why": o.kernel_rule.as_ref().map(|k| k.why.clone()),
+        "rules": {
+            "inputs": o.inputs,
+            "kernel": o.kernel_rule,
+            "folklore": o.folklore_rule,
+        },
+        "peer_notes": obs.peer_notes,
         "second_syn": {
             "seq_vs_rcv_nxt": o.syn2_seq_vs_rcv_nxt,
             "tsval_vs_ts_recent": o.syn2_tsval_vs_ts_recent,

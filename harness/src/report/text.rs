@@ -90,6 +90,25 @@ pub fn render(run: &CaseRun) -> String {
         if o.established { "yes" } else { "no" },
         if o.time_wait_after { "yes" } else { "no" },
     );
+    for note in &obs.peer_notes {
+        let _ = writeln!(out, "   raw peer: {note}");
+    }
+    if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
+        let _ = writeln!(out, "   why: {}", k.why);
+        let _ = writeln!(
+            out,
+            "   rules: kernel predicts {}, folklore predicts {} ({}); the kernel answered {}{}",
+            k.answer.as_str(),
+            f.answer.as_str(),
+            f.why,
+            o.answer.as_str(),
+            if k.answer == o.answer {
+                ""
+            } else {
+                "  [synlab's model of the kernel rule is wrong here: please report]"
+            }
+        );
+    }
     if let Err(e) = &obs.connect_result {
         let _ = writeln!(out, "   client: {e}");
     }

@@ -1,0 +1,217 @@
+//! The two rules for a SYN that hits a TIME_WAIT socket, computed from the
+//! observed inputs (never copied from the scenario), so a report can say which
+//! rule predicted what and why the kernel decided as it did.
+//!
+//! Kernel (tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c): the SYN is
+//! accepted (TCP_TW_SYN) when it is not rejected by PAWS and (its seq is after
+//! rcv_nxt, or it carries a timestamp newer than ts_recent); otherwise the
+//! server answers with the TIME_WAIT ACK (TCP_TW_ACK). PAWS applies only when
+//! the old connection had timestamps and the server's tcp_timestamps is on when
+//! the SYN arrives (tcp_parse_options() with estab = 0); tcp_paws_reject() uses
+//! tcp_paws_check(.., 0): any tsval older than ts_recent is rejected.
+//!
+//! Folklore: with timestamps, the SYN is legal only if seq > rcv_nxt AND
+//! tsval > ts_recent; without timestamps, seq > rcv_nxt alone.
+
+use serde::Serialize;
+
+use crate::scenario::Answer;
+use crate::wire::{self, after};
+
+/// What the server knew and what the SYN carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Inputs {
+    pub seq: u32,
+    pub rcv_nxt: u32,
+    pub tsval: Option<u32>,
+    /// `tw_ts_recent` when the old connection negotiated timestamps.
+    pub ts_recent: Option<u32>,
+    /// The server namespace's `net.ipv4.tcp_timestamps` != 0.
+    pub server_ts_on: bool,
+}
+
+/// A rule's prediction and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    #[serde(serialize_with = "ser_answer")]
+    pub answer: Answer,
+    pub why: String,
+}
+
+fn ser_answer<S: serde::Serializer>(a: &Answer, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+fn seq_words(i: &Inputs) -> String {
+    let d = wire::rel(i.seq, i.rcv_nxt);
+    match d {
+        0 => "seq equal to rcv_nxt".to_string(),
+        d if d > 0 => format!("seq {d} after rcv_nxt"),
+        d => format!("seq {} below rcv_nxt", -d),
+    }
+}
+
+fn ts_words(tsval: u32, recent: u32) -> String {
+    let d = wire::rel(tsval, recent);
+    match d {
+        0 => format!("tsval {tsval} equal to ts_recent"),
+        d if d > 0 => format!("tsval {tsval} newer than ts_recent {recent}"),
+        _ => format!("tsval {tsval} older than ts_recent {recent}"),
+    }
+}
+
+/// The kernel's rule (TCP_TW_SYN vs TCP_TW_ACK).
+pub fn kernel(i: &Inputs) -> Prediction {
+    const WHERE: &str = "tcp_timewait_state_process()";
+    let seq_after = after(i.seq, i.rcv_nxt);
+    // tw_ts_recent_stamp is set, the server's sysctl lets tcp_parse_options()
+    // see the option, and the SYN carries one.
+    let saw = match (i.ts_recent, i.tsval, i.server_ts_on) {
+        (Some(r), Some(v), true) => Some((v, r)),
+        _ => None,
+    };
+    if let Some((v, r)) = saw
+        && wire::rel(v, r) < 0
+    {
+        return Prediction {
+            answer: Answer::Ack,
+            why: format!(
+                "rejected by PAWS: {} (tcp_paws_reject()); {}; TIME_WAIT ACK — {WHERE}",
+                ts_words(v, r),
+                seq_words(i)
+            ),
+        };
+    }
+    let ts_newer = saw.is_some_and(|(v, r)| wire::rel(v, r) > 0);
+    let ts_part = match (saw, i.ts_recent, i.tsval) {
+        (Some((v, r)), _, _) => ts_words(v, r),
+        (None, None, _) => "no timestamps on the old connection".to_string(),
+        (None, Some(_), None) => "no timestamp option in the SYN".to_string(),
+        (None, Some(_), Some(_)) => {
+            "timestamp option ignored (server tcp_timestamps=0)".to_string()
+        }
+    };
+    if seq_after || ts_newer {
+        let because = if seq_after && ts_newer {
+            format!("{} and {}", seq_words(i), ts_part)
+        } else if seq_after {
+            format!("{} ({})", seq_words(i), ts_part)
+        } else {
+            format!("{} ({})", ts_part, seq_words(i))
+        };
+        Prediction {
+            answer: Answer::SynAck,
+            why: format!("accepted: {because} — {WHERE}"),
+        }
+    } else {
+        Prediction {
+            answer: Answer::Ack,
+            why: format!(
+                "not accepted: {}, {}; TIME_WAIT ACK seq=snd_nxt ack=rcv_nxt — {WHERE}",
+                seq_words(i),
+                ts_part
+            ),
+        }
+    }
+}
+
+/// The popular rule: seq AND timestamp must both be newer (when the old
+/// connection had timestamps).
+pub fn folklore(i: &Inputs) -> Prediction {
+    let seq_after = after(i.seq, i.rcv_nxt);
+    match i.ts_recent {
+        Some(r) => {
+            let ts_newer = i.tsval.is_some_and(|v| wire::rel(v, r) > 0);
+            let ok = seq_after && ts_newer;
+            Prediction {
+                answer: if ok { Answer::SynAck } else { Answer::Ack },
+                why: format!(
+                    "seq > rcv_nxt: {}, tsval > ts_recent: {} -> {}",
+                    if seq_after { "yes" } else { "no" },
+                    if ts_newer { "yes" } else { "no" },
+                    if ok { "legal" } else { "illegal" }
+                ),
+            }
+        }
+        None => Prediction {
+            answer: if seq_after {
+                Answer::SynAck
+            } else {
+                Answer::Ack
+            },
+            why: format!(
+                "no timestamps: seq > rcv_nxt: {}",
+                if seq_after { "yes" } else { "no" }
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(seq_off: i64, ts_off: Option<i64>) -> Inputs {
+        let rcv_nxt = 5u32;
+        let recent = u32::MAX - 3;
+        Inputs {
+            seq: wire::add(rcv_nxt, seq_off),
+            rcv_nxt,
+            tsval: ts_off.map(|o| wire::add(recent, o)),
+            ts_recent: Some(recent),
+            server_ts_on: true,
+        }
+    }
+
+    #[test]
+    fn kernel_rule_is_paws_then_or() {
+        let cases = [
+            (1, Some(10), Answer::SynAck),
+            (1, Some(0), Answer::SynAck),
+            (1, Some(-1), Answer::Ack),
+            (1, None, Answer::SynAck),
+            (0, Some(10), Answer::SynAck),
+            (0, Some(0), Answer::Ack),
+            (-1000, Some(10), Answer::SynAck),
+            (-1000, Some(0), Answer::Ack),
+            (-1000, Some(-10), Answer::Ack),
+            (-1000, None, Answer::Ack),
+        ];
+        for (seq, ts, want) in cases {
+            let p = kernel(&inputs(seq, ts));
+            assert_eq!(p.answer, want, "seq {seq} ts {ts:?}: {}", p.why);
+        }
+    }
+
+    #[test]
+    fn folklore_needs_both() {
+        assert_eq!(folklore(&inputs(1, Some(1))).answer, Answer::SynAck);
+        assert_eq!(folklore(&inputs(-1000, Some(10))).answer, Answer::Ack);
+        assert_eq!(folklore(&inputs(1, Some(0))).answer, Answer::Ack);
+        let mut no_ts = inputs(1, None);
+        no_ts.ts_recent = None;
+        assert_eq!(folklore(&no_ts).answer, Answer::SynAck);
+    }
+
+    #[test]
+    fn server_sysctl_off_ignores_the_option() {
+        let mut i = inputs(-1000, Some(-10));
+        i.server_ts_on = false;
+        let p = kernel(&i);
+        assert_eq!(p.answer, Answer::Ack);
+        assert!(p.why.contains("ignored"), "{}", p.why);
+        i.seq = wire::add(i.rcv_nxt, 1);
+        assert_eq!(
+            kernel(&i).answer,
+            Answer::SynAck,
+            "no PAWS without the option"
+        );
+    }
+
+    #[test]
+    fn why_names_the_deciding_input() {
+        let p = kernel(&inputs(-1000, Some(10)));
+        assert!(p.why.starts_with("accepted: tsval"), "{}", p.why);
+        assert!(p.why.contains("seq 1000 below rcv_nxt"), "{}", p.why);
+    }
+}
