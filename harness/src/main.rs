@@ -178,6 +178,8 @@ fn run_all(
         cases.iter().map(|_| Mutex::new(None)).collect();
     let printed = Mutex::new(0usize);
     let failed = AtomicUsize::new(0);
+    // (case, folklore, kernel rule, kernel answered) for the closing table.
+    let rule_rows: Mutex<Vec<[String; 4]>> = Mutex::new(Vec::new());
     let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
 
     let set_fatal = |e: anyhow::Error| {
@@ -198,6 +200,18 @@ fn run_all(
                 }
                 if !run.verdict.pass {
                     failed.fetch_add(1, Ordering::Relaxed);
+                }
+                if let (Some(k), Some(f), Ok(mut rows)) = (
+                    &run.outcome.kernel_rule,
+                    &run.outcome.folklore_rule,
+                    rule_rows.lock(),
+                ) {
+                    rows.push([
+                        run.case.name.clone(),
+                        f.answer.as_str().to_string(),
+                        k.answer.as_str().to_string(),
+                        run.outcome.answer.as_str().to_string(),
+                    ]);
                 }
                 if json {
                     writeln!(out, "{}", synlab::report::json::case(run))?;
@@ -263,6 +277,10 @@ fn run_all(
         return Err(Fatal(e));
     }
     let failed = failed.into_inner();
+    let rows = rule_rows.into_inner().unwrap_or_default();
+    if !json && rows.len() > 1 {
+        print!("{}", rules_table(&rows));
+    }
     if !json {
         println!("{} passed, {} failed", cases.len() - failed, failed);
     }
@@ -271,4 +289,26 @@ fn run_all(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Per case: what the popular rule and the kernel's rule predict for the SYN that
+/// hit TIME_WAIT, and what the kernel answered.
+fn rules_table(rows: &[[String; 4]]) -> String {
+    let w = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "\n{:<w$}  {:<9} {:<12} {}\n",
+        "case", "folklore", "kernel rule", "kernel answered"
+    );
+    for r in rows {
+        let mark = if r[1] != r[3] {
+            "   <- folklore is wrong"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<w$}  {:<9} {:<12} {:<7}{mark}\n",
+            r[0], r[1], r[2], r[3]
+        ));
+    }
+    out
 }
