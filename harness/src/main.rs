@@ -46,6 +46,10 @@ enum Command {
         /// Write one pcap per case (server-side veth) into DIR.
         #[arg(long, value_name = "DIR")]
         pcap_dir: Option<PathBuf>,
+        /// Keep each case's namespaces (named, under /run/netns) for inspection
+        /// with `ip netns exec`; the command to remove them is printed.
+        #[arg(long)]
+        keep: bool,
         /// Cases run at once (default: the number of CPUs).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
@@ -117,6 +121,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             json,
             filter,
             pcap_dir,
+            keep,
             jobs,
         } => {
             let root = root(&cli);
@@ -141,7 +146,13 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
                 .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
                 .unwrap_or(1)
                 .max(1);
-            run_all(&cases, jobs, *json, pcap_dir.as_deref())
+            run_all(
+                &cases,
+                jobs,
+                *json,
+                pcap_dir.as_deref(),
+                &run::RunOptions { keep: *keep },
+            )
         }
     }
 }
@@ -172,6 +183,7 @@ fn run_all(
     jobs: usize,
     json: bool,
     pcap_dir: Option<&std::path::Path>,
+    opts: &run::RunOptions,
 ) -> Result<ExitCode, Fatal> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<CaseRun, RunError>>>> =
@@ -197,6 +209,13 @@ fn run_all(
                     if !json {
                         writeln!(out, "   pcap: {}", path.display())?;
                     }
+                }
+                if let Some(k) = &run.kept {
+                    eprintln!(
+                        "kept: ip netns exec {} ss -tan; remove with: {}",
+                        k.server,
+                        k.remove_command()
+                    );
                 }
                 if !run.verdict.pass {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +267,7 @@ fn run_all(
                     if i >= cases.len() {
                         return;
                     }
-                    let r = run::run_case_blocking(&cases[i]);
+                    let r = run::run_case_blocking_with(&cases[i], opts);
                     if let Err(e) = &r
                         && e.is_privilege()
                     {

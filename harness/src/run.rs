@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant as TokioInstant, timeout_at};
 
 use crate::judge::{self, FirstConnection, Outcome, Verdict};
-use crate::lab::{Lab, LabError, LabSpec};
+use crate::lab::{KeepNames, Lab, LabError, LabSpec};
 use crate::observe::capture::{Capture, CaptureError, Frame};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, DiagError, TcpState};
@@ -89,6 +89,8 @@ pub struct CaseRun {
     pub outcome: Outcome,
     pub verdict: Verdict,
     pub duration: Duration,
+    /// The named namespaces left for inspection (`--keep`).
+    pub kept: Option<KeepNames>,
 }
 
 /// The running kernel's release (`uname -r`).
@@ -98,8 +100,20 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// How to run a case.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep the namespaces (named, under /run/netns) for inspection.
+    pub keep: bool,
+}
+
 /// Run one case on a fresh current-thread runtime (for callers that are not async).
 pub fn run_case_blocking(case: &Case) -> Result<CaseRun, RunError> {
+    run_case_blocking_with(case, &RunOptions::default())
+}
+
+/// `run_case_blocking` with options.
+pub fn run_case_blocking_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,11 +121,16 @@ pub fn run_case_blocking(case: &Case) -> Result<CaseRun, RunError> {
             what: "build a tokio runtime".into(),
             source,
         })?;
-    rt.block_on(run_case(case))
+    rt.block_on(run_case_with(case, opts))
 }
 
 /// Run one case against the real kernel.
 pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
+    run_case_with(case, &RunOptions::default()).await
+}
+
+/// Run one case against the real kernel, with options.
+pub async fn run_case_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
     let started = Instant::now();
     let deadline = TokioInstant::now() + case.timeout;
     let lab = Lab::build(
@@ -120,6 +139,7 @@ pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
             server_sysctl: case.server_sysctl.clone(),
             client_sysctl: case.client_sysctl.clone(),
             raw_client: case.client_kind == ClientKind::Raw,
+            keep: opts.keep.then(|| KeepNames::for_case(&case.name)),
         },
         case.timeout,
     )
@@ -136,6 +156,7 @@ pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
         outcome,
         verdict,
         duration: started.elapsed(),
+        kept: opts.keep.then(|| KeepNames::for_case(&case.name)),
     })
 }
 

@@ -45,6 +45,8 @@ pub enum LabError {
         value: String,
         message: String,
     },
+    #[error("--keep: namespace {name}: {message}")]
+    Keep { name: String, message: String },
     #[error("{side} namespace: {source}")]
     Link {
         side: &'static str,
@@ -87,6 +89,66 @@ pub struct LabSpec {
     /// namespace, so the client kernel never answers; the server gets a permanent
     /// neighbour entry for the client's address instead.
     pub raw_client: bool,
+    /// Keep the namespaces for inspection under these names (`ip netns`), instead
+    /// of anonymous ones that vanish with the run.
+    pub keep: Option<KeepNames>,
+}
+
+/// Names for `--keep`: `/run/netns/<server>` and `/run/netns/<client>`.
+#[derive(Debug, Clone)]
+pub struct KeepNames {
+    pub server: String,
+    pub client: String,
+}
+
+impl KeepNames {
+    /// Names from a case name: `synlab-` + the case name with every character
+    /// that `ip netns` would not like turned into `-`.
+    pub fn for_case(case_name: &str) -> KeepNames {
+        let mut base: String = case_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        base.truncate(200);
+        KeepNames {
+            server: format!("synlab-{base}-srv"),
+            client: format!("synlab-{base}-cli"),
+        }
+    }
+
+    /// The command that removes them.
+    pub fn remove_command(&self) -> String {
+        format!(
+            "ip netns delete {} && ip netns delete {}",
+            self.server, self.client
+        )
+    }
+}
+
+/// Make a named namespace (bind-mounted under /run/netns) for `--keep`.
+///
+/// Equivalent to: `ip netns add <name>`.
+fn named_namespace(name: &str) -> Result<std::fs::File, LabError> {
+    if std::path::Path::new("/run/netns").join(name).exists() {
+        return Err(LabError::Keep {
+            name: name.to_string(),
+            message: format!("it exists already; remove it with: ip netns delete {name}"),
+        });
+    }
+    let ns = netns_rs::NetNs::new(name).map_err(|e| LabError::Keep {
+        name: name.to_string(),
+        message: e.to_string(),
+    })?;
+    ns.file().try_clone().map_err(|source| LabError::Io {
+        op: format!("open /run/netns/{name}"),
+        source,
+    })
 }
 
 /// Two namespaces joined by a veth pair, up and addressed.
@@ -109,8 +171,13 @@ impl Lab {
                 return Err(LabError::SysctlRefused { key: key.clone() });
             }
         }
-        let server = NsThread::spawn("server")?;
-        let client = NsThread::spawn("client")?;
+        let (server, client) = match &spec.keep {
+            None => (NsThread::spawn("server")?, NsThread::spawn("client")?),
+            Some(names) => (
+                NsThread::spawn_in("server", named_namespace(&names.server)?)?,
+                NsThread::spawn_in("client", named_namespace(&names.client)?)?,
+            ),
+        };
         let addrs = Addrs::for_family(spec.family);
         let deadline = tokio::time::Instant::now() + link_timeout;
 

@@ -31,10 +31,22 @@ impl NsThread {
     ///
     /// Equivalent to: `unshare --net` (per thread, not per process).
     pub fn spawn(label: &'static str) -> Result<NsThread, LabError> {
+        Self::start(label, None)
+    }
+
+    /// Start a thread that joins the existing namespace `ns` (a named one made for
+    /// `--keep`) instead of making an anonymous one. The thread owns it all the same.
+    ///
+    /// Equivalent to: `ip netns exec <name> ...` for everything the thread does.
+    pub fn spawn_in(label: &'static str, ns: File) -> Result<NsThread, LabError> {
+        Self::start(label, Some(ns))
+    }
+
+    fn start(label: &'static str, ns: Option<File>) -> Result<NsThread, LabError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("synlab-{label}"))
-            .spawn(move || ns_main(ready_tx))
+            .spawn(move || ns_main(ready_tx, ns))
             .map_err(|source| LabError::Thread { label, source })?;
         let (tid, jobs) = match ready_rx.recv() {
             Ok(Ok(ready)) => ready,
@@ -128,14 +140,20 @@ impl Drop for NsThread {
 
 type Ready = Result<(libc::pid_t, mpsc::UnboundedSender<Job>), LabError>;
 
-fn ns_main(ready: std::sync::mpsc::Sender<Ready>) {
-    // SAFETY: unshare only changes this thread's namespace membership.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+fn ns_main(ready: std::sync::mpsc::Sender<Ready>, ns: Option<File>) {
+    // SAFETY: unshare/setns only change this thread's namespace membership; the
+    // fd is open for the call.
+    let rc = match &ns {
+        None => unsafe { libc::unshare(libc::CLONE_NEWNET) },
+        Some(file) => unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+    };
+    drop(ns);
+    if rc != 0 {
         let err = std::io::Error::last_os_error();
         let _ = ready.send(Err(match err.raw_os_error() {
             Some(libc::EPERM) => LabError::NoPrivilege,
             _ => LabError::Io {
-                op: "unshare(CLONE_NEWNET)".into(),
+                op: "unshare(CLONE_NEWNET) / setns".into(),
                 source: err,
             },
         }));
