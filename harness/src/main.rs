@@ -46,6 +46,9 @@ enum Command {
         /// Write one pcap per case (server-side veth) into DIR.
         #[arg(long, value_name = "DIR")]
         pcap_dir: Option<PathBuf>,
+        /// Write one self-contained HTML report (a ladder diagram per case) to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Keep each case's namespaces (named, under /run/netns) for inspection
         /// with `ip netns exec`; the command to remove them is printed.
         #[arg(long)]
@@ -121,6 +124,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             json,
             filter,
             pcap_dir,
+            html,
             keep,
             jobs,
         } => {
@@ -151,6 +155,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
                 jobs,
                 *json,
                 pcap_dir.as_deref(),
+                html.as_deref(),
                 &run::RunOptions { keep: *keep },
             )
         }
@@ -183,6 +188,7 @@ fn run_all(
     jobs: usize,
     json: bool,
     pcap_dir: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
     opts: &run::RunOptions,
 ) -> Result<ExitCode, Fatal> {
     let next = AtomicUsize::new(0);
@@ -192,6 +198,8 @@ fn run_all(
     let failed = AtomicUsize::new(0);
     // (case, folklore, kernel rule, kernel answered) for the closing table.
     let rule_rows: Mutex<Vec<[String; 4]>> = Mutex::new(Vec::new());
+    // Finished runs, kept for the HTML report.
+    let html_runs: Mutex<Vec<CaseRun>> = Mutex::new(Vec::new());
     let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
 
     let set_fatal = |e: anyhow::Error| {
@@ -209,6 +217,11 @@ fn run_all(
                     if !json {
                         writeln!(out, "   pcap: {}", path.display())?;
                     }
+                }
+                if html.is_some()
+                    && let Ok(mut v) = html_runs.lock()
+                {
+                    v.push(run.clone());
                 }
                 if let Some(k) = &run.kept {
                     eprintln!(
@@ -294,6 +307,28 @@ fn run_all(
     });
     if let Some(e) = fatal.into_inner().ok().flatten() {
         return Err(Fatal(e));
+    }
+    if let Some(path) = html {
+        let runs = html_runs.into_inner().unwrap_or_default();
+        let with: Vec<(&CaseRun, &[synlab::report::html::LaneState])> =
+            runs.iter().map(|r| (r, &[][..])).collect();
+        let title = format!(
+            "synlab run {}",
+            cases
+                .iter()
+                .map(|c| c.scenario.as_str())
+                .fold(Vec::<&str>::new(), |mut v, s| {
+                    if !v.contains(&s) {
+                        v.push(s);
+                    }
+                    v
+                })
+                .join(" ")
+        );
+        synlab::report::html::write(path, &with, &title)?;
+        if !json {
+            println!("html: {}", path.display());
+        }
     }
     let failed = failed.into_inner();
     let rows = rule_rows.into_inner().unwrap_or_default();

@@ -1,0 +1,221 @@
+//! The HTML report in a real browser: run the ts-off scenario against the kernel,
+//! write the page with `report::html`, and let headless Chromium render it to a PNG
+//! and dump its DOM, so the ladder is known to draw, not only to serialise.
+//!
+//! Needs root (the case makes network namespaces) and /usr/bin/chromium
+//! (`apt-get install chromium`); without it the test fails, unless
+//! `SYNLAB_SKIP_BROWSER=1`, which skips the browser part loudly.
+//! `SYNLAB_HTML_SCENARIO=NAME` renders another scenario and `SYNLAB_HTML_OUT=FILE`
+//! keeps a copy of the page (used by `just html-shot` until `synlab run --html`).
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use synlab::report::html::{self, LaneState};
+use synlab::report::timeline;
+use synlab::run::{CaseRun, run_case_blocking};
+use synlab::scenario;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A scratch directory removed on drop (also when an assertion fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("synlab-html-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run headless Chromium on `page` with extra arguments. Output goes to files (a
+/// DOM larger than a pipe buffer would block a piped child); after 60 s the whole
+/// process group we started is killed.
+fn chromium(scratch: &Path, page: &Path, args: &[String]) -> Output {
+    let (out_path, err_path) = (scratch.join("chromium.out"), scratch.join("chromium.err"));
+    let file = |p: &Path| std::fs::File::create(p).expect("create an output file");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            scratch.join("profile").display()
+        ))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(file(&out_path))
+        .stderr(file(&err_path))
+        .process_group(0)
+        .spawn()
+        .expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish within 60 s; it said:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    }
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> Option<(u32, u32)> {
+    if png.len() < 24 || &png[..8] != b"\x89PNG\r\n\x1a\n" || &png[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    Some((be(&png[16..20]), be(&png[20..24])))
+}
+
+#[test]
+fn ladder_renders_in_a_real_browser() {
+    if let Err(e) = synlab::lab::probe_privilege() {
+        // One clear line (it names `sudo cargo test`) and a failure, never a silent pass.
+        panic!("synlab: {e} (this test runs a real case)");
+    }
+    let name = std::env::var("SYNLAB_HTML_SCENARIO").unwrap_or_else(|_| "ts-off".into());
+    let scenarios = scenario::resolve(&scenario::default_root(), &name).expect("load the scenario");
+    let runs: Vec<CaseRun> = scenarios
+        .iter()
+        .flat_map(|s| &s.cases)
+        .map(|case| {
+            run_case_blocking(case).unwrap_or_else(|e| panic!("{}: {e}", case.trial_name()))
+        })
+        .collect();
+    assert!(!runs.is_empty());
+    let segments: usize = runs.iter().map(|r| r.obs.segments.len()).sum();
+
+    let scratch = Scratch::new();
+    let page = scratch.0.join("report.html");
+    let with_states: Vec<(&CaseRun, &[LaneState])> = runs.iter().map(|r| (r, &[][..])).collect();
+    html::write(&page, &with_states, &format!("synlab run {name}")).expect("write the page");
+    let text = std::fs::read_to_string(&page).expect("read the page back");
+    assert_eq!(
+        text.matches("<g class=\"seg ").count(),
+        segments,
+        "one arrow per segment"
+    );
+    assert!(!text.contains("<script"), "the report needs no JavaScript");
+    // Each arrow's label carries the text timeline's relative numbers.
+    for run in &runs {
+        for line in timeline::plain(&run.obs.segments).lines() {
+            let numbers = &line[line.find(" seq ").expect("a seq column") + 1..];
+            assert!(
+                text.contains(&format!("> {numbers}</tspan>")),
+                "{}: no arrow labelled {numbers:?}",
+                run.case.trial_name()
+            );
+        }
+    }
+    if let Ok(keep) = std::env::var("SYNLAB_HTML_OUT") {
+        let keep = PathBuf::from(keep);
+        if let Some(dir) = keep.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).expect("create the output directory");
+        }
+        std::fs::copy(&page, &keep).expect("copy the page");
+        eprintln!("html: wrote {}", keep.display());
+    }
+
+    let installed = Path::new(CHROMIUM).exists();
+    if std::env::var("SYNLAB_SKIP_BROWSER").as_deref() == Ok("1") {
+        let why = if installed {
+            "SYNLAB_SKIP_BROWSER=1"
+        } else {
+            "chromium not installed (apt-get install chromium)"
+        };
+        eprintln!("\n*** SKIPPED: {why}: the page was written but not rendered in a browser ***\n");
+        return;
+    }
+    assert!(
+        installed,
+        "{CHROMIUM} not found: apt-get install chromium (or set SYNLAB_SKIP_BROWSER=1 to skip the browser check loudly)"
+    );
+
+    let shot = scratch.0.join("shot.png");
+    let out = chromium(
+        &scratch.0,
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1400".into(),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot at {} ({e}); chromium said:\n{}",
+            shot.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(png_size(&png), Some((1200, 1400)), "a PNG of the window");
+    // A blank or single-colour 1200x1400 PNG compresses to a few KB.
+    assert!(
+        png.len() > 10_000,
+        "screenshot is only {} bytes: blank page?",
+        png.len()
+    );
+
+    let out = chromium(&scratch.0, &page, &["--dump-dom".into()]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chromium --dump-dom failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        dom.matches("<svg class=\"ladder\"").count(),
+        runs.len(),
+        "one ladder per case in the DOM"
+    );
+    assert_eq!(
+        dom.matches("<g class=\"seg ").count(),
+        segments,
+        "every arrow is in the rendered DOM"
+    );
+    assert_eq!(
+        dom.matches("<polygon ").count(),
+        segments,
+        "every arrow has its head"
+    );
+    assert!(
+        dom.contains("class=\"seg syn hit\""),
+        "the SYN that hit TIME_WAIT is marked"
+    );
+    assert!(dom.contains(" answer\""), "the server's answer is marked");
+}
