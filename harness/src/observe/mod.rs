@@ -4,3 +4,4 @@ pub mod capture;
 pub mod counters;
 pub mod diag;
 pub mod pcap;
+pub mod trace;
