@@ -147,9 +147,9 @@ pub fn default_root() -> PathBuf {
 
 /// The entries of a directory, sorted by name.
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
-    let io = |source| ScenarioError::Io {
+    let io = |error| ScenarioError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {

@@ -8,19 +8,24 @@ use std::path::{Path, PathBuf};
 
 use super::model::Loc;
 
+/// At most this many errors of one file are listed.
+pub const MAX_ERRORS: usize = 50;
+
 /// Why a scenario file (or the scenario directory) could not be turned into cases.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file or directory could not be read.
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// The file or directory could not be read. (The io error is shown, not chained as a
+    /// `source`: `{:#}` in the CLI would print it twice.)
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
 
-    /// The file is not valid TOML, not UTF-8, or a value has the wrong TOML type
-    /// (the message is toml's own, kept on one line).
+    /// The file is too large, not UTF-8 or not valid TOML: a problem of the file, not of
+    /// one field (the message is toml's own, kept on one line).
     #[error("{loc}: {message}")]
     Syntax { loc: Loc, message: String },
 
-    /// The TOML is well formed but a value is not acceptable.
+    /// A value is missing, unknown, of the wrong type or not acceptable; `field` is its
+    /// path in the file (`connection.port`, `server.sysctl."net.ipv4.tcp_rfc1337"`).
     #[error("{loc}: {field}: {message}")]
     Invalid {
         loc: Loc,
@@ -64,6 +69,24 @@ impl ScenarioError {
         ScenarioError::from_list(errors).map_or(Ok(()), Err)
     }
 
+    /// Like `check`, for the errors of one file: past `MAX_ERRORS`, one more line counts
+    /// the rest (a generated or pasted file can otherwise print thousands of lines).
+    pub(crate) fn check_file(mut errors: Vec<ScenarioError>) -> Result<(), ScenarioError> {
+        if errors.len() > MAX_ERRORS {
+            let rest = errors.split_off(MAX_ERRORS);
+            if let Some(loc) = rest.first().and_then(ScenarioError::loc).cloned() {
+                errors.push(ScenarioError::Syntax {
+                    loc,
+                    message: format!(
+                        "and {} more errors from here on (at most {MAX_ERRORS} are shown)",
+                        rest.len()
+                    ),
+                });
+            }
+        }
+        ScenarioError::check(errors)
+    }
+
     /// Every single error, with `Many` flattened.
     pub fn errors(&self) -> Box<dyn Iterator<Item = &ScenarioError> + '_> {
         match self {
@@ -97,21 +120,26 @@ impl fmt::Display for DisplayList<'_> {
 }
 
 /// One scenario file's text and path: turns byte offsets into `Loc`s and builds errors.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Source<'a> {
     pub path: &'a Path,
     pub text: &'a str,
+    index: LineIndex,
 }
 
 impl<'a> Source<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        Source { path, text }
+        Source {
+            path,
+            text,
+            index: LineIndex::new(text),
+        }
     }
 
     /// The 1-based line and column (in chars) of a byte offset; offsets past the end or
     /// inside a multi-byte char are clamped.
     pub fn loc(&self, offset: usize) -> Loc {
-        let (line, column) = line_column(self.text, offset);
+        let (line, column) = self.index.line_column(self.text, offset);
         Loc {
             file: self.path.to_path_buf(),
             line,
@@ -132,14 +160,92 @@ impl<'a> Source<'a> {
         invalid(self.loc_of(span), field, message)
     }
 
-    /// A toml deserialisation error, with its span turned into a position and its
-    /// message folded onto one line.
+    /// A toml error, at its span, with the path of the field it is about when the span
+    /// points at a key or a value (see `locate`), its message folded onto one line.
     pub fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
-        let offset = err.span().map_or(0, |s| s.start);
+        super::locate::toml_error(self, err)
+    }
+
+    /// A `Syntax` error (about the file, not one field) at a byte offset.
+    pub fn syntax(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Syntax {
             loc: self.loc(offset),
-            message: one_line(err.message()),
+            message: message.into(),
         }
+    }
+}
+
+/// Byte offset to (line, column) in O(log lines + BLOCK), whatever the file: a scenario
+/// file may be up to `MAX_FILE_BYTES` on one line, and every value gets a position.
+#[derive(Debug, Clone)]
+struct LineIndex {
+    /// Byte offset where each line starts; the first is 0.
+    line_starts: Vec<usize>,
+    /// UTF-8 continuation bytes in `text[..k * BLOCK]`, for each k.
+    continuation: Vec<usize>,
+    /// The text starts with a byte-order mark, which no editor shows as a column.
+    bom: bool,
+}
+
+const BLOCK: usize = 256;
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xc0 == 0x80
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        let mut continuation = Vec::with_capacity(bytes.len() / BLOCK + 1);
+        let mut count = 0;
+        continuation.push(0);
+        for block in bytes.chunks(BLOCK) {
+            count += block.iter().filter(|&&b| is_continuation(b)).count();
+            continuation.push(count);
+        }
+        LineIndex {
+            line_starts,
+            continuation,
+            bom: text.starts_with('\u{feff}'),
+        }
+    }
+
+    /// Chars in `text[..offset]`; `offset` is a char boundary.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / BLOCK;
+        let tail = text.as_bytes()[block * BLOCK..offset]
+            .iter()
+            .filter(|&&b| is_continuation(b))
+            .count();
+        offset - self.continuation[block] - tail
+    }
+
+    fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The end of a CRLF line is its CR, as for an LF line it is the LF.
+        let bytes = text.as_bytes();
+        if offset > 0 && bytes.get(offset) == Some(&b'\n') && bytes[offset - 1] == b'\r' {
+            offset -= 1;
+        }
+        // At least one start (0) is <= offset, so `line` >= 1.
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let mut column = self.chars_before(text, offset) - self.chars_before(text, start) + 1;
+        if self.bom && line == 1 && offset > 0 {
+            column -= 1;
+        }
+        (line, column)
     }
 }
 
@@ -155,20 +261,13 @@ pub(crate) fn invalid(
     }
 }
 
-/// 1-based (line, column) of `offset` in `text`; the column counts chars.
+/// 1-based (line, column) of `offset` in `text`; the column counts chars (not a leading
+/// byte-order mark).
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.matches('\n').count() + 1;
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+    LineIndex::new(text).line_column(text, offset)
 }
 
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
@@ -183,13 +282,14 @@ pub(crate) fn not_utf8(path: &Path, bytes: &[u8], err: std::str::Utf8Error) -> S
     // The prefix is valid UTF-8 by definition of `valid_up_to`.
     let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
     let (line, column) = line_column(prefix, valid);
+    let byte = bytes.get(valid).copied().unwrap_or_default();
     ScenarioError::Syntax {
         loc: Loc {
             file: path.to_path_buf(),
             line,
             column,
         },
-        message: format!("the file is not UTF-8 (invalid byte at offset {valid})"),
+        message: format!("the file is not UTF-8 (byte 0x{byte:02x} here); save it as UTF-8 text"),
     }
 }
 
@@ -209,6 +309,13 @@ mod tests {
         assert_eq!(line_column(text, 5), (2, 2));
         assert_eq!(line_column(text, 999), (3, 1));
         assert_eq!(line_column("", 5), (1, 1));
+        // The end of a CRLF line is where the CR is.
+        assert_eq!(line_column("ab\r\ncd", 3), (1, 3));
+        assert_eq!(line_column("ab\r\ncd", 4), (2, 1));
+        // A byte-order mark is not a column.
+        assert_eq!(line_column("\u{feff}ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("\u{feff}ab\ncd", 4), (1, 2));
+        assert_eq!(line_column("\u{feff}ab\ncd", 6), (2, 1));
     }
 
     #[test]

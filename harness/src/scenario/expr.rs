@@ -18,6 +18,25 @@ pub enum ExprError {
     Form { text: String, forms: &'static str },
     #[error("offset {offset} in {text:?} is out of range 0..={MAX_OFFSET}")]
     Range { text: String, offset: String },
+    #[error(
+        "cannot read {text:?}: {found:?} (U+{:04X}) looks like {ascii:?} but is not; type the ASCII {ascii:?}",
+        u32::from(*found)
+    )]
+    Lookalike {
+        text: String,
+        found: char,
+        ascii: char,
+    },
+}
+
+/// The ASCII sign a typographic dash or plus (pasted from a document) stands for.
+fn lookalike_sign(c: char) -> Option<char> {
+    match c {
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2212}'
+        | '\u{fe63}' | '\u{ff0d}' => Some('-'),
+        '\u{fe62}' | '\u{ff0b}' => Some('+'),
+        _ => None,
+    }
 }
 
 /// Parses `seq`: `"auto" | "rcv_nxt" | "rcv_nxt + N" | "rcv_nxt - N"`.
@@ -46,9 +65,16 @@ pub fn parse_ts(text: &str) -> Result<TsExpr, ExprError> {
 /// Parses `base`, `base + N` or `base - N` (whitespace anywhere between the parts)
 /// and returns the signed offset.
 fn relative(text: &str, base: &str, forms: &'static str) -> Result<i64, ExprError> {
-    let form = || ExprError::Form {
-        text: text.to_owned(),
-        forms,
+    let form = || match text.chars().find_map(|c| lookalike_sign(c).map(|a| (c, a))) {
+        Some((found, ascii)) => ExprError::Lookalike {
+            text: text.to_owned(),
+            found,
+            ascii,
+        },
+        None => ExprError::Form {
+            text: text.to_owned(),
+            forms,
+        },
     };
     let rest = text
         .trim()
@@ -144,6 +170,11 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let msg = parse_seq("rcv_nxt \u{2212} 1000").unwrap_err().to_string();
+        assert!(
+            msg.contains("'−' (U+2212) looks like '-' but is not"),
+            "{msg}"
+        );
         let msg = parse_seq("foo").unwrap_err().to_string();
         assert!(msg.contains("\"rcv_nxt - N\""), "{msg}");
     }

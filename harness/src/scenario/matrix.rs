@@ -127,7 +127,7 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
         .iter()
         .map(|w| resolve_when(&axes, w, &mut errors))
         .collect();
-    ScenarioError::check(std::mem::take(&mut errors))?;
+    ScenarioError::check_file(std::mem::take(&mut errors))?;
 
     let mut cases = Vec::with_capacity(total);
     let mut used = vec![false; whens.len()];
@@ -156,7 +156,7 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
         }
     }
     check_cases(spec, &cases, &mut errors);
-    ScenarioError::check(errors)?;
+    ScenarioError::check_file(errors)?;
     Ok(cases)
 }
 

@@ -4,16 +4,18 @@
 mod discover;
 mod error;
 pub mod expr;
+mod locate;
 mod matrix;
 pub mod model;
 mod parse;
 mod raw;
 mod value;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use discover::{default_root, discover, resolve};
-pub use error::ScenarioError;
+pub use error::{MAX_ERRORS, ScenarioError};
 pub use expr::{apply_offset, rel};
 pub use matrix::MAX_CASES;
 pub use model::{Answer, At, Case, ClientKind, Expect, Family, Loc, SeqExpr, TsExpr};
@@ -34,25 +36,60 @@ pub struct Scenario {
     pub cases: Vec<Case>,
 }
 
+/// A scenario file is a page of settings; anything this large is not one, and is refused
+/// before it is parsed (1 MiB).
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
 /// Reads and checks one scenario file; its area is the name of its parent directory.
 ///
 /// # Errors
-/// `Io` when unreadable, `Syntax` when not UTF-8 or not TOML, else as [`parse_str`].
+/// `Io` when unreadable, `Syntax` when larger than [`MAX_FILE_BYTES`], not UTF-8 or not
+/// TOML, else as [`parse_str`].
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+    let io = |error| ScenarioError::Io {
         path: path.to_path_buf(),
-        source,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| error::not_utf8(path, &bytes, e))?;
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // Read one byte past the limit, never the whole of a huge file (or of /dev/zero).
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    parse_bytes(path, &bytes)
+}
+
+/// `load_file` after the read: the size limit, UTF-8, then `parse_str`.
+pub(crate) fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(path));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| error::not_utf8(path, bytes, e))?;
     parse_str(path, text)
+}
+
+fn too_large(path: &Path) -> ScenarioError {
+    ScenarioError::Syntax {
+        loc: Loc {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+        },
+        message: format!(
+            "the file is larger than {MAX_FILE_BYTES} bytes (1 MiB), the limit for a scenario file"
+        ),
+    }
 }
 
 /// Checks scenario text as if read from `path` (which names the scenario and its area).
 ///
 /// # Errors
-/// `Syntax` for TOML errors and unknown keys, `Invalid` for values the format refuses
-/// (several at once as `Many`).
+/// `Syntax` when larger than [`MAX_FILE_BYTES`] or not TOML; `Invalid` for a key or value
+/// the format refuses (several at once as `Many`).
 pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
+    if src.len() > MAX_FILE_BYTES {
+        return Err(too_large(path));
+    }
     let source = Source::new(path, src);
     let raw: raw::RawFile = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
     let spec = parse::check(&source, raw)?;
@@ -81,5 +118,7 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,13 @@
 //! Checks every value of a scenario file on its own (types, ranges, names, expressions)
 //! and turns the raw TOML into a `Spec`: settings with their positions, ready for the matrix.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_spanned::Spanned;
 
 use super::error::{ScenarioError, Source};
+use super::matrix::MAX_CASES;
 use super::model::{At, ClientKind, Expect, Family, Loc, SeqExpr, TsExpr};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
 use super::value::{
@@ -18,6 +20,9 @@ pub(crate) const DEFAULT_CLIENT_PORT: u16 = 12345;
 pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 5000;
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 100..=120_000;
 const CLIENT_SYNS_RANGE: std::ops::RangeInclusive<i64> = 1..=10;
+/// More entries than this in one sysctl or counters table is a generated file gone wrong;
+/// refusing it keeps the matrix (which copies every sysctl into every case) small.
+pub(crate) const MAX_TABLE_ENTRIES: usize = 128;
 
 /// One value a setting can take.
 #[derive(Debug, Clone)]
@@ -93,7 +98,7 @@ pub(crate) fn check(src: &Source<'_>, raw: RawFile) -> Result<Spec, ScenarioErro
         errors: Vec::new(),
     };
     let spec = cx.spec(raw);
-    ScenarioError::check(cx.errors)?;
+    ScenarioError::check_file(cx.errors)?;
     Ok(spec)
 }
 
@@ -120,6 +125,7 @@ impl Checker<'_> {
                 "must say what the scenario shows",
             );
         }
+        self.printable(&raw.description, "description");
         let kernel_ref = raw.kernel_ref.map(|k| {
             if k.get_ref().trim().is_empty() {
                 self.error(
@@ -128,6 +134,7 @@ impl Checker<'_> {
                     "is empty; remove it or name the kernel function",
                 );
             }
+            self.printable(&k, "kernel_ref");
             k.into_inner()
         });
         let timeout_ms = match raw.timeout_ms {
@@ -286,6 +293,22 @@ impl Checker<'_> {
         }
     }
 
+    /// Text that reports print must not carry control characters (a terminal would obey
+    /// an escape sequence); line breaks and tabs are fine.
+    fn printable(&mut self, text: &Spanned<String>, field: &str) {
+        if let Some(c) = text
+            .get_ref()
+            .chars()
+            .find(|&c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.error(
+                &text.span(),
+                field,
+                format!("contains the control character {c:?}; write plain text"),
+            );
+        }
+    }
+
     /// Reads one value-or-list setting of `[connection]` or `[second_syn]`; the default
     /// when absent (or broken: the error is recorded).
     fn setting_or<T>(
@@ -338,6 +361,18 @@ impl Checker<'_> {
                 );
                 return None;
             }
+            Value::Many(list) if list.len() > MAX_CASES => {
+                self.error(
+                    &raw.span(),
+                    field,
+                    format!(
+                        "a list of {} values would make more than the {MAX_CASES} cases allowed \
+                         in one file; split the scenario",
+                        list.len()
+                    ),
+                );
+                return None;
+            }
             Value::Many(list) => (list.iter().map(|v| (v.get_ref(), v.span())).collect(), true),
             Value::Table(_) => {
                 self.error(
@@ -349,33 +384,42 @@ impl Checker<'_> {
             }
         };
         let mut choices: Vec<Choice<T>> = Vec::with_capacity(values.len());
-        let mut ok = true;
+        let mut seen = HashSet::new();
+        // One error per list: the first refused value, and how many more there are.
+        let mut refused: Option<(std::ops::Range<usize>, String)> = None;
+        let mut more = 0;
         for (value, span) in values {
-            match convert(value) {
+            let message = match convert(value) {
+                Ok((_, text)) if seen.contains(&text) => {
+                    format!("{text:?} is already in the list: two cases would have the same name")
+                }
                 Ok((value, text)) => {
-                    if choices.iter().any(|c| c.text == text) {
-                        self.error(
-                            &span,
-                            field,
-                            format!(
-                                "{text:?} is already in the list: two cases would have the same name"
-                            ),
-                        );
-                        ok = false;
-                    }
+                    seen.insert(text.clone());
                     choices.push(Choice {
                         value,
                         text,
                         loc: self.loc(&span),
                     });
+                    continue;
                 }
-                Err(message) => {
-                    self.error(&span, field, message);
-                    ok = false;
-                }
+                Err(message) => message,
+            };
+            if refused.is_none() {
+                refused = Some((span, message));
+            } else {
+                more += 1;
             }
         }
-        ok.then(|| Setting {
+        if let Some((span, mut message)) = refused {
+            match more {
+                0 => {}
+                1 => message.push_str(" (and 1 more value of this list)"),
+                n => message.push_str(&format!(" (and {n} more values of this list)")),
+            }
+            self.error(&span, field, message);
+            return None;
+        }
+        Some(Setting {
             field: field.to_owned(),
             key: key.to_owned(),
             label: label.to_owned(),
@@ -394,15 +438,37 @@ impl Checker<'_> {
         side: &str,
     ) -> Vec<Setting<String>> {
         let mut out: Vec<Setting<String>> = Vec::new();
-        for (key, value) in table.flatten() {
+        let entries = table.flatten();
+        if let Some((key, _)) = entries.get(MAX_TABLE_ENTRIES) {
+            self.error(
+                &key.span(),
+                table_field,
+                format!(
+                    "{} sysctls, more than the {MAX_TABLE_ENTRIES} one table may set",
+                    entries.len()
+                ),
+            );
+            return out;
+        }
+        let mut seen = HashSet::new();
+        for (key, value) in entries {
             let field = format!("{table_field}.{:?}", key.get_ref());
             if let Err(message) = check_sysctl_key(key.get_ref()) {
                 self.error(&key.span(), &field, message);
                 continue;
             }
             // Quoted and dotted spellings of one key both land here.
-            if out.iter().any(|s| s.key == *key.get_ref()) {
+            if !seen.insert(key.get_ref().clone()) {
                 self.error(&key.span(), &field, "is set twice");
+                continue;
+            }
+            if matches!(value.get_ref(), Value::Table(_)) {
+                self.error(
+                    &value.span(),
+                    &field,
+                    "expected a value or a list of values, found a table \
+                     (a quoted key is the whole sysctl name)",
+                );
                 continue;
             }
             let last = key.get_ref().rsplit('.').next().unwrap_or_default();
@@ -468,6 +534,17 @@ impl Checker<'_> {
         });
         let mut entries = counters.map(|t| t.0).unwrap_or_default();
         entries.sort_by_key(|(k, _)| k.span().start);
+        if let Some((key, _)) = entries.get(MAX_TABLE_ENTRIES) {
+            self.error(
+                &key.span(),
+                &format!("{prefix}.counters"),
+                format!(
+                    "{} counters, more than the {MAX_TABLE_ENTRIES} one table may check",
+                    entries.len()
+                ),
+            );
+            entries.clear();
+        }
         let mut list = Vec::new();
         for (key, value) in entries {
             if !is_counter_name(key.get_ref()) {

@@ -142,7 +142,7 @@ impl<'de> Deserialize<'de> for Scalar {
 
 struct ScalarVisitor;
 
-const SCALAR_EXPECTING: &str = "an integer, a boolean or a string";
+pub(crate) const SCALAR_EXPECTING: &str = "an integer, a boolean or a string";
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar;
@@ -251,7 +251,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
 impl Table<Spanned<Value>> {
     /// The entries with nested tables flattened into dotted keys, in file order (the order
     /// of their values: toml hands nested keys out sorted). Each key keeps the span of its
-    /// first (outermost) part.
+    /// first (outermost) part. A key with a dot in it was quoted, so it is a whole name:
+    /// a table under it stays a `Value::Table`, for the caller to refuse (else
+    /// `"net.ipv4.tcp_sack" = { x = 1 }` would quietly become `net.ipv4.tcp_sack.x`).
     pub fn flatten(self) -> Vec<(Spanned<String>, Spanned<Value>)> {
         let mut out = Vec::new();
         flatten_into(None, self, &mut out);
@@ -266,13 +268,14 @@ fn flatten_into(
     out: &mut Vec<(Spanned<String>, Spanned<Value>)>,
 ) {
     for (key, value) in table.0 {
+        let part_is_quoted_name = key.get_ref().contains('.');
         let key = match prefix {
             Some(p) => Spanned::new(p.span(), format!("{}.{}", p.get_ref(), key.get_ref())),
             None => key,
         };
         let span = value.span();
         match value.into_inner() {
-            Value::Table(inner) => flatten_into(Some(&key), inner, out),
+            Value::Table(inner) if !part_is_quoted_name => flatten_into(Some(&key), inner, out),
             other => out.push((key, Spanned::new(span, other))),
         }
     }
