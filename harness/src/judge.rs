@@ -256,6 +256,14 @@ pub fn judge(expect: &Expect, outcome: &Outcome, known_counters: &[String]) -> V
             outcome.time_wait_after.to_string(),
         );
     }
+    if let Some(b) = &expect.established {
+        push(
+            "established",
+            &b.loc,
+            b.value.to_string(),
+            outcome.established.to_string(),
+        );
+    }
     let mut unavailable = Vec::new();
     for c in &expect.counters {
         let (name, want) = &c.value;
@@ -345,6 +353,10 @@ mod tests {
             server_counters: Counters::new(),
             client_counters: Counters::new(),
             known_counters: vec!["TcpExt.PAWSTimewait".into()],
+            states: vec![],
+            resets: vec![],
+            trace_unavailable: None,
+            snapshots: vec![],
         }
     }
 

@@ -76,6 +76,11 @@ impl<E: Into<anyhow::Error>> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools: `synlab run ... | head` ends quietly.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -310,8 +315,13 @@ fn run_all(
     }
     if let Some(path) = html {
         let runs = html_runs.into_inner().unwrap_or_default();
-        let with: Vec<(&CaseRun, &[synlab::report::html::LaneState])> =
-            runs.iter().map(|r| (r, &[][..])).collect();
+        let lanes: Vec<Vec<synlab::report::html::LaneState>> =
+            runs.iter().map(synlab::report::html::lane_states).collect();
+        let with: Vec<(&CaseRun, &[synlab::report::html::LaneState])> = runs
+            .iter()
+            .zip(&lanes)
+            .map(|(r, l)| (r, l.as_slice()))
+            .collect();
         let title = format!(
             "synlab run {}",
             cases

@@ -14,6 +14,7 @@ use crate::lab::{KeepNames, Lab, LabError, LabSpec};
 use crate::observe::capture::{Capture, CaptureError, Frame};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, DiagError, TcpState};
+use crate::observe::trace::{self, Reset, StateChange, StateTrace, TraceSpec};
 use crate::peer::kernel;
 use crate::peer::raw::{self, RawError, RawPeer};
 use crate::report::timeline;
@@ -78,6 +79,18 @@ pub struct Observation {
     pub client_counters: Counters,
     /// Every counter name the server namespace's kernel has.
     pub known_counters: Vec<String>,
+    /// TCP state changes of this case's own sockets (sock:inet_sock_set_state),
+    /// and the resets sent or received (tcp:tcp_send_reset / tcp_receive_reset).
+    pub states: Vec<StateChange>,
+    pub resets: Vec<Reset>,
+    /// Why there is no state trace (tracefs unavailable), when there is none:
+    /// the report then relies on the sock_diag snapshots.
+    pub trace_unavailable: Option<String>,
+    /// sock_diag snapshots: (capture-clock ns, what `ss` showed).
+    pub snapshots: Vec<(u64, String)>,
+    /// When the observation ended (capture clock); what the trace saw later is
+    /// the lab's teardown and is left out.
+    pub ended_ns: u64,
 }
 
 /// A finished case: evidence, outcome and verdict.
@@ -144,9 +157,42 @@ pub async fn run_case_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, Ru
         case.timeout,
     )
     .await?;
+    let server_addr = SocketAddr::new(lab.addrs.server, case.port);
+    let trace = StateTrace::start(
+        TraceSpec::new([lab.addrs.server, lab.addrs.client])
+            .ports([case.port, case.client_port])
+            .server(server_addr)
+            .owner(lab.server.tid())
+            .owner(lab.client.tid()),
+    );
     let obs = observe(case, &lab, deadline).await;
+    // Sockets close on their own threads as the lab goes: stop the trace after.
     drop(lab);
-    let obs = obs?;
+    let mut obs = obs?;
+    match trace.and_then(StateTrace::stop) {
+        Ok(log) => {
+            let end = obs.ended_ns;
+            obs.states = log
+                .own_changes()
+                .filter(|c| c.at_ns <= end)
+                .cloned()
+                .collect();
+            obs.resets = log
+                .resets
+                .iter()
+                .filter(|r| r.at_ns <= end)
+                .filter(|r| r.owner == trace::Owner::Own || r.side.is_some())
+                .cloned()
+                .collect();
+            if log.lost_events > 0 {
+                obs.trace_unavailable = Some(format!(
+                    "the trace lost {} events (ring buffer full)",
+                    log.lost_events
+                ));
+            }
+        }
+        Err(e) => obs.trace_unavailable = Some(e.to_string()),
+    }
     let outcome = judge::analyze(&obs);
     let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);
     Ok(CaseRun {
@@ -285,6 +331,7 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         .map_err(|segs| timeout_err(case, "the first connection's FIN exchange", &segs))?;
     let fin_seen = TokioInstant::now();
 
+    let mut snapshots = Vec::new();
     let time_wait_before = wait_diag(
         lab,
         deadline,
@@ -298,6 +345,10 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         "the server's TIME_WAIT socket (ss -tan state time-wait)",
     )
     .await?;
+    snapshots.push((
+        now_ns(),
+        format!("server: {time_wait_before} (sock_diag, before the second SYN)"),
+    ));
     if !raw {
         wait_diag(
             lab,
@@ -333,7 +384,7 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         let (p, c) = (Arc::clone(peer), capture.clone());
         let (rcv_nxt, ts_recent, negotiated) =
             (first.rcv_nxt, first.ts_recent, first.ts_negotiated);
-        let (seq, tsval, steps) = (case.seq.value, case.tsval.value, Vec::<raw::Step>::new()); // TODO(then)
+        let (seq, tsval, steps) = (case.seq.value, case.tsval.value, case.then.clone());
         let played = lab
             .client
             .run(move || async move {
@@ -441,7 +492,19 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         server_counters: counters::delta(&server_before, &server_after),
         client_counters: counters::delta(&client_before, &client_after),
         known_counters: server_after.keys().cloned().collect(),
+        states: Vec::new(),
+        resets: Vec::new(),
+        trace_unavailable: None,
+        snapshots,
+        ended_ns: now_ns(),
     })
+}
+
+/// CLOCK_REALTIME in ns, the capture's clock (SO_TIMESTAMPNS).
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Poll a sock_diag query on one side until it yields `Some`, or the deadline.

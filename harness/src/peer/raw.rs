@@ -27,24 +27,7 @@ pub const AUTO_SEQ_AHEAD: i64 = 100_000;
 /// How long the peer waits for an answer before it calls it `none`.
 pub const ANSWER_WAIT: Duration = Duration::from_millis(200);
 
-/// A step the raw peer takes after the server answered the SYN that hit TIME_WAIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// What a SYN_SENT kernel does with an unacceptable ACK:
-    /// `RST seq=<the ACK's ack>` (tcp_rcv_synsent_state_process()).
-    Rst,
-    /// Send the SYN again (same seq; a newer tsval when it was `auto`).
-    Syn,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Rst => "rst",
-            Step::Syn => "syn",
-        }
-    }
-}
+pub use crate::scenario::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -148,7 +131,9 @@ impl RawPeer {
             (IpAddr::V6(c), IpAddr::V6(s)) => eth.ipv6(c.octets(), s.octets(), 64),
             _ => return Err(RawError::Build("mixed address families".into())),
         };
-        let mut b = ip.tcp(ep.client.port(), ep.server.port(), tx.seq, 64240);
+        // A kernel's RST advertises no window (tcp_v4_send_reset()).
+        let window = if tx.flags.rst { 0 } else { 64240 };
+        let mut b = ip.tcp(ep.client.port(), ep.server.port(), tx.seq, window);
         if tx.flags.syn {
             b = b.syn();
         }
@@ -390,7 +375,10 @@ pub async fn second_syn(
                             .then_some(())
                     })
                     .await;
-                played.notes.push(format!("rst: RST seq={} sent", a.ack));
+                played.notes.push(format!(
+                    "rst: RST seq=rcv_nxt{:+} (the ACK's ack) sent",
+                    wire::rel(a.ack, rcv_nxt)
+                ));
             }
             (Step::Rst, _) => {
                 played
@@ -404,7 +392,8 @@ pub async fn second_syn(
                 answer = next_answer(capture, from, deadline).await;
                 complete_if_synack(peer, answer.as_ref(), syn_seq, tsv)?;
                 played.notes.push(format!(
-                    "syn: SYN seq={syn_seq} sent again, answer {}",
+                    "syn: SYN seq=rcv_nxt{:+} sent again, answer {}",
+                    wire::rel(syn_seq, rcv_nxt),
                     answer
                         .as_ref()
                         .map_or("none".to_string(), |a| a.flags.tcpdump())

@@ -27,6 +27,32 @@ pub struct LaneState {
     pub state: String,
 }
 
+/// The traced state changes of a run, as lane labels (the new state; a hand-over
+/// to the TIME_WAIT mini-socket is labelled TIME_WAIT, which is what it becomes).
+pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
+    use crate::observe::diag::TcpState as S;
+    use crate::observe::trace::Side;
+    run.obs
+        .states
+        .iter()
+        .filter_map(|c| {
+            let client_side = match c.side? {
+                Side::Client => true,
+                Side::Server => false,
+            };
+            let state = match (c.old, c.new) {
+                (S::FinWait1 | S::FinWait2 | S::Closing, S::Close) => "TIME_WAIT".to_string(),
+                (_, new) => crate::report::timeline::state_name(new).to_string(),
+            };
+            Some(LaneState {
+                at_ns: c.at_ns,
+                client_side,
+                state,
+            })
+        })
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HtmlError {
     #[error("write the HTML report {}: {source}", path.display())]
@@ -1007,6 +1033,10 @@ mod tests {
             server_counters,
             client_counters: Counters::new(),
             known_counters: vec!["TcpExt.PAWSTimewait".into()],
+            states: vec![],
+            resets: vec![],
+            trace_unavailable: None,
+            snapshots: vec![],
         };
         let outcome = judge::analyze(&obs);
         let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::report::timeline::Bases;
+use crate::report::timeline::{self, Bases};
 use crate::run::CaseRun;
 
 /// The JSON object for one case.
@@ -30,6 +30,39 @@ pub fn case(run: &CaseRun) -> Value {
                 "len": s.payload_len,
             })
         })
+        .collect();
+    let ms = |at: u64| ((at as i128 - b.t0_ns as i128) as f64 / 1e3).round() / 1e3;
+    let states: Vec<Value> = obs
+        .states
+        .iter()
+        .map(|c| {
+            json!({
+                "t_ms": ms(c.at_ns),
+                "side": c.side,
+                "old": timeline::state_name(c.old),
+                "new": timeline::state_name(c.new),
+                "src": c.src.to_string(),
+                "dst": c.dst.to_string(),
+            })
+        })
+        .collect();
+    let resets: Vec<Value> = obs
+        .resets
+        .iter()
+        .map(|r| {
+            json!({
+                "t_ms": ms(r.at_ns),
+                "side": r.side,
+                "direction": r.direction,
+                "state": r.state.map(timeline::state_name),
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    let snapshots: Vec<Value> = obs
+        .snapshots
+        .iter()
+        .map(|(at, s)| json!({ "t_ms": ms(*at), "ss": s }))
         .collect();
     json!({
         "scenario": run.case.scenario,
@@ -65,6 +98,11 @@ pub fn case(run: &CaseRun) -> Value {
         "unavailable_counters": run.verdict.unavailable_counters,
         "checks": run.verdict.checks,
         "segments": segments,
+        "states": states,
+        "resets": resets,
+        "state_source": if obs.trace_unavailable.is_none() { "trace" } else { "sock_diag" },
+        "trace_unavailable": obs.trace_unavailable,
+        "snapshots": snapshots,
         "duration_ms": (run.duration.as_secs_f64() * 1e6).round() / 1e3,
         "pass": run.verdict.pass,
     })

@@ -79,7 +79,18 @@ pub fn render(run: &CaseRun) -> String {
         f,
         obs.syn2_index,
         o.answer_index,
+        &obs.states,
+        &obs.resets,
     ));
+    if let Some(why) = &obs.trace_unavailable {
+        let _ = writeln!(
+            out,
+            "   states: no state trace ({why}); sock_diag snapshots:"
+        );
+        for (_, snap) in &obs.snapshots {
+            let _ = writeln!(out, "     {snap}");
+        }
+    }
     let _ = writeln!(
         out,
         "   answer {}, client SYNs {}{}, established {}, TIME_WAIT after {}",

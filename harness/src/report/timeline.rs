@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::judge::FirstConnection;
+use crate::observe::trace::{self, Reset, ResetDirection, StateChange};
 use crate::wire::{self, Dir, Segment};
 
 /// The bases that relative numbers are counted from.
@@ -97,16 +98,78 @@ pub fn plain(segs: &[Segment]) -> String {
         .collect()
 }
 
-/// Lines with the SYN that hit TIME_WAIT and the server's answer marked.
+/// A state name without the kernel's `TCP_` prefix (`FIN_WAIT1`).
+pub fn state_name(s: crate::observe::diag::TcpState) -> &'static str {
+    let n = trace::kernel_name(s);
+    n.strip_prefix("TCP_").unwrap_or(n)
+}
+
+fn side_name(side: Option<trace::Side>) -> &'static str {
+    match side {
+        Some(trace::Side::Server) => "server",
+        Some(trace::Side::Client) => "client",
+        None => "?",
+    }
+}
+
+/// A state change as a timeline line (like `tcpstates`).
+pub fn state_line(b: &Bases, c: &StateChange) -> String {
+    let ms = (c.at_ns as i128 - b.t0_ns as i128) as f64 / 1e6;
+    use crate::observe::diag::TcpState as S;
+    let note = match (c.old, c.new) {
+        (S::FinWait1 | S::FinWait2 | S::Closing, S::Close) => {
+            "   (handed to a TIME_WAIT socket: tcp_time_wait())"
+        }
+        _ => "",
+    };
+    format!(
+        "{ms:>9.3} ms  [{}] {} -> {}{note}",
+        side_name(c.side),
+        state_name(c.old),
+        state_name(c.new)
+    )
+}
+
+/// A reset sent or received, as a timeline line.
+pub fn reset_line(b: &Bases, r: &Reset) -> String {
+    let ms = (r.at_ns as i128 - b.t0_ns as i128) as f64 / 1e6;
+    let what = match r.direction {
+        ResetDirection::Sent => "sent a RST",
+        ResetDirection::Received => "received a RST",
+    };
+    let mut l = format!("{ms:>9.3} ms  [{}] {what}", side_name(r.side));
+    if let Some(state) = r.state {
+        let _ = write!(l, " in {}", state_name(state));
+    }
+    if let Some(reason) = &r.reason {
+        let _ = write!(l, " (reason {reason})");
+    }
+    l
+}
+
+/// Lines with the SYN that hit TIME_WAIT and the server's answer marked, and the
+/// traced state changes and resets merged in by time.
 pub fn annotated(
     segs: &[Segment],
     first: &FirstConnection,
     syn2: Option<usize>,
     answer: Option<usize>,
+    states: &[StateChange],
+    resets: &[Reset],
 ) -> String {
     let b = Bases::from_segments(segs);
+    let mut events: Vec<(u64, String)> = states
+        .iter()
+        .map(|c| (c.at_ns, state_line(&b, c)))
+        .chain(resets.iter().map(|r| (r.at_ns, reset_line(&b, r))))
+        .collect();
+    events.sort_by_key(|(at, _)| *at);
+    let mut events = events.into_iter().peekable();
     let mut out = String::new();
     for (i, s) in segs.iter().enumerate() {
+        while let Some((_, l)) = events.next_if(|(at, _)| *at < s.at_ns) {
+            let _ = writeln!(out, "  {l}");
+        }
         let mut l = line(&b, s);
         if Some(i) == syn2 {
             let _ = write!(
@@ -122,6 +185,9 @@ pub fn annotated(
         } else if i == first.fin_index {
             l.push_str("   (client FIN: the server's side goes to TIME_WAIT)");
         }
+        let _ = writeln!(out, "  {l}");
+    }
+    for (_, l) in events {
         let _ = writeln!(out, "  {l}");
     }
     out

@@ -231,7 +231,7 @@ fn reword(mut path: Vec<Part>, value: Option<&DeValue<'_>>, message: &str) -> (V
         let why = match name {
             "description" => "is missing; say in one sentence what the scenario shows",
             "expect" => {
-                "is missing; add an [expect] table with answer, client_syns, time_wait_after or counters"
+                "is missing; add an [expect] table with answer, client_syns, time_wait_after, established or counters"
             }
             "match" => "is missing; each [[expect.when]] needs match = { <axis> = <value> }",
             _ => "is missing",

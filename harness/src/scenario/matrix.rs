@@ -240,6 +240,9 @@ fn merge(base: &mut Expect, over: &Expect) {
     if over.time_wait_after.is_some() {
         base.time_wait_after.clone_from(&over.time_wait_after);
     }
+    if over.established.is_some() {
+        base.established.clone_from(&over.established);
+    }
     for counter in &over.counters {
         match base
             .counters
@@ -335,6 +338,7 @@ fn build(
             value: tsval.value,
             loc: tsval.loc.clone(),
         },
+        then: spec.then.clone(),
         expect,
         timeout: spec.timeout,
     }
@@ -424,7 +428,7 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                     c,
                     spec.expect_loc.clone(),
                     "expect",
-                    "sets nothing to check (answer, client_syns, time_wait_after or counters)"
+                    "sets nothing to check (answer, client_syns, time_wait_after, established or counters)"
                         .to_owned(),
                 )
             })
@@ -436,5 +440,6 @@ fn is_empty(e: &Expect) -> bool {
     e.answer.is_none()
         && e.client_syns.is_none()
         && e.time_wait_after.is_none()
+        && e.established.is_none()
         && e.counters.is_empty()
 }

@@ -18,7 +18,7 @@ pub use discover::{default_root, discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use expr::{apply_offset, rel};
 pub use matrix::MAX_CASES;
-pub use model::{Answer, At, Case, ClientKind, Expect, Family, Loc, SeqExpr, TsExpr};
+pub use model::{Answer, At, Case, ClientKind, Expect, Family, Loc, SeqExpr, Step, TsExpr};
 
 use error::Source;
 

@@ -96,12 +96,34 @@ pub enum TsExpr {
     TsRecent(i64),
 }
 
+/// What the raw peer does after the server answered the SYN that hit TIME_WAIT
+/// (`[second_syn] then = ["rst", "syn"]`): what a SYN_SENT kernel does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `RST seq=<the ACK's ack>` after an unacceptable ACK
+    /// (tcp_rcv_synsent_state_process()).
+    Rst,
+    /// The same SYN again (a newer tsval when it was `auto`).
+    Syn,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Rst => "rst",
+            Step::Syn => "syn",
+        }
+    }
+}
+
 /// Expected outcome of one case. Each field is optional; at least one is set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Expect {
     pub answer: Option<At<Answer>>,
     pub client_syns: Option<At<u32>>,
     pub time_wait_after: Option<At<bool>>,
+    /// The client completed a handshake (its ACK of a SYN-ACK was captured).
+    pub established: Option<At<bool>>,
     /// Exact delta of MIB counters in the server namespace, keyed `TcpExt.Name` / `Tcp.Name`.
     pub counters: Vec<At<(String, i64)>>,
 }
@@ -129,6 +151,8 @@ pub struct Case {
     pub client_port: u16,
     pub seq: At<SeqExpr>,
     pub tsval: At<TsExpr>,
+    /// The raw peer's steps after the answer (empty: it only observes).
+    pub then: Vec<Step>,
     pub expect: Expect,
     /// Deadline for the whole case.
     pub timeout: Duration,

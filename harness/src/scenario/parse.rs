@@ -8,7 +8,7 @@ use serde_spanned::Spanned;
 
 use super::error::{ScenarioError, Source};
 use super::matrix::MAX_CASES;
-use super::model::{At, ClientKind, Expect, Family, Loc, SeqExpr, TsExpr};
+use super::model::{At, ClientKind, Expect, Family, Loc, SeqExpr, Step, TsExpr};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
 use super::value::{
     check_sysctl_key, family_value, is_counter_name, parse_answer, port_value, seq_value,
@@ -86,6 +86,7 @@ pub(crate) struct Spec {
     pub family: Setting<Family>,
     pub seq: Setting<SeqExpr>,
     pub tsval: Setting<TsExpr>,
+    pub then: Vec<Step>,
     pub expect_loc: Loc,
     pub expect: Expect,
     pub when: Vec<When>,
@@ -224,14 +225,15 @@ impl Checker<'_> {
             &file_start,
         );
 
-        let (seq, tsval, syn_loc) = match raw.second_syn {
+        let (seq, tsval, then, syn_loc) = match raw.second_syn {
             Some(s) => {
                 let loc = self.loc(&s.span());
                 let s = s.into_inner();
-                (s.seq, s.tsval, loc)
+                (s.seq, s.tsval, s.then, loc)
             }
-            None => (None, None, file_start),
+            None => (None, None, None, file_start),
         };
+        let then = self.then(then, client_kind);
         let seq = self.setting_or(
             seq,
             "second_syn.seq",
@@ -263,10 +265,17 @@ impl Checker<'_> {
             answer,
             client_syns,
             time_wait_after,
+            established,
             counters,
             when,
         } = raw.expect.into_inner();
-        let expect = self.expect("expect", answer, client_syns, time_wait_after, counters);
+        let expect = self.expect(
+            "expect",
+            answer,
+            client_syns,
+            (time_wait_after, established),
+            counters,
+        );
         let when = when
             .unwrap_or_default()
             .into_iter()
@@ -287,6 +296,7 @@ impl Checker<'_> {
             family,
             seq,
             tsval,
+            then,
             expect_loc,
             expect,
             when,
@@ -481,12 +491,44 @@ impl Checker<'_> {
         out
     }
 
+    /// `[second_syn] then`: the raw peer's steps after the answer.
+    fn then(&mut self, raw: Option<Spanned<Vec<Spanned<String>>>>, kind: ClientKind) -> Vec<Step> {
+        let Some(list) = raw else {
+            return Vec::new();
+        };
+        if kind != ClientKind::Raw {
+            self.error(
+                &list.span(),
+                "second_syn.then",
+                "a kernel client answers by itself (RST, retry); steps are for kind = \"raw\" in [client]",
+            );
+            return Vec::new();
+        }
+        let span = list.span();
+        let mut steps = Vec::new();
+        for item in list.into_inner() {
+            match item.get_ref().as_str() {
+                "rst" => steps.push(Step::Rst),
+                "syn" => steps.push(Step::Syn),
+                other => self.error(
+                    &item.span(),
+                    "second_syn.then",
+                    format!("unknown step {other:?}, expected \"rst\" or \"syn\""),
+                ),
+            }
+        }
+        if steps.len() > 8 {
+            self.error(&span, "second_syn.then", "more than 8 steps");
+        }
+        steps
+    }
+
     fn expect(
         &mut self,
         prefix: &str,
         answer: Option<Spanned<String>>,
         client_syns: Option<Spanned<i64>>,
-        time_wait_after: Option<Spanned<bool>>,
+        (time_wait_after, established): (Option<Spanned<bool>>, Option<Spanned<bool>>),
         counters: Option<Table<Spanned<i64>>>,
     ) -> Expect {
         let answer = answer.and_then(|a| {
@@ -532,6 +574,10 @@ impl Checker<'_> {
             value: *b.get_ref(),
             loc: self.loc(&b.span()),
         });
+        let established = established.map(|b| At {
+            value: *b.get_ref(),
+            loc: self.loc(&b.span()),
+        });
         let mut entries = counters.map(|t| t.0).unwrap_or_default();
         entries.sort_by_key(|(k, _)| k.span().start);
         if let Some((key, _)) = entries.get(MAX_TABLE_ENTRIES) {
@@ -565,6 +611,7 @@ impl Checker<'_> {
             answer,
             client_syns,
             time_wait_after,
+            established,
             counters: list,
         }
     }
@@ -577,6 +624,7 @@ impl Checker<'_> {
             answer,
             client_syns,
             time_wait_after,
+            established,
             counters,
         } = raw.into_inner();
         let match_field = format!("{field}.match");
@@ -604,7 +652,13 @@ impl Checker<'_> {
                 ));
             }
         }
-        let expect = self.expect(&field, answer, client_syns, time_wait_after, counters);
+        let expect = self.expect(
+            &field,
+            answer,
+            client_syns,
+            (time_wait_after, established),
+            counters,
+        );
         When {
             field,
             loc,

@@ -48,6 +48,7 @@ pub struct RawConnection {
 pub struct RawSecondSyn {
     pub seq: Option<Spanned<Value>>,
     pub tsval: Option<Spanned<Value>>,
+    pub then: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The fields an expectation may set; shared by `[expect]` and each `[[expect.when]]`.
@@ -57,6 +58,7 @@ pub struct RawExpect {
     pub answer: Option<Spanned<String>>,
     pub client_syns: Option<Spanned<i64>>,
     pub time_wait_after: Option<Spanned<bool>>,
+    pub established: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
     pub when: Option<Vec<Spanned<RawWhen>>>,
 }
@@ -71,6 +73,7 @@ pub struct RawWhen {
     pub answer: Option<Spanned<String>>,
     pub client_syns: Option<Spanned<i64>>,
     pub time_wait_after: Option<Spanned<bool>>,
+    pub established: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
 }
 
