@@ -357,6 +357,7 @@ mod tests {
             resets: vec![],
             trace_unavailable: None,
             snapshots: vec![],
+            ended_ns: u64::MAX,
         }
     }
 
@@ -435,6 +436,7 @@ mod tests {
                 value: false,
                 loc: loc(),
             }),
+            established: None,
             counters: vec![
                 At {
                     value: ("TcpExt.PAWSTimewait".into(), 0),

@@ -1037,6 +1037,7 @@ mod tests {
             resets: vec![],
             trace_unavailable: None,
             snapshots: vec![],
+            ended_ns: u64::MAX,
         };
         let outcome = judge::analyze(&obs);
         let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);
