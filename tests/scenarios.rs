@@ -3,7 +3,7 @@
 //! Only wiring here: everything a trial does, `synlab run` does too.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use synlab::report::text;
+use synlab::report::{artifacts, text};
 use synlab::run::run_case_blocking;
 use synlab::scenario;
 
@@ -28,14 +28,20 @@ fn main() {
         .into_iter()
         .flat_map(|s| s.cases)
         .map(|case| {
+            let root = root.clone();
             Trial::test(case.trial_name(), move || {
                 let run = run_case_blocking(&case)
                     .map_err(|e| Failed::from(format!("{}: {e}", case.file.display())))?;
                 if run.verdict.pass {
-                    Ok(())
-                } else {
-                    Err(text::render(&run).into())
+                    return Ok(());
                 }
+                // A failure carries all the evidence, and the pcap always.
+                let mut report = text::render(&run);
+                match artifacts::write_pcap(&artifacts::default_dir(&root), &run) {
+                    Ok(path) => report.push_str(&format!("   pcap: {}\n", path.display())),
+                    Err(e) => report.push_str(&format!("   pcap not written: {e}\n")),
+                }
+                Err(report.into())
             })
         })
         .collect();

@@ -156,6 +156,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
                 .unwrap_or(1)
                 .max(1);
             run_all(
+                &synlab::report::artifacts::default_dir(&root),
                 &cases,
                 jobs,
                 *json,
@@ -189,6 +190,7 @@ fn list_line(s: &Scenario, case: &Case) -> String {
 /// Run the cases, `jobs` at a time, printing each report in case order as soon
 /// as it and every case before it are done.
 fn run_all(
+    artifacts_dir: &std::path::Path,
     cases: &[Case],
     jobs: usize,
     json: bool,
@@ -216,13 +218,16 @@ fn run_all(
         let mut out = std::io::stdout().lock();
         match r {
             Ok(run) => {
-                if let Some(dir) = pcap_dir {
-                    let path = dir.join(run.case.pcap_file_name());
-                    synlab::observe::pcap::write(&path, &run.obs.frames)?;
-                    if !json {
-                        writeln!(out, "   pcap: {}", path.display())?;
-                    }
-                }
+                // Asked for, or a failure: the pcap is written and named.
+                let dir = match pcap_dir {
+                    Some(dir) => Some(dir.to_path_buf()),
+                    None if !run.verdict.pass => Some(artifacts_dir.to_path_buf()),
+                    None => None,
+                };
+                let pcap = match dir {
+                    Some(dir) => Some(synlab::report::artifacts::write_pcap(&dir, run)?),
+                    None => None,
+                };
                 if html.is_some()
                     && let Ok(mut v) = html_runs.lock()
                 {
@@ -251,9 +256,16 @@ fn run_all(
                     ]);
                 }
                 if json {
-                    writeln!(out, "{}", synlab::report::json::case(run))?;
+                    let mut v = synlab::report::json::case(run);
+                    if let Some(p) = &pcap {
+                        v["pcap"] = serde_json::Value::from(p.display().to_string());
+                    }
+                    writeln!(out, "{v}")?;
                 } else {
                     write!(out, "{}", synlab::report::text::render(run))?;
+                    if let Some(p) = &pcap {
+                        writeln!(out, "   pcap: {}", p.display())?;
+                    }
                 }
             }
             Err(e) => {
