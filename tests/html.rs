@@ -18,6 +18,11 @@ use synlab::report::timeline;
 use synlab::run::{CaseRun, run_case_blocking};
 use synlab::scenario;
 
+// Without root, run in an unprivileged user namespace (rootless mode). The
+// standard test harness starts threads before any test, so this must happen
+// before main: see synlab::rootless.
+synlab::enter_rootless_before_main!();
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A scratch directory removed on drop (also when an assertion fails).

@@ -420,6 +420,40 @@ struct Holder {
     ours: bool,
 }
 
+/// The tracefs instances, also when the host has no tracefs mounted: instances
+/// live in the kernel whatever is mounted, so look through a throw-away private
+/// mount (`unshare -m`) that dies with the `sh` that made it.
+fn tracefs_instances() -> BTreeSet<String> {
+    let mounted: BTreeSet<String> = [
+        "/sys/kernel/tracing/instances",
+        "/sys/kernel/debug/tracing/instances",
+    ]
+    .iter()
+    .flat_map(dir_names)
+    .collect();
+    if Path::new("/sys/kernel/tracing/instances").exists() {
+        return mounted;
+    }
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount -t tracefs nodev /sys/kernel/tracing && ls -1 /sys/kernel/tracing/instances",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .chain(mounted)
+            .collect(),
+        _ => mounted,
+    }
+}
+
 impl Host {
     fn read(tag: &str) -> Host {
         Host {
@@ -427,14 +461,10 @@ impl Host {
             links: dir_names("/sys/class/net"),
             veths: root_veths(),
             nsfs_mounts: nsfs_mounts(),
-            tracefs: [
-                "/sys/kernel/tracing/instances",
-                "/sys/kernel/debug/tracing/instances",
-            ]
-            .iter()
-            .flat_map(dir_names)
-            .filter(|n| n.to_lowercase().contains("synlab"))
-            .collect(),
+            tracefs: tracefs_instances()
+                .into_iter()
+                .filter(|n| n.to_lowercase().contains("synlab"))
+                .collect(),
             processes: scan_processes(tag, true),
         }
     }

@@ -16,6 +16,11 @@ use synlab::run::run_case_blocking;
 use synlab::scenario;
 use synlab::wire::Dir;
 
+// Without root, run in an unprivileged user namespace (rootless mode). The
+// standard test harness starts threads before any test, so this must happen
+// before main: see synlab::rootless.
+synlab::enter_rootless_before_main!();
+
 /// One TCP segment as tshark decodes it.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {

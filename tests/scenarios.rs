@@ -8,6 +8,7 @@ use synlab::run::run_case_blocking;
 use synlab::scenario;
 
 fn main() {
+    synlab::rootless::enter_at_start(synlab::rootless::Entry::TestRunner);
     let args = Arguments::from_args();
     let root = scenario::default_root();
     let scenarios = match scenario::discover(&root) {

@@ -5,12 +5,14 @@
 //! veth, addresses, sysctls) -> `peer` (server and client) -> `observe`
 //! (capture, sock_diag, counters) -> `judge` (outcome vs expectation) -> `report`.
 
+pub mod bench;
 pub mod error;
 pub mod judge;
 pub mod lab;
 pub mod observe;
 pub mod peer;
 pub mod report;
+pub mod rootless;
 pub mod rules;
 pub mod run;
 pub mod scenario;

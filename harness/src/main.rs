@@ -29,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenarios (by name or file) against the running kernel; needs root.
+    /// Run scenarios (by name or file) against the running kernel; needs root, or
+    /// unprivileged user namespaces (rootless mode, no state trace).
     Run {
         /// Scenario names (file stems) or paths to scenario files.
         #[arg(required_unless_present = "all")]
@@ -57,6 +58,16 @@ enum Command {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
+    /// Measure on this machine: lab set-up against `ip`/`sysctl` subprocesses, a
+    /// raw-peer and a kernel-client case, the whole suite serial and parallel; needs root.
+    Bench {
+        /// Runs per lab and per case row (default 30; with --quick 10).
+        #[arg(long, value_name = "N")]
+        runs: Option<usize>,
+        /// Fewer runs: 10 per row and the whole suite once each way.
+        #[arg(long)]
+        quick: bool,
+    },
     /// List every case, one per line, with its scenario file and matrix values.
     List,
     /// Validate scenario files without running them (no privilege needed).
@@ -76,6 +87,7 @@ impl<E: Into<anyhow::Error>> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
+    synlab::rootless::enter_at_start(synlab::rootless::Entry::Cli);
     // Like other Unix tools: `synlab run ... | head` ends quietly.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {
@@ -105,6 +117,12 @@ fn root(cli: &Cli) -> PathBuf {
 
 fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
     match &cli.command {
+        Command::Bench { runs, quick } => {
+            synlab::lab::probe_privilege()?;
+            let opts = synlab::bench::BenchOptions::new(root(&cli), *runs, *quick);
+            print!("{}", synlab::bench::run(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::List => {
             for s in scenario::discover(&root(&cli))? {
                 for case in &s.cases {

@@ -2,7 +2,7 @@
 //! experiment (connect, server closes first, reconnect from the same port while
 //! the server holds TIME_WAIT), observe, tear down. Every wait has a deadline.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,11 +10,11 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant as TokioInstant, timeout_at};
 
 use crate::judge::{self, FirstConnection, Outcome, Verdict};
-use crate::lab::{KeepNames, Lab, LabError, LabSpec};
+use crate::lab::{Addrs, DropLater, KeepNames, Lab, LabError, LabSpec, netlink};
 use crate::observe::capture::{Capture, CaptureError, Frame};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, DiagError, TcpState};
-use crate::observe::trace::{self, Reset, StateChange, StateTrace, TraceSpec};
+use crate::observe::trace::{self, Reset, SharedTrace, StateChange, TraceError, TraceSpec};
 use crate::peer::kernel;
 use crate::peer::raw::{self, RawError, RawPeer};
 use crate::report::timeline;
@@ -146,6 +146,10 @@ pub async fn run_case(case: &Case) -> Result<CaseRun, RunError> {
 pub async fn run_case_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
     let started = Instant::now();
     let deadline = TokioInstant::now() + case.timeout;
+    // The state trace's instance is shared by every case of the process; the
+    // first case has it made while its lab is built.
+    let scope = trace_scope();
+    trace::prepare_shared(&scope);
     let lab = Lab::build(
         &LabSpec {
             family: case.family,
@@ -158,18 +162,24 @@ pub async fn run_case_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, Ru
     )
     .await?;
     let server_addr = SocketAddr::new(lab.addrs.server, case.port);
-    let trace = StateTrace::start(
-        TraceSpec::new([lab.addrs.server, lab.addrs.client])
-            .ports([case.port, case.client_port])
-            .server(server_addr)
-            .owner(lab.server.tid())
-            .owner(lab.client.tid()),
-    );
+    let spec = TraceSpec::new([lab.addrs.server, lab.addrs.client])
+        .ports([case.port, case.client_port])
+        .server(server_addr)
+        .owner(lab.server.tid())
+        .owner(lab.client.tid());
+    // Waits for the instance when the first case gets here before it is made.
+    let trace = tokio::task::spawn_blocking(move || SharedTrace::start(&scope, spec))
+        .await
+        .unwrap_or_else(|e| {
+            Err(TraceError::Unavailable {
+                why: format!("starting the state trace failed: {e}"),
+            })
+        });
     let obs = observe(case, &lab, deadline).await;
     // Sockets close on their own threads as the lab goes: stop the trace after.
     drop(lab);
     let mut obs = obs?;
-    match trace.and_then(StateTrace::stop) {
+    match trace.and_then(SharedTrace::stop) {
         Ok(log) => {
             let end = obs.ended_ns;
             obs.states = log
@@ -204,6 +214,24 @@ pub async fn run_case_with(case: &Case, opts: &RunOptions) -> Result<CaseRun, Ru
         duration: started.elapsed(),
         kept: opts.keep.then(|| KeepNames::for_case(&case.name)),
     })
+}
+
+/// How long after the client's FIN (capture stamp) a kernel client's second SYN
+/// may go: the TCP timestamp clock has ticked past the FIN's by then.
+const FIN_TICK: Duration = Duration::from_millis(2);
+/// The most the run waits for the raw peer's last frames to be captured.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
+
+/// Every address a lab uses, in either family: what the shared state trace's
+/// kernel filter lets through.
+fn trace_scope() -> Vec<IpAddr> {
+    [Family::V4, Family::V6]
+        .into_iter()
+        .flat_map(|f| {
+            let a = Addrs::for_family(f);
+            [a.server, a.client]
+        })
+        .collect()
 }
 
 fn family_af(family: Family) -> libc::c_int {
@@ -274,6 +302,8 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         })?;
 
     // The raw peer lives on the client namespace's thread.
+    // Frames the client veth sent before the capture started (none expected).
+    let mut uncaptured_before = 0;
     let peer = if raw {
         let ep = raw::Endpoints {
             ifindex: lab.client_ifindex,
@@ -283,12 +313,27 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
             server: server_addr,
             offer_ts: client_offers_ts(case),
         };
-        Some(Arc::new(
-            lab.client
-                .run(move || async move { RawPeer::open(ep) })
-                .await?
-                .map_err(RunError::Raw)?,
-        ))
+        // With it, what the client veth has sent so far (the client kernel sends
+        // nothing: no address, IPv6 off), to tell later when all the peer wrote
+        // has been captured.
+        let index = lab.client_ifindex;
+        let (opened, sent_before) = lab
+            .client
+            .run(move || async move {
+                let sent = match netlink::connect().await {
+                    Ok(h) => netlink::tx_packets(&h, index).await,
+                    Err(e) => Err(e),
+                };
+                (RawPeer::open(ep), sent)
+            })
+            .await?;
+        let sent_before = sent_before.map_err(|source| LabError::Link {
+            side: "client",
+            source,
+        })?;
+        uncaptured_before = sent_before.saturating_sub(capture.incoming());
+        // Its socket is closed off this thread when the case is done.
+        Some(DropLater::new(Arc::new(opened.map_err(RunError::Raw)?)))
     } else {
         None
     };
@@ -329,7 +374,10 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         .wait_for(deadline, FirstConnection::from_segments)
         .await
         .map_err(|segs| timeout_err(case, "the first connection's FIN exchange", &segs))?;
-    let fin_seen = TokioInstant::now();
+    let fin_at_ns = capture
+        .segments()
+        .get(first.fin_index)
+        .map_or_else(now_ns, |s| s.at_ns);
 
     let mut snapshots = Vec::new();
     let time_wait_before = wait_diag(
@@ -365,8 +413,13 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
         .await?;
         // The kernel's TCP timestamp clock ticks in milliseconds: let it tick past
         // the client's FIN, so a kernel SYN's tsval is newer than ts_recent and the
-        // outcome never depends on which millisecond the SYN falls in.
-        tokio::time::sleep_until(fin_seen + Duration::from_millis(2)).await;
+        // outcome never depends on which millisecond the SYN falls in. Counted
+        // from the FIN's capture stamp (taken after it was sent), not from when
+        // we saw it, so the waits above count towards it.
+        let since_fin = Duration::from_nanos(now_ns().saturating_sub(fin_at_ns));
+        if let Some(left) = FIN_TICK.checked_sub(since_fin) {
+            tokio::time::sleep(left).await;
+        }
     }
 
     let server_before = read_counters(
@@ -446,13 +499,25 @@ async fn observe(case: &Case, lab: &Lab, deadline: TokioInstant) -> Result<Obser
             })
             .await;
     } else {
-        // The peer's last frame (an ACK, an RST) must be on the wire before we look.
-        let sent = capture.segments().len();
+        // The peer's last frame (the ACK of a SYN-ACK) is not waited for by the
+        // peer itself: look once everything the client veth sent was captured.
+        // Best effort within a second: a shortfall can only mean a lost frame,
+        // which the evidence then shows.
+        let index = lab.client_ifindex;
+        let sent = lab
+            .client
+            .run(move || async move {
+                let h = netlink::connect().await?;
+                netlink::tx_packets(&h, index).await
+            })
+            .await?
+            .map_err(|source| LabError::Link {
+                side: "client",
+                source,
+            })?;
+        let until = deadline.min(TokioInstant::now() + SETTLE_LIMIT);
         let _ = capture
-            .wait_for(
-                TokioInstant::now().min(deadline) + Duration::from_millis(1),
-                |segs| (segs.len() > sent).then_some(()),
-            )
+            .wait_incoming(until, sent.saturating_sub(uncaptured_before))
             .await;
     }
 

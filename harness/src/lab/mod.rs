@@ -3,6 +3,7 @@
 //! (198.18.0.0/15, 2001:2::/48) and per-namespace `net.*` sysctls. Nothing is
 //! made in the root namespace; dropping the `Lab` frees everything.
 
+pub mod later;
 pub mod netlink;
 pub mod ns;
 
@@ -12,18 +13,22 @@ use std::time::Duration;
 use sysctl::Sysctl;
 
 use crate::scenario::Family;
+pub use later::{DropLater, drop_later};
 pub use ns::NsThread;
 
 /// Interface names inside the namespaces (private to each namespace, so fixed names
 /// cannot collide between parallel cases).
 pub const SERVER_IF: &str = "syn-srv0";
 pub const CLIENT_IF: &str = "syn-cli0";
+/// The veth ends' Ethernet addresses: locally administered and fixed, so every
+/// capture shows the same ones (each pair is alone on its own segment).
+pub const SERVER_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x01];
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x02];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error(
-        "making a network namespace needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run `sudo cargo test` or `sudo synlab run ...`"
-    )]
+    /// One line; names the reason user namespaces are off when they are (see `rootless`).
+    #[error("{}", crate::rootless::no_privilege_message())]
     NoPrivilege,
     #[error("could not start the {label} namespace thread: {source}")]
     Thread {
@@ -165,6 +170,12 @@ pub struct Lab {
 
 impl Lab {
     /// Build the lab; `deadline` bounds the wait for the links to come up.
+    ///
+    /// Three steps, each as parallel as the kernel allows: both namespaces are
+    /// made and get their sysctls and `lo` at once; the server side makes the
+    /// veth pair with its peer directly in the client namespace; both sides
+    /// configure and bring up their end and wait for it at once, woken by the
+    /// kernel's notifications rather than by polling.
     pub async fn build(spec: &LabSpec, link_timeout: Duration) -> Result<Lab, LabError> {
         for (key, _) in spec.server_sysctl.iter().chain(&spec.client_sysctl) {
             if !key.starts_with("net.") {
@@ -172,7 +183,7 @@ impl Lab {
             }
         }
         let (server, client) = match &spec.keep {
-            None => (NsThread::spawn("server")?, NsThread::spawn("client")?),
+            None => NsThread::spawn_pair("server", "client")?,
             Some(names) => (
                 NsThread::spawn_in("server", named_namespace(&names.server)?)?,
                 NsThread::spawn_in("client", named_namespace(&names.client)?)?,
@@ -210,94 +221,100 @@ impl Lab {
         } else {
             vec![]
         };
-        let sysctls = with_lab(&spec.server_sysctl, &[]);
-        server
-            .run(move || async move { apply_sysctls("server", &sysctls) })
-            .await??;
-        let sysctls = with_lab(&spec.client_sysctl, &raw_extra);
-        client
-            .run(move || async move { apply_sysctls("client", &sysctls) })
-            .await??;
 
-        // Server side: create the pair, hand the peer to the client namespace.
-        let client_ns_fd = client.ns_fd();
-        let server_addr = addrs.server;
-        let prefix = addrs.prefix;
-        let (server_ifindex, server_mac) = server
-            .run(move || async move {
-                let side = "server";
+        // Step 1, both sides at once: sysctls, `lo` up.
+        let prepare = |side: &'static str, sysctls: Vec<(String, String)>| {
+            move || async move {
+                apply_sysctls(side, &sysctls)?;
                 let wrap = |source| LabError::Link { side, source };
                 let h = netlink::connect().await.map_err(wrap)?;
                 netlink::set_lo_up(&h).await.map_err(wrap)?;
-                netlink::create_veth(&h, SERVER_IF, CLIENT_IF)
-                    .await
-                    .map_err(wrap)?;
-                let peer = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
-                netlink::move_to_netns_fd(&h, peer, client_ns_fd)
-                    .await
-                    .map_err(wrap)?;
-                let index = netlink::link_index(&h, SERVER_IF).await.map_err(wrap)?;
-                netlink::add_address(&h, index, server_addr, prefix)
-                    .await
-                    .map_err(wrap)?;
-                netlink::set_up(&h, index).await.map_err(wrap)?;
-                let mac = netlink::link_mac(&h, index).await.map_err(wrap)?;
-                Ok::<_, LabError>((index, mac))
-            })
-            .await??;
-
-        let client_addr = (!spec.raw_client).then_some(addrs.client);
-        let v6 = spec.family == Family::V6;
-        let client_v6 = v6 && !spec.raw_client;
-        let (client_ifindex, client_mac) = client
-            .run(move || async move {
-                let side = "client";
-                let wrap = |source| LabError::Link { side, source };
-                let h = netlink::connect().await.map_err(wrap)?;
-                netlink::set_lo_up(&h).await.map_err(wrap)?;
-                let index = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
-                if let Some(addr) = client_addr {
-                    netlink::add_address(&h, index, addr, prefix)
-                        .await
-                        .map_err(wrap)?;
-                }
-                netlink::set_up(&h, index).await.map_err(wrap)?;
-                netlink::wait_oper_up(&h, index, deadline)
-                    .await
-                    .map_err(wrap)?;
-                if client_v6 {
-                    netlink::wait_ipv6_ready(&h, index, deadline)
-                        .await
-                        .map_err(wrap)?;
-                }
-                let mac = netlink::link_mac(&h, index).await.map_err(wrap)?;
-                Ok::<_, LabError>((index, mac))
-            })
-            .await??;
-
-        let raw = spec.raw_client;
-        let client_ip = addrs.client;
-        server
-            .run(move || async move {
-                let side = "server";
-                let wrap = |source| LabError::Link { side, source };
-                let h = netlink::connect().await.map_err(wrap)?;
-                netlink::wait_oper_up(&h, server_ifindex, deadline)
-                    .await
-                    .map_err(wrap)?;
-                if v6 {
-                    netlink::wait_ipv6_ready(&h, server_ifindex, deadline)
-                        .await
-                        .map_err(wrap)?;
-                }
-                if raw {
-                    netlink::add_neighbour(&h, server_ifindex, client_ip, client_mac)
-                        .await
-                        .map_err(wrap)?;
-                }
                 Ok::<_, LabError>(())
+            }
+        };
+        let (s, c) = tokio::join!(
+            server.run(prepare("server", with_lab(&spec.server_sysctl, &[]))),
+            client.run(prepare("client", with_lab(&spec.client_sysctl, &raw_extra))),
+        );
+        s??;
+        c??;
+
+        // Step 2, server side: the pair, its peer made in the client namespace.
+        let client_ns_fd = client.ns_fd();
+        let raw = spec.raw_client;
+        let (server_ip, client_ip, prefix) = (addrs.server, addrs.client, addrs.prefix);
+        let server_ifindex = server
+            .run(move || async move {
+                let side = "server";
+                let wrap = |source| LabError::Link { side, source };
+                let h = netlink::connect().await.map_err(wrap)?;
+                netlink::create_veth_pair(
+                    &h,
+                    SERVER_IF,
+                    SERVER_MAC,
+                    CLIENT_IF,
+                    CLIENT_MAC,
+                    client_ns_fd,
+                )
+                .await
+                .map_err(wrap)?;
+                let index = netlink::link_index(&h, SERVER_IF).await.map_err(wrap)?;
+                netlink::add_address(&h, index, server_ip, prefix)
+                    .await
+                    .map_err(wrap)?;
+                if raw {
+                    netlink::add_neighbour(&h, index, client_ip, CLIENT_MAC)
+                        .await
+                        .map_err(wrap)?;
+                }
+                Ok::<_, LabError>(index)
             })
             .await??;
+
+        // Step 3, both sides at once: address, up, and the wait for the carrier
+        // (and for IPv6 link-local addresses, which neighbour discovery needs).
+        let v6 = spec.family == Family::V6;
+        let client_addr = (!raw).then_some(client_ip);
+        let client_v6 = v6 && !raw;
+        let server_up = server.run(move || async move {
+            let side = "server";
+            let wrap = |source| LabError::Link { side, source };
+            let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
+            netlink::set_up(&h, server_ifindex).await.map_err(wrap)?;
+            netlink::wait_oper_up(&h, &mut events, server_ifindex, deadline)
+                .await
+                .map_err(wrap)?;
+            if v6 {
+                netlink::wait_ipv6_ready(&h, &mut events, server_ifindex, deadline)
+                    .await
+                    .map_err(wrap)?;
+            }
+            Ok::<_, LabError>(())
+        });
+        let client_up = client.run(move || async move {
+            let side = "client";
+            let wrap = |source| LabError::Link { side, source };
+            let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
+            let index = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
+            if let Some(addr) = client_addr {
+                netlink::add_address(&h, index, addr, prefix)
+                    .await
+                    .map_err(wrap)?;
+            }
+            netlink::set_up(&h, index).await.map_err(wrap)?;
+            netlink::wait_oper_up(&h, &mut events, index, deadline)
+                .await
+                .map_err(wrap)?;
+            if client_v6 {
+                netlink::wait_ipv6_ready(&h, &mut events, index, deadline)
+                    .await
+                    .map_err(wrap)?;
+            }
+            Ok::<_, LabError>(index)
+        });
+        let (s, c) = tokio::join!(server_up, client_up);
+        s??;
+        let client_ifindex = c??;
 
         Ok(Lab {
             client,
@@ -305,8 +322,8 @@ impl Lab {
             addrs,
             server_ifindex,
             client_ifindex,
-            server_mac,
-            client_mac,
+            server_mac: SERVER_MAC,
+            client_mac: CLIENT_MAC,
         })
     }
 }
@@ -326,9 +343,10 @@ fn apply_sysctls(side: &'static str, list: &[(String, String)]) -> Result<(), La
             value: value.clone(),
             message,
         };
-        let ctl = sysctl::Ctl::new(key).map_err(|e| err(e.to_string()))?;
+        let ctl = sysctl::Ctl::new(key)
+            .map_err(|e| err(format!("{e}{}", crate::rootless::sysctl_hint())))?;
         ctl.set_value_string(value)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(format!("{e}{}", crate::rootless::sysctl_hint())))?;
         let read = ctl.value_string().map_err(|e| err(e.to_string()))?;
         if read.trim() != value.trim() {
             return Err(err(format!("the kernel kept {read:?}")));

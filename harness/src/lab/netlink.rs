@@ -10,14 +10,18 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage, State};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage, State};
 use netlink_packet_route::neighbour::NeighbourState;
-use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use rtnetlink::packet_core::NetlinkMessage;
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, MulticastGroup};
 use tokio::time::Instant;
 
-/// How often [`wait_oper_up`] asks the kernel for the link's operstate.
-const OPER_POLL: Duration = Duration::from_millis(1);
+/// The waits wake up on the kernel's notifications ([`Events`]); they also look
+/// again this often, in case a notification was lost (socket buffer overrun).
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// An rtnetlink operation that failed, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,38 @@ pub async fn connect() -> Result<Handle, LinkError> {
     Ok(handle)
 }
 
+/// The kernel's link and IPv6 address notifications (`RTNLGRP_LINK`,
+/// `RTNLGRP_IPV6_IFADDR`) for one namespace: what [`wait_oper_up`] and
+/// [`wait_ipv6_ready`] sleep on, so they wake up when the state changes instead
+/// of polling.
+///
+/// Equivalent to: `ip monitor link address`
+pub struct Events {
+    rx: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, netlink_sys::SocketAddr)>,
+}
+
+impl Events {
+    /// Waits until a notification arrives (then takes every queued one), or
+    /// until `until`. Returns at once when the connection is gone.
+    async fn changed(&mut self, until: Instant) {
+        use futures::StreamExt;
+        if let Ok(Some(_)) = tokio::time::timeout_at(until, self.rx.next()).await {
+            while self.rx.try_recv().is_ok() {}
+        }
+    }
+}
+
+/// Like [`connect`], and subscribed to the notifications [`Events`] receives.
+/// Subscribe before the change you will wait for, so it cannot be missed.
+pub async fn connect_watching() -> Result<(Handle, Events), LinkError> {
+    let runtime = tokio::runtime::Handle::try_current()?;
+    let (connection, handle, rx) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv6Ifaddr])
+            .map_err(LinkError::Socket)?;
+    runtime.spawn(connection);
+    Ok((handle, Events { rx }))
+}
+
 /// Creates a veth pair `name` <-> `peer` in this namespace, both down.
 ///
 /// Equivalent to: `ip link add NAME type veth peer name PEER`
@@ -103,6 +139,39 @@ pub async fn create_veth(h: &Handle, name: &str, peer: &str) -> Result<(), LinkE
         .execute()
         .await
         .map_err(nl("ip link add type veth"))
+}
+
+/// Creates a veth pair in one step: `name` with Ethernet address `mac` in this
+/// namespace, `peer` with `peer_mac` directly in the namespace that `peer_ns_fd`
+/// refers to; both down. Making the peer where it belongs skips a later move,
+/// which costs an RCU barrier in the kernel (`__dev_change_net_namespace()`),
+/// and fixed (locally administered) addresses make every capture the same.
+///
+/// Equivalent to: `ip link add NAME address MAC type veth peer name PEER address
+/// PEER_MAC netns /proc/<pid>/task/<tid>/ns/net`
+pub async fn create_veth_pair(
+    h: &Handle,
+    name: &str,
+    mac: [u8; 6],
+    peer: &str,
+    peer_mac: [u8; 6],
+    peer_ns_fd: RawFd,
+) -> Result<(), LinkError> {
+    let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.to_string())
+        .address(peer_mac.to_vec())
+        .setns_by_fd(peer_ns_fd)
+        .build();
+    let message = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(name.to_string())
+        .address(mac.to_vec())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+        .build();
+    h.link()
+        .add(message)
+        .execute()
+        .await
+        .map_err(nl("ip link add type veth peer netns"))
 }
 
 /// Returns the ifindex of the link called `name`.
@@ -231,6 +300,23 @@ async fn get_link(h: &Handle, index: u32, op: &'static str) -> Result<LinkMessag
         })
 }
 
+/// Returns how many packets link `index` has sent (`IFLA_STATS64`).
+///
+/// Equivalent to: `ip -s link show dev DEV` (the `TX: packets` field)
+pub async fn tx_packets(h: &Handle, index: u32) -> Result<u64, LinkError> {
+    let link = get_link(h, index, "ip -s link show").await?;
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Stats64(stats) => Some(stats.tx_packets),
+            _ => None,
+        })
+        .ok_or(LinkError::MissingAttribute {
+            index,
+            attr: "IFLA_STATS64",
+        })
+}
+
 /// Adds a permanent neighbour entry `addr` -> `mac` on link `index`, so the
 /// kernel never sends ARP or neighbour solicitations for `addr`.
 ///
@@ -267,13 +353,19 @@ pub async fn oper_state(h: &Handle, index: u32) -> Result<State, LinkError> {
         })
 }
 
-/// Polls the operstate of link `index` every millisecond until it is `UP`
-/// or `deadline` passes. A veth gets its carrier from the kernel's linkwatch
+/// Waits until the operstate of link `index` is `UP`, or `deadline` passes,
+/// waking up on the kernel's link notifications (`events`, subscribed before
+/// the link was set up). A veth gets its carrier from the kernel's linkwatch
 /// work asynchronously after both ends are up, so this wait is needed before
 /// the first packet. On timeout the error holds the last operstate seen.
 ///
-/// Equivalent to: `ip link show dev DEV` in a loop until `state UP`
-pub async fn wait_oper_up(h: &Handle, index: u32, deadline: Instant) -> Result<(), LinkError> {
+/// Equivalent to: `ip monitor link` until `dev DEV ... state UP`
+pub async fn wait_oper_up(
+    h: &Handle,
+    events: &mut Events,
+    index: u32,
+    deadline: Instant,
+) -> Result<(), LinkError> {
     let start = Instant::now();
     loop {
         let state = oper_state(h, index).await?;
@@ -287,19 +379,25 @@ pub async fn wait_oper_up(h: &Handle, index: u32, deadline: Instant) -> Result<(
                 last_seen: format!("{state:?}"),
             });
         }
-        tokio::time::sleep(OPER_POLL).await;
+        events.changed(deadline.min(Instant::now() + RECHECK)).await;
     }
 }
 
-/// Polls link `index` every millisecond until it has an IPv6 link-local address
-/// that is not tentative, or `deadline` passes. The kernel's addrconf makes that
-/// address when it marks the device ready (NETDEV_CHANGE after the carrier came
-/// up, a little after the operstate): before that, neighbour discovery on the
-/// link can lose its first exchange and cost a 1 s retransmission.
+/// Waits until link `index` has an IPv6 link-local address that is not
+/// tentative, or `deadline` passes, waking up on the kernel's address
+/// notifications (`events`). The kernel's addrconf makes that address when it
+/// marks the device ready (NETDEV_CHANGE after the carrier came up, a little
+/// after the operstate): before that, neighbour discovery on the link can lose
+/// its first exchange and cost a 1 s retransmission.
 ///
-/// Equivalent to: `ip -6 addr show dev DEV scope link` in a loop until it shows
-/// an address without `tentative`.
-pub async fn wait_ipv6_ready(h: &Handle, index: u32, deadline: Instant) -> Result<(), LinkError> {
+/// Equivalent to: `ip -6 monitor address` until DEV shows a link-local address
+/// without `tentative`.
+pub async fn wait_ipv6_ready(
+    h: &Handle,
+    events: &mut Events,
+    index: u32,
+    deadline: Instant,
+) -> Result<(), LinkError> {
     let start = Instant::now();
     loop {
         let mut last_seen = "no IPv6 link-local address".to_string();
@@ -329,7 +427,7 @@ pub async fn wait_ipv6_ready(h: &Handle, index: u32, deadline: Instant) -> Resul
                 last_seen,
             });
         }
-        tokio::time::sleep(OPER_POLL).await;
+        events.changed(deadline.min(Instant::now() + RECHECK)).await;
     }
 }
 
@@ -375,6 +473,13 @@ mod tests {
             "unshare(CLONE_NEWNET): {}",
             std::io::Error::last_os_error()
         );
+        // As the lab does: no DAD in this namespace, so the link-local address is
+        // ready as soon as addrconf sees the carrier (see `wait_ipv6_ready`).
+        // /proc/sys/net is the calling thread's namespace.
+        for conf in ["all", "default"] {
+            std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad"), "0")
+                .expect("accept_dad = 0 in the test namespace");
+        }
         // SAFETY: gettid has no preconditions.
         unsafe { libc::gettid() }
     }
@@ -390,7 +495,7 @@ mod tests {
     /// connection per family, echoing one byte.
     async fn side_b(moved: oneshot::Receiver<()>, ready: oneshot::Sender<()>) {
         moved.await.expect("side A moved the veth");
-        let h = connect().await.expect("connect");
+        let (h, mut events) = connect_watching().await.expect("connect");
         set_lo_up(&h).await.expect("lo up");
         let index = link_index(&h, "veth-b").await.expect("veth-b is here");
         add_address(&h, index, B4.into(), 24)
@@ -401,7 +506,12 @@ mod tests {
             .expect("addr v6");
         set_up(&h, index).await.expect("up");
         let deadline = Instant::now() + Duration::from_secs(5);
-        wait_oper_up(&h, index, deadline).await.expect("B oper up");
+        wait_oper_up(&h, &mut events, index, deadline)
+            .await
+            .expect("B oper up");
+        wait_ipv6_ready(&h, &mut events, index, deadline)
+            .await
+            .expect("B IPv6 ready");
         // The link is up, so DAD would now be running: binding to the IPv6
         // address fails with EADDRNOTAVAIL if it is tentative (no NODAD).
         let l4 = TcpListener::bind(SocketAddr::from((B4, PORT)))
@@ -427,7 +537,7 @@ mod tests {
     /// Side A: creates the pair, moves `veth-b` to B's namespace, configures
     /// `veth-a` and connects to B over both families.
     async fn side_a(b_tid: libc::pid_t, moved: oneshot::Sender<()>, ready: oneshot::Receiver<()>) {
-        let h = connect().await.expect("connect");
+        let (h, mut events) = connect_watching().await.expect("connect");
         set_lo_up(&h).await.expect("lo up");
         create_veth(&h, "veth-a", "veth-b")
             .await
@@ -456,7 +566,12 @@ mod tests {
         set_up(&h, index).await.expect("up");
         ready.await.expect("side B ready");
         let deadline = started + Duration::from_secs(5);
-        wait_oper_up(&h, index, deadline).await.expect("A oper up");
+        wait_oper_up(&h, &mut events, index, deadline)
+            .await
+            .expect("A oper up");
+        wait_ipv6_ready(&h, &mut events, index, deadline)
+            .await
+            .expect("A IPv6 ready");
         eprintln!("veth-a up -> oper up (both ends): {:?}", started.elapsed());
         for (src, dst) in [(IpAddr::V4(A4), IpAddr::V4(B4)), (A6.into(), B6.into())] {
             let t = Instant::now();
@@ -509,18 +624,75 @@ mod tests {
     }
 
     #[test]
+    fn veth_pair_is_made_with_its_peer_in_the_other_namespace() {
+        require_root();
+        const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+        const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (made_tx, made_rx) = oneshot::channel::<()>();
+        let b = std::thread::spawn(move || {
+            tid_tx.send(unshare_net()).expect("send tid");
+            runtime().block_on(async {
+                made_rx.await.expect("side A made the pair");
+                let (h, mut events) = connect_watching().await.expect("connect");
+                let index = link_index(&h, "veth-b").await.expect("veth-b is here");
+                assert_eq!(link_mac(&h, index).await.expect("mac"), MAC_B);
+                set_up(&h, index).await.expect("up");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                wait_oper_up(&h, &mut events, index, deadline)
+                    .await
+                    .expect("B oper up");
+            });
+        });
+        let b_tid = tid_rx.recv().expect("B's tid");
+        std::thread::spawn(move || {
+            unshare_net();
+            runtime().block_on(async {
+                let (h, mut events) = connect_watching().await.expect("connect");
+                let ns = std::fs::File::open(format!("/proc/self/task/{b_tid}/ns/net"))
+                    .expect("open B's netns");
+                create_veth_pair(
+                    &h,
+                    "veth-a",
+                    MAC_A,
+                    "veth-b",
+                    MAC_B,
+                    std::os::fd::AsRawFd::as_raw_fd(&ns),
+                )
+                .await
+                .expect("create the pair across namespaces");
+                assert!(matches!(
+                    link_index(&h, "veth-b").await,
+                    Err(LinkError::NotFound { .. })
+                ));
+                let index = link_index(&h, "veth-a").await.expect("veth-a");
+                assert_eq!(link_mac(&h, index).await.expect("mac"), MAC_A);
+                set_up(&h, index).await.expect("up");
+                made_tx.send(()).expect("side B waits");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                wait_oper_up(&h, &mut events, index, deadline)
+                    .await
+                    .expect("A oper up");
+            });
+        })
+        .join()
+        .expect("side A");
+        b.join().expect("side B");
+    }
+
+    #[test]
     fn oper_up_timeout_names_the_last_state() {
         require_root();
         std::thread::spawn(|| {
             unshare_net();
             runtime().block_on(async {
-                let h = connect().await.expect("connect");
+                let (h, mut events) = connect_watching().await.expect("connect");
                 create_veth(&h, "veth-a", "veth-b").await.expect("create veth");
                 let index = link_index(&h, "veth-a").await.expect("veth-a");
                 set_up(&h, index).await.expect("up");
                 // The peer stays down, so the carrier never comes.
                 let deadline = Instant::now() + Duration::from_millis(20);
-                let err = wait_oper_up(&h, index, deadline)
+                let err = wait_oper_up(&h, &mut events, index, deadline)
                     .await
                     .expect_err("peer is down");
                 eprintln!("{err}");

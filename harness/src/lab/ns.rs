@@ -42,35 +42,24 @@ impl NsThread {
         Self::start(label, Some(ns))
     }
 
+    /// Start two threads, each in a fresh anonymous namespace, at once: the
+    /// kernel makes the two namespaces in parallel.
+    ///
+    /// Equivalent to: `unshare --net` twice, side by side.
+    pub fn spawn_pair(
+        first: &'static str,
+        second: &'static str,
+    ) -> Result<(NsThread, NsThread), LabError> {
+        let a = Starting::launch(first, None)?;
+        let b = Starting::launch(second, None);
+        // Both are waited for (a failed one is joined) before any error returns.
+        let a = a.finish();
+        let b = b.and_then(Starting::finish);
+        Ok((a?, b?))
+    }
+
     fn start(label: &'static str, ns: Option<File>) -> Result<NsThread, LabError> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("synlab-{label}"))
-            .spawn(move || ns_main(ready_tx, ns))
-            .map_err(|source| LabError::Thread { label, source })?;
-        let (tid, jobs) = match ready_rx.recv() {
-            Ok(Ok(ready)) => ready,
-            Ok(Err(err)) => {
-                let _ = thread.join();
-                return Err(err);
-            }
-            Err(_) => {
-                let _ = thread.join();
-                return Err(LabError::ThreadGone { label });
-            }
-        };
-        let path = format!("/proc/self/task/{tid}/ns/net");
-        let ns_file = File::open(&path).map_err(|source| LabError::Io {
-            op: format!("open {path}"),
-            source,
-        })?;
-        Ok(NsThread {
-            label,
-            tid,
-            jobs: Some(jobs),
-            thread: Some(thread),
-            ns_file,
-        })
+        Starting::launch(label, ns)?.finish()
     }
 
     pub fn label(&self) -> &'static str {
@@ -124,6 +113,68 @@ impl NsThread {
             .ok_or(LabError::ThreadGone { label })?
             .send(job)
             .map_err(|_| LabError::ThreadGone { label })
+    }
+}
+
+/// A namespace thread that has been spawned but may not be ready yet.
+struct Starting {
+    label: &'static str,
+    thread: JoinHandle<()>,
+    ready: std::sync::mpsc::Receiver<Ready>,
+}
+
+impl Starting {
+    fn launch(label: &'static str, ns: Option<File>) -> Result<Starting, LabError> {
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("synlab-{label}"))
+            .spawn(move || ns_main(ready_tx, ns))
+            .map_err(|source| LabError::Thread { label, source })?;
+        Ok(Starting {
+            label,
+            thread,
+            ready,
+        })
+    }
+
+    /// Wait until the thread is in its namespace and serving jobs.
+    fn finish(self) -> Result<NsThread, LabError> {
+        let Starting {
+            label,
+            thread,
+            ready,
+        } = self;
+        let (tid, jobs) = match ready.recv() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                return Err(err);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(LabError::ThreadGone { label });
+            }
+        };
+        let path = format!("/proc/self/task/{tid}/ns/net");
+        let ns_file = match File::open(&path) {
+            Ok(f) => f,
+            Err(source) => {
+                // Closing the job channel ends the thread.
+                drop(jobs);
+                let _ = thread.join();
+                return Err(LabError::Io {
+                    op: format!("open {path}"),
+                    source,
+                });
+            }
+        };
+        Ok(NsThread {
+            label,
+            tid,
+            jobs: Some(jobs),
+            thread: Some(thread),
+            ns_file,
+        })
     }
 }
 

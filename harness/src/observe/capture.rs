@@ -26,6 +26,8 @@ pub struct Frame {
 struct Store {
     frames: Vec<Frame>,
     segments: Vec<Segment>,
+    /// Frames the interface received (not sent): `frames` without the outgoing.
+    incoming: u64,
 }
 
 /// The reading end of a capture: shared, cheap to clone, usable from any thread.
@@ -63,7 +65,11 @@ impl Capture {
         let store = Arc::new(Mutex::new(Store::default()));
         let (tx, rx) = watch::channel(0usize);
         let writer = Arc::clone(&store);
+        // The reader goes when its namespace thread does; its socket is closed
+        // off that thread (see `lab::later`), and the thread exits at once.
+        let afd = ClosedLater(Some(afd));
         tokio::task::spawn_local(async move {
+            let Some(afd) = afd.0.as_ref() else { return };
             let mut buf = vec![0u8; 65536];
             loop {
                 let Ok(mut guard) = afd.readable().await else {
@@ -79,6 +85,7 @@ impl Capture {
                                 {
                                     s.segments.push(seg);
                                 }
+                                s.incoming += u64::from(!frame.outgoing);
                                 s.frames.push(frame);
                                 s.segments.len()
                             };
@@ -110,6 +117,32 @@ impl Capture {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many frames the interface has received since the capture started.
+    pub fn incoming(&self) -> u64 {
+        self.lock().incoming
+    }
+
+    /// Wait until the interface has received at least `n` frames since the
+    /// capture started, or the deadline passes; on timeout, returns how many
+    /// it had. A frame counted as sent by the other end of a veth is on its way
+    /// here already, so this is how to know that everything sent was captured.
+    pub async fn wait_incoming(&self, deadline: tokio::time::Instant, n: u64) -> Result<(), u64> {
+        let mut rx = self.count.clone();
+        loop {
+            let seen = self.incoming();
+            if seen >= n {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => {
+                    let seen = self.incoming();
+                    return if seen >= n { Ok(()) } else { Err(seen) };
+                }
+            }
+        }
+    }
+
     /// Wait until `cond` returns `Some` for the captured segments, or the deadline
     /// passes; on timeout, returns the segments last seen.
     pub async fn wait_for<T>(
@@ -130,6 +163,19 @@ impl Capture {
                     return cond(&segs).ok_or(segs);
                 }
             }
+        }
+    }
+}
+
+/// The capture's socket, deregistered from the runtime and closed on a
+/// background thread when dropped (`packet_release()` waits for an RCU grace
+/// period).
+struct ClosedLater(Option<AsyncFd<OwnedFd>>);
+
+impl Drop for ClosedLater {
+    fn drop(&mut self) {
+        if let Some(afd) = self.0.take() {
+            crate::lab::drop_later(afd.into_inner());
         }
     }
 }

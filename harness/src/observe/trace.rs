@@ -5,11 +5,21 @@
 //! and when, on the same clock as the capture (CLOCK_REALTIME, nanoseconds).
 //!
 //! Design, with the evidence from Linux 6.18 (the machine this was written on):
-//! - **One instance per trace**: `instances/synlab-<pid>-<n>` (mkdir creates a
-//!   ring buffer with its own events, filters and clock; rmdir removes it), so
-//!   parallel cases never share a buffer, a filter or a consuming reader.
-//!   [`remove_stale_instances`] removes those of dead processes (SIGKILL skips `Drop`);
-//!   [`StateTrace::start`] calls it first.
+//! - **Private instances**: `instances/synlab-<pid>-<n>` (mkdir creates a ring
+//!   buffer with its own events, filters and clock; rmdir removes it).
+//!   [`remove_stale_instances`] removes those of dead processes (SIGKILL skips
+//!   `Drop`); making an instance calls it first.
+//! - **One instance per process for the cases** ([`SharedTrace`]): making an
+//!   instance costs about 40 ms here and removing it another 40 ms, nearly all
+//!   of it RCU grace periods (`trace_clock` resets the buffers with
+//!   `synchronize_rcu()`, resizing and `rmdir` wait for more), several times
+//!   the cost of a whole case. The cases of a process share one instance,
+//!   filtered in the kernel by the lab's addresses only; each case subscribes
+//!   with its own [`TraceSpec`] and gets exactly what a private instance would
+//!   have given it (its addresses and ports, from its start on, attributed to
+//!   its own threads). The instance is made while the first case builds its
+//!   lab and removed when the process exits (an `atexit` handler), or earlier
+//!   by [`shutdown_shared`]. [`StateTrace`] keeps a private instance per trace.
 //! - **Binary reading**: the instance's `per_cpu/cpuN/trace_pipe_raw` ring-buffer
 //!   pages are decoded with the offsets of each event's `format` file. The text
 //!   `trace_pipe` prints microseconds only (`trace_print_context()`: `%5lu.%06lu`),
@@ -37,10 +47,11 @@
 //!   `x -> CLOSE`) is the case's own ([`Owner::Own`]) when one of its events ran
 //!   in task context on a thread given in [`TraceSpec::owners`]; the other
 //!   events that match the tuple are kept as [`Owner::TupleOnly`].
-//! - **Each instance stamps an event when it writes it**: with parallel cases
-//!   the same kernel event lands in every matching instance, and its times
-//!   differ by the cost of the writes before (0.2-0.8 us here). Every instance
-//!   also costs each TCP state change on the host one filter check.
+//! - **Each instance stamps an event when it writes it**: with parallel private
+//!   traces the same kernel event lands in every matching instance, and its
+//!   times differ by the cost of the writes before (0.2-0.8 us here); on the
+//!   shared instance it is one record with one stamp. Every instance also costs
+//!   each TCP state change on the host one filter check.
 //! - **TIME_WAIT is not an event**: `tcp_time_wait()` hands the connection to a
 //!   timewait mini-socket and `tcp_done()` moves the full socket to CLOSE, so the
 //!   server's close-first sequence ends `FIN_WAIT2 -> CLOSE` (checked by the
@@ -58,9 +69,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -410,13 +421,13 @@ impl TraceLog {
 /// [`TraceSpec::owners`]) and before any socket is made; stop it after the
 /// namespaces are gone, so the last changes (sockets closed as the owner
 /// threads exit) are in the log and every child socket is proved own.
+///
+/// Making and removing an instance costs the kernel several RCU grace periods
+/// (about 40 ms each way here): a process that traces many cases uses
+/// [`SharedTrace`] instead, which pays that once.
 pub struct StateTrace {
-    instance: Instance,
+    tracer: Tracer,
     spec: TraceSpec,
-    info: TraceInfo,
-    decoder: Decoder,
-    page_size: usize,
-    cpus: Vec<PathBuf>,
     collected: Mutex<Collected>,
 }
 
@@ -438,12 +449,87 @@ impl StateTrace {
         let (root, _) = tracefs_root()?;
         // Best effort: a failure to clean up others' leftovers must not stop us.
         let _ = remove_stale_instances_in(&root);
-        let name = format!(
-            "{INSTANCE_PREFIX}{}-{}",
-            std::process::id(),
-            NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
-        );
-        let instance = Instance::create(&root.join("instances"), &name)?;
+        let instance = Instance::create(&root.join("instances"), &next_instance_name())?;
+        let tracer = Tracer::setup(instance, &spec)?;
+        Ok(StateTrace {
+            tracer,
+            spec,
+            collected: Mutex::new(Collected::default()),
+        })
+    }
+
+    /// How the trace was set up.
+    pub fn info(&self) -> &TraceInfo {
+        &self.tracer.info
+    }
+
+    /// The state changes so far. Ownership is final only after [`StateTrace::stop`]:
+    /// a server's child socket becomes [`Owner::Own`] when the server closes it.
+    pub fn events(&self) -> Result<Vec<StateChange>, TraceError> {
+        Ok(self.snapshot()?.changes)
+    }
+
+    /// Everything so far (reads the kernel's buffer, which it consumes).
+    pub fn snapshot(&self) -> Result<TraceLog, TraceError> {
+        let mut collected = self.lock();
+        self.drain(&mut collected)?;
+        let lost = self.tracer.lost_events();
+        Ok(assemble(&collected, &self.spec, &self.tracer.info, lost))
+    }
+
+    /// Disables the events, reads the rest, removes the instance.
+    pub fn stop(mut self) -> Result<TraceLog, TraceError> {
+        self.tracer.instance.write("events/enable", "0")?;
+        let mut collected = std::mem::take(&mut *self.lock());
+        self.drain(&mut collected)?;
+        let lost = self.tracer.lost_events();
+        self.tracer.instance.remove()?;
+        Ok(assemble(&collected, &self.spec, &self.tracer.info, lost))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
+        // The data stays consistent even if a reader panicked: records are
+        // only ever appended whole.
+        self.collected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn drain(&self, collected: &mut Collected) -> Result<(), TraceError> {
+        let spec = &self.spec;
+        let records = &mut collected.records;
+        let missed = self.tracer.drain(|record| {
+            if spec.matches(record.src, record.dst) {
+                records.push(record);
+            }
+        })?;
+        collected.missed_pages |= missed;
+        Ok(())
+    }
+}
+
+fn next_instance_name() -> String {
+    format!(
+        "{INSTANCE_PREFIX}{}-{}",
+        std::process::id(),
+        NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An instance set up and enabled: what [`StateTrace`] and the shared hub
+/// behind [`SharedTrace`] own.
+struct Tracer {
+    instance: Instance,
+    info: TraceInfo,
+    decoder: Decoder,
+    page_size: usize,
+    cpus: Vec<PathBuf>,
+    /// The ring buffer's clock (CLOCK_TAI or CLOCK_MONOTONIC).
+    clock: libc::clockid_t,
+}
+
+impl Tracer {
+    /// Sets up a fresh `instance` with the kernel filter of `filter` and
+    /// enables the events.
+    fn setup(instance: Instance, filter: &TraceSpec) -> Result<Tracer, TraceError> {
         let state_dir = instance.path.join("events/sock/inet_sock_set_state");
         if !state_dir.join("format").exists() {
             return Err(TraceError::Unavailable {
@@ -457,13 +543,13 @@ impl StateTrace {
         instance.write("options/overwrite", "0")?;
         let (clock, realtime_offset_ns) = set_clock(&instance)?;
 
-        let kernel_filter = set_filter(&instance, "sock/inet_sock_set_state", &spec, true)?;
+        let kernel_filter = set_filter(&instance, "sock/inet_sock_set_state", filter, true)?;
         instance.write("events/sock/inet_sock_set_state/enable", "1")?;
         let mut resets = decoder.send_reset.is_some() && decoder.receive_reset.is_some();
         if resets {
             // tcp_send_reset's addresses are sockaddrs (no filterable field):
             // unfiltered, kept by the userspace check.
-            set_filter(&instance, "tcp/tcp_receive_reset", &spec, false)?;
+            set_filter(&instance, "tcp/tcp_receive_reset", filter, false)?;
             resets = instance
                 .write("events/tcp/tcp_send_reset/enable", "1")
                 .is_ok()
@@ -483,54 +569,31 @@ impl StateTrace {
             resets,
             mounted_tracefs: MOUNTED_BY_US.load(Ordering::Relaxed),
         };
-        Ok(StateTrace {
+        Ok(Tracer {
             instance,
-            spec,
             info,
             decoder,
             page_size,
             cpus,
-            collected: Mutex::new(Collected::default()),
+            clock: if clock == "tai" {
+                libc::CLOCK_TAI
+            } else {
+                libc::CLOCK_MONOTONIC
+            },
         })
     }
 
-    /// How the trace was set up.
-    pub fn info(&self) -> &TraceInfo {
-        &self.info
+    /// The ring buffer's clock now, in its own nanoseconds (what `Record::ts` holds).
+    fn now(&self) -> u64 {
+        u64::try_from(clock_ns(self.clock)).unwrap_or(0)
     }
 
-    /// The state changes so far. Ownership is final only after [`StateTrace::stop`]:
-    /// a server's child socket becomes [`Owner::Own`] when the server closes it.
-    pub fn events(&self) -> Result<Vec<StateChange>, TraceError> {
-        Ok(self.snapshot()?.changes)
-    }
-
-    /// Everything so far (reads the kernel's buffer, which it consumes).
-    pub fn snapshot(&self) -> Result<TraceLog, TraceError> {
-        let mut collected = self.lock();
-        self.drain(&mut collected)?;
-        Ok(self.assemble(&collected, self.lost_events()))
-    }
-
-    /// Disables the events, reads the rest, removes the instance.
-    pub fn stop(mut self) -> Result<TraceLog, TraceError> {
-        self.instance.write("events/enable", "0")?;
-        let mut collected = std::mem::take(&mut *self.lock());
-        self.drain(&mut collected)?;
-        let lost = self.lost_events();
-        self.instance.remove()?;
-        Ok(self.assemble(&collected, lost))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
-        // The data stays consistent even if a reader panicked: records are
-        // only ever appended whole.
-        self.collected.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Reads every CPU's `trace_pipe_raw` until it has no more pages.
-    fn drain(&self, collected: &mut Collected) -> Result<(), TraceError> {
+    /// Reads every CPU's `trace_pipe_raw` until it has no more pages, handing
+    /// each decoded record to `sink`; returns whether a page said that events
+    /// were missed.
+    fn drain(&self, mut sink: impl FnMut(Record)) -> Result<bool, TraceError> {
         let mut page = vec![0u8; self.page_size];
+        let mut missed = false;
         for dir in &self.cpus {
             let path = dir.join("trace_pipe_raw");
             let mut file = fs::OpenOptions::new()
@@ -552,17 +615,15 @@ impl StateTrace {
                         what,
                     }
                 })?;
-                collected.missed_pages |= parsed.missed;
+                missed |= parsed.missed;
                 for raw in parsed.records {
-                    if let Some(record) = self.decoder.decode(raw.ts, raw.data)
-                        && self.spec.matches(record.src, record.dst)
-                    {
-                        collected.records.push(record);
+                    if let Some(record) = self.decoder.decode(raw.ts, raw.data) {
+                        sink(record);
                     }
                 }
             }
         }
-        Ok(())
+        Ok(missed)
     }
 
     /// Events the kernel could not store (per_cpu/cpuN/stats).
@@ -573,66 +634,388 @@ impl StateTrace {
             .map(|text| lost_in_stats(&text))
             .sum()
     }
+}
 
-    fn assemble(&self, collected: &Collected, lost: u64) -> TraceLog {
-        let mut records = collected.records.clone();
-        records.sort_by_key(|r| r.ts);
-        let owners = attribute(&records, &self.spec.owners);
-        let socks = incarnations(&records);
-        let offset = i128::from(self.info.realtime_offset_ns);
-        let mut changes = Vec::new();
-        let mut resets = Vec::new();
-        for ((r, owner), sock) in records.into_iter().zip(owners).zip(socks) {
-            let at_ns = u64::try_from((i128::from(r.ts) + offset).max(0)).unwrap_or(u64::MAX);
-            let side = self.spec.side(r.src, r.dst);
-            match r.kind {
-                Kind::State { old, new } => changes.push(StateChange {
-                    at_ns,
-                    sock,
-                    src: r.src,
-                    dst: r.dst,
-                    old,
-                    new,
-                    side,
-                    tid: r.tid,
-                    context: r.context,
-                    owner,
-                }),
-                Kind::Reset {
-                    direction,
-                    state,
-                    reason,
-                } => resets.push(Reset {
-                    at_ns,
-                    direction,
-                    sock,
-                    src: r.src,
-                    dst: r.dst,
-                    state,
-                    reason,
-                    side,
-                    tid: r.tid,
-                    context: r.context,
-                    owner,
-                }),
-            }
-        }
-        // A page flagged "events missed" with no count in the stats still
-        // means something was lost.
-        let lost = lost.max(u64::from(collected.missed_pages));
-        TraceLog {
-            changes,
-            resets,
-            lost_events: lost,
-            info: self.info.clone(),
+/// The log of `collected` (records that matched `spec`), attributed to
+/// `spec.owners`, on CLOCK_REALTIME.
+fn assemble(collected: &Collected, spec: &TraceSpec, info: &TraceInfo, lost: u64) -> TraceLog {
+    let mut records = collected.records.clone();
+    records.sort_by_key(|r| r.ts);
+    let owners = attribute(&records, &spec.owners);
+    let socks = incarnations(&records);
+    let offset = i128::from(info.realtime_offset_ns);
+    let mut changes = Vec::new();
+    let mut resets = Vec::new();
+    for ((r, owner), sock) in records.into_iter().zip(owners).zip(socks) {
+        let at_ns = u64::try_from((i128::from(r.ts) + offset).max(0)).unwrap_or(u64::MAX);
+        let side = spec.side(r.src, r.dst);
+        match r.kind {
+            Kind::State { old, new } => changes.push(StateChange {
+                at_ns,
+                sock,
+                src: r.src,
+                dst: r.dst,
+                old,
+                new,
+                side,
+                tid: r.tid,
+                context: r.context,
+                owner,
+            }),
+            Kind::Reset {
+                direction,
+                state,
+                reason,
+            } => resets.push(Reset {
+                at_ns,
+                direction,
+                sock,
+                src: r.src,
+                dst: r.dst,
+                state,
+                reason,
+                side,
+                tid: r.tid,
+                context: r.context,
+                owner,
+            }),
         }
     }
+    // A page flagged "events missed" with no count in the stats still
+    // means something was lost.
+    let lost = lost.max(u64::from(collected.missed_pages));
+    TraceLog {
+        changes,
+        resets,
+        lost_events: lost,
+        info: info.clone(),
+    }
+}
+
+// ---- One instance for the whole process ----------------------------------
+
+/// A state trace on the process's shared instance: the same log as a
+/// [`StateTrace`] of `spec`, without making and removing an instance per case.
+///
+/// Why one instance serves every case of the process: the kernel filter only
+/// needs the lab's addresses, which every case shares (`scope`), and the rest
+/// is already done in userspace per case: each subscriber keeps the records
+/// that match its addresses and ports, from the moment it subscribed, and
+/// attributes them to its own owner threads ([`Owner::Own`] /
+/// [`Owner::TupleOnly`]), exactly as a private instance would. One instance
+/// also means one filter check per TCP state change on the host instead of
+/// one per running case.
+///
+/// The instance is made on first use (or ahead of it: [`prepare_shared`]) and
+/// lives until [`shutdown_shared`] or the process exits: an exit handler
+/// (`atexit`, which runs when `main` returns or `std::process::exit` is called)
+/// removes it. A process killed by a signal cannot; the next start removes
+/// what it left ([`remove_stale_instances`]).
+pub struct SharedTrace {
+    hub: Arc<Hub>,
+    id: u64,
+    spec: TraceSpec,
+}
+
+impl SharedTrace {
+    /// Subscribes `spec` to the shared instance for `scope` (made now, or
+    /// waited for if [`prepare_shared`] is making it). Every address of `spec`
+    /// must be in `scope`, the addresses the instance's kernel filter lets
+    /// through. Call it before the case makes its sockets.
+    pub fn start(scope: &[IpAddr], spec: TraceSpec) -> Result<SharedTrace, TraceError> {
+        if spec.addrs.is_empty() || spec.addrs.iter().any(|a| !scope.contains(a)) {
+            return Err(TraceError::Unavailable {
+                why: format!(
+                    "the shared trace's kernel filter covers {scope:?}, not all of {:?}",
+                    spec.addrs
+                ),
+            });
+        }
+        let hub = shared_hub(scope)?;
+        let mut state = hub.lock();
+        let id = state.next;
+        state.next += 1;
+        state.subs.insert(
+            id,
+            Sub {
+                spec: spec.clone(),
+                from_ts: hub.tracer.now(),
+                lost_before: hub.tracer.lost_events(),
+                collected: Collected::default(),
+            },
+        );
+        drop(state);
+        Ok(SharedTrace { hub, id, spec })
+    }
+
+    /// How the shared instance was set up.
+    pub fn info(&self) -> &TraceInfo {
+        &self.hub.tracer.info
+    }
+
+    /// Everything so far (see [`StateTrace::snapshot`]).
+    pub fn snapshot(&self) -> Result<TraceLog, TraceError> {
+        let mut state = self.hub.lock();
+        self.hub.drain(&mut state)?;
+        let sub = state.subs.get(&self.id).ok_or_else(gone)?;
+        let lost = self
+            .hub
+            .tracer
+            .lost_events()
+            .saturating_sub(sub.lost_before);
+        Ok(assemble(
+            &sub.collected,
+            &self.spec,
+            &self.hub.tracer.info,
+            lost,
+        ))
+    }
+
+    /// Reads the rest and unsubscribes; the instance stays for the next case.
+    pub fn stop(self) -> Result<TraceLog, TraceError> {
+        let mut state = self.hub.lock();
+        self.hub.drain(&mut state)?;
+        let sub = state.subs.remove(&self.id).ok_or_else(gone)?;
+        drop(state);
+        let lost = self
+            .hub
+            .tracer
+            .lost_events()
+            .saturating_sub(sub.lost_before);
+        Ok(assemble(
+            &sub.collected,
+            &self.spec,
+            &self.hub.tracer.info,
+            lost,
+        ))
+    }
+}
+
+impl Drop for SharedTrace {
+    fn drop(&mut self) {
+        self.hub.lock().subs.remove(&self.id);
+    }
+}
+
+impl fmt::Debug for SharedTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedTrace")
+            .field("info", self.info())
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gone() -> TraceError {
+    TraceError::Unavailable {
+        why: "the shared trace was shut down while the case ran".into(),
+    }
+}
+
+/// Starts making the shared instance for `scope` on a background thread, if
+/// it does not exist yet, so it is ready by the time [`SharedTrace::start`]
+/// needs it (the lab is built meanwhile). The instance is registered for
+/// removal at exit before it is made, so an exit while it is being made leaves
+/// nothing behind.
+pub fn prepare_shared(scope: &[IpAddr]) {
+    let cell = hub_cell(scope);
+    if cell.get().is_some() {
+        return;
+    }
+    let scope = scope.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("synlab-trace".into())
+        .spawn(move || {
+            let _ = init_hub(&cell, &scope);
+        });
+    // Without the thread, SharedTrace::start makes it itself.
+    drop(spawned);
+}
+
+/// Removes the shared instances now (they are made again when needed). The
+/// exit handler does the same; this is for callers that want the time spent
+/// before they measure something else.
+pub fn shutdown_shared() {
+    let slots = std::mem::take(&mut *HUBS.lock().unwrap_or_else(|e| e.into_inner()));
+    // A hub is removed when its last subscriber is gone (Hub's Drop).
+    drop(slots);
+}
+
+/// One shared instance and its subscribers.
+struct Hub {
+    tracer: Tracer,
+    state: Mutex<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next: u64,
+    subs: HashMap<u64, Sub>,
+}
+
+struct Sub {
+    spec: TraceSpec,
+    /// Records older than this (ring-buffer clock) are not this subscriber's.
+    from_ts: u64,
+    /// The instance's lost-event count when it subscribed.
+    lost_before: u64,
+    collected: Collected,
+}
+
+impl Hub {
+    fn create(scope: &[IpAddr]) -> Result<Hub, TraceError> {
+        let (root, private) = tracefs_root()?;
+        let _ = remove_stale_instances_in(&root);
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain extern "C" function with no arguments.
+            unsafe { libc::atexit(remove_shared_at_exit) };
+        });
+        let instance = {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            if live.exiting {
+                return Err(TraceError::Unavailable {
+                    why: "the process is exiting".into(),
+                });
+            }
+            let name = next_instance_name();
+            let instance = Instance::create(&root.join("instances"), &name)?;
+            live.paths.push(instance.path.clone());
+            // The exit handler covers a normal exit; the reaper covers a kill.
+            if let Err(e) = start_reaper(&name, private) {
+                drop(live);
+                unregister_live(&instance.path);
+                drop(instance);
+                return Err(TraceError::Unavailable {
+                    why: format!(
+                        "cannot start the process that removes the instance after a kill: {e}"
+                    ),
+                });
+            }
+            instance
+        };
+        let path = instance.path.clone();
+        let filter = TraceSpec::new(scope.iter().copied());
+        match Tracer::setup(instance, &filter) {
+            Ok(tracer) => Ok(Hub {
+                tracer,
+                state: Mutex::new(HubState::default()),
+            }),
+            Err(e) => {
+                // The instance is gone with the failed set-up (Instance's Drop).
+                unregister_live(&path);
+                Err(e)
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the ring buffers and gives each record to every subscriber whose
+    /// spec it matches and whose window it falls in; the rest is dropped.
+    fn drain(&self, state: &mut HubState) -> Result<(), TraceError> {
+        let subs = &mut state.subs;
+        let missed = self.tracer.drain(|record| {
+            for sub in subs.values_mut() {
+                if record.ts >= sub.from_ts && sub.spec.matches(record.src, record.dst) {
+                    sub.collected.records.push(record.clone());
+                }
+            }
+        })?;
+        if missed {
+            for sub in subs.values_mut() {
+                sub.collected.missed_pages = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        if live.exiting {
+            // The exit handler has removed it (or is about to).
+            self.tracer.instance.removed = true;
+            return;
+        }
+        // A failure is printed by Instance's Drop, which retries once more.
+        let _ = self.tracer.instance.remove();
+        let path = &self.tracer.instance.path;
+        live.paths.retain(|p| p != path);
+    }
+}
+
+type HubCell = Arc<OnceLock<Result<Arc<Hub>, String>>>;
+
+/// The shared hubs by scope (normally one: the lab's addresses).
+static HUBS: Mutex<Vec<(Vec<IpAddr>, HubCell)>> = Mutex::new(Vec::new());
+
+/// The instance paths of live hubs, for the exit handler; once it has run,
+/// `exiting` refuses new ones.
+struct Live {
+    exiting: bool,
+    paths: Vec<PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    exiting: false,
+    paths: Vec::new(),
+});
+static AT_EXIT: std::sync::Once = std::sync::Once::new();
+
+fn hub_cell(scope: &[IpAddr]) -> HubCell {
+    let mut hubs = HUBS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, cell)) = hubs.iter().find(|(s, _)| s.as_slice() == scope) {
+        return Arc::clone(cell);
+    }
+    let cell = HubCell::default();
+    hubs.push((scope.to_vec(), Arc::clone(&cell)));
+    cell
+}
+
+/// Makes the hub once; a failure is kept (as its message) so that later cases
+/// do not try again, and reported to each of them.
+fn init_hub(cell: &HubCell, scope: &[IpAddr]) -> Result<Arc<Hub>, TraceError> {
+    cell.get_or_init(|| Hub::create(scope).map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|why| TraceError::Unavailable { why })
+}
+
+fn shared_hub(scope: &[IpAddr]) -> Result<Arc<Hub>, TraceError> {
+    init_hub(&hub_cell(scope), scope)
+}
+
+fn unregister_live(path: &Path) {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.paths.retain(|p| p != path);
+}
+
+/// The exit handler: removes every shared instance of the process.
+///
+/// Equivalent to: `rmdir /sys/kernel/tracing/instances/synlab-<pid>-*` at exit.
+extern "C" fn remove_shared_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        live.exiting = true;
+        for path in std::mem::take(&mut live.paths) {
+            let mut instance = Instance {
+                path,
+                removed: false,
+            };
+            if let Err(e) = instance.remove() {
+                eprintln!("synlab: tracefs instance left behind: {e}");
+            }
+            instance.removed = true;
+        }
+    });
 }
 
 impl fmt::Debug for StateTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateTrace")
-            .field("info", &self.info)
+            .field("info", &self.tracer.info)
             .field("spec", &self.spec)
             .finish_non_exhaustive()
     }
@@ -868,8 +1251,15 @@ fn private_tracefs() -> Result<PathBuf, TraceError> {
                         let _ = tx.send(Err(fail("mount tracefs privately")));
                         return;
                     }
+                    let (fork_tx, fork_rx) = std::sync::mpsc::channel::<ForkRequest>();
+                    *PRIVATE_FORKER.lock().unwrap_or_else(|e| e.into_inner()) = Some(fork_tx);
                     // SAFETY: gettid has no preconditions.
                     let _ = tx.send(Ok(unsafe { libc::gettid() }));
+                    // Serve reaper forks, so a reaper lives in this mount namespace
+                    // and sees the private tracefs; otherwise only hold the mount.
+                    while let Ok((path, reply)) = fork_rx.recv() {
+                        let _ = reply.send(fork_reaper(&path));
+                    }
                     loop {
                         std::thread::park();
                     }
@@ -887,6 +1277,97 @@ fn private_tracefs() -> Result<PathBuf, TraceError> {
         })
         .clone()
         .map_err(|why| TraceError::Unavailable { why })
+}
+
+/// A request to the private tracefs thread: fork a reaper for this instance path.
+type ForkRequest = (CString, std::sync::mpsc::Sender<io::Result<()>>);
+
+/// The private tracefs thread's fork requests (set when that thread runs).
+static PRIVATE_FORKER: Mutex<Option<std::sync::mpsc::Sender<ForkRequest>>> = Mutex::new(None);
+
+/// Start a reaper for the instance `name`: a process that removes it once this
+/// process is gone, however it ends (SIGKILL included). Forked from the private
+/// tracefs thread when there is one, so it sees the same tracefs.
+///
+/// Equivalent to: `( while kill -0 $$; do sleep 1; done; rmdir instances/NAME ) &`,
+/// but woken by the kernel closing a pipe instead of polling.
+fn start_reaper(name: &str, private: bool) -> io::Result<()> {
+    let path = CString::new(format!("{TRACEFS}/instances/{name}"))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if !private {
+        return fork_reaper(&path);
+    }
+    let sender = PRIVATE_FORKER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| io::Error::other("the private tracefs thread is not running"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    sender
+        .send((path, tx))
+        .map_err(|_| io::Error::other("the private tracefs thread stopped"))?;
+    rx.recv()
+        .map_err(|_| io::Error::other("the private tracefs thread stopped"))?
+}
+
+/// Fork the reaper. The child keeps only the read end of a pipe whose write end
+/// only this process holds (close-on-exec, never closed): when this process is
+/// gone the read sees end-of-file, and the child removes the instance (retrying
+/// briefly while the kernel still holds it) and exits. It leaves its session and
+/// ignores the terminal's signals, so a Ctrl-C to the group cannot stop it before
+/// it has cleaned up; it closes every other inherited fd, so it keeps no
+/// namespace, socket or pipe of ours alive.
+fn fork_reaper(path: &CString) -> io::Result<()> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (r, w) = (fds[0], fds[1]);
+    // SAFETY: the child calls only async-signal-safe functions (close_range,
+    // setsid, sigaction via signal, read, rmdir, usleep, _exit) on memory that
+    // was ready before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        // SAFETY: closing our own fresh descriptors.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+        return Err(e);
+    }
+    if pid == 0 {
+        // SAFETY: see above; every pointer is to memory owned before the fork.
+        unsafe {
+            if r > 0 {
+                libc::syscall(libc::SYS_close_range, 0u32, (r - 1) as u32, 0u32);
+            }
+            libc::syscall(libc::SYS_close_range, (r + 1) as u32, u32::MAX, 0u32);
+            libc::setsid();
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            let mut byte = 0u8;
+            loop {
+                let n = libc::read(r, (&mut byte as *mut u8).cast(), 1);
+                if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                    break;
+                }
+            }
+            for _ in 0..200 {
+                if libc::rmdir(path.as_ptr()) == 0 || *libc::__errno_location() == libc::ENOENT {
+                    break;
+                }
+                libc::usleep(10_000);
+            }
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: the read end is the child's now; the write end stays open (and is
+    // never closed) for as long as this process lives.
+    unsafe { libc::close(r) };
+    Ok(())
 }
 
 fn is_tracefs(path: &Path) -> io::Result<bool> {
@@ -2148,7 +2629,7 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
     }
 
     /// Polls the trace until `done` holds, for at most 5 s.
-    fn wait_for(trace: &StateTrace, what: &str, done: impl Fn(&TraceLog) -> bool) -> TraceLog {
+    fn wait_for(trace: &AnyTrace, what: &str, done: impl Fn(&TraceLog) -> bool) -> TraceLog {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let log = trace.snapshot().expect("read the trace");
@@ -2192,6 +2673,45 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
             .collect()
     }
 
+    /// A private or a shared trace, for tests that run both.
+    enum AnyTrace {
+        Private(Box<StateTrace>),
+        Shared(SharedTrace),
+    }
+
+    impl AnyTrace {
+        fn start(shared: bool, scope: &[IpAddr], spec: TraceSpec) -> AnyTrace {
+            if shared {
+                AnyTrace::Shared(SharedTrace::start(scope, spec).expect("start the shared trace"))
+            } else {
+                AnyTrace::Private(Box::new(
+                    StateTrace::start(spec).expect("start the state trace"),
+                ))
+            }
+        }
+
+        fn info(&self) -> &TraceInfo {
+            match self {
+                AnyTrace::Private(t) => t.info(),
+                AnyTrace::Shared(t) => t.info(),
+            }
+        }
+
+        fn snapshot(&self) -> Result<TraceLog, TraceError> {
+            match self {
+                AnyTrace::Private(t) => t.snapshot(),
+                AnyTrace::Shared(t) => t.snapshot(),
+            }
+        }
+
+        fn stop(self) -> Result<TraceLog, TraceError> {
+            match self {
+                AnyTrace::Private(t) => t.stop(),
+                AnyTrace::Shared(t) => t.stop(),
+            }
+        }
+    }
+
     struct CloseFirst {
         log: TraceLog,
         listen_window: (u64, u64),
@@ -2202,12 +2722,13 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
     /// In the calling thread's namespace: a listener on 127.0.0.1:`port`, a
     /// client bound to :`cport`; the server closes first, then the client.
     /// `sync` lines up parallel runs: after their traces start, and before
-    /// they stop.
+    /// they stop. `shared`: on the process's shared instance for `[ip]`.
     fn server_closes_first(
         ip: IpAddr,
         port: u16,
         cport: u16,
         sync: Option<Arc<Barrier>>,
+        shared: bool,
     ) -> CloseFirst {
         let server = SocketAddr::new(ip, port);
         let client = SocketAddr::new(ip, cport);
@@ -2215,7 +2736,7 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
             .ports([port, cport])
             .server(server)
             .owner(gettid());
-        let trace = StateTrace::start(spec).expect("start the state trace");
+        let trace = AnyTrace::start(shared, &[ip], spec);
         assert_eq!(trace.info().clock, "tai");
         if let Some(b) = &sync {
             b.wait();
@@ -2255,9 +2776,10 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
         }
         let instance = trace.info().instance.clone();
         let log = trace.stop().expect("stop the state trace");
-        assert!(
-            !instance.exists(),
-            "{} is left after stop()",
+        assert_eq!(
+            instance.exists(),
+            shared,
+            "{}: a private instance goes with stop(), the shared one stays",
             instance.display()
         );
         CloseFirst {
@@ -2336,7 +2858,7 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
     #[test]
     fn server_close_first_shows_fin_wait_on_the_server_and_last_ack_on_the_client() {
         require_root();
-        let run = in_netns(|| server_closes_first(LOCALHOST4, 40001, 40002, None));
+        let run = in_netns(|| server_closes_first(LOCALHOST4, 40001, 40002, None, false));
         assert_close_first_sequences(&run);
         assert!(
             run.log.info.kernel_filter.contains("saddr == 0x"),
@@ -2348,8 +2870,9 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
     #[test]
     fn ipv6_server_close_first_is_traced_by_family_and_ports() {
         require_root();
-        let run =
-            in_netns(|| server_closes_first(IpAddr::V6(Ipv6Addr::LOCALHOST), 40031, 40032, None));
+        let run = in_netns(|| {
+            server_closes_first(IpAddr::V6(Ipv6Addr::LOCALHOST), 40031, 40032, None, false)
+        });
         assert_close_first_sequences(&run);
         let filter = &run.log.info.kernel_filter;
         assert!(
@@ -2365,10 +2888,10 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
         let barrier = Arc::new(Barrier::new(2));
         let (b1, b2) = (Arc::clone(&barrier), Arc::clone(&barrier));
         let a = std::thread::spawn(move || {
-            in_netns(move || server_closes_first(LOCALHOST4, 40011, 40012, Some(b1)))
+            in_netns(move || server_closes_first(LOCALHOST4, 40011, 40012, Some(b1), false))
         });
         let b = std::thread::spawn(move || {
-            in_netns(move || server_closes_first(LOCALHOST4, 40011, 40012, Some(b2)))
+            in_netns(move || server_closes_first(LOCALHOST4, 40011, 40012, Some(b2), false))
         });
         let (a, b) = (a.join().unwrap(), b.join().unwrap());
         for run in [&a, &b] {
@@ -2407,6 +2930,111 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
         }
     }
 
+    /// The shared-instance tests run one at a time: `shutdown_shared` removes
+    /// every shared instance of the process.
+    static SHARED: Mutex<()> = Mutex::new(());
+
+    fn one_shared_test() -> std::sync::MutexGuard<'static, ()> {
+        SHARED.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[test]
+    fn shared_trace_gives_parallel_cases_the_same_events_with_one_stamp() {
+        require_root();
+        let _one = one_shared_test();
+        // Its own scope: its own shared instance, whatever other tests do.
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 41));
+        let barrier = Arc::new(Barrier::new(2));
+        let (b1, b2) = (Arc::clone(&barrier), Arc::clone(&barrier));
+        let a = std::thread::spawn(move || {
+            in_netns(move || server_closes_first(ip, 40041, 40042, Some(b1), true))
+        });
+        let b = std::thread::spawn(move || {
+            in_netns(move || server_closes_first(ip, 40041, 40042, Some(b2), true))
+        });
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        for run in [&a, &b] {
+            assert_close_first_sequences(run);
+            assert!(
+                run.log.info.kernel_filter.contains("saddr == 0x")
+                    && !run.log.info.kernel_filter.contains("sport"),
+                "the shared filter is by address only: {}",
+                run.log.info.kernel_filter
+            );
+        }
+        assert_eq!(a.log.info.instance, b.log.info.instance, "one instance");
+        // Each saw the other's sockets as tuple-only, as the very same records.
+        let own = |log: &TraceLog| log.own_changes().cloned().collect::<Vec<_>>();
+        let others = |log: &TraceLog| {
+            log.changes
+                .iter()
+                .filter(|c| c.owner == Owner::TupleOnly)
+                .map(|c| (c.at_ns, c.side, c.old, c.new))
+                .collect::<Vec<_>>()
+        };
+        let same = |log: &TraceLog| {
+            own(log)
+                .iter()
+                .map(|c| (c.at_ns, c.side, c.old, c.new))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(&a.log), same(&b.log), "a's tuple-only are b's own");
+        assert_eq!(others(&b.log), same(&a.log), "b's tuple-only are a's own");
+    }
+
+    #[test]
+    fn shared_trace_sees_nothing_from_before_it_started() {
+        require_root();
+        let _one = one_shared_test();
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 42));
+        in_netns(move || {
+            // An earlier "case" on the same instance, same tuple, same thread.
+            let first = server_closes_first(ip, 40051, 40052, None, true);
+            assert_close_first_sequences(&first);
+            let spec = TraceSpec::new([ip]).ports([40051, 40052]).owner(gettid());
+            let later = SharedTrace::start(&[ip], spec).expect("subscribe again");
+            let log = later.stop().expect("stop");
+            assert!(log.changes.is_empty(), "seen:\n{}", lines(&log));
+        });
+    }
+
+    #[test]
+    fn shared_trace_refuses_addresses_outside_its_scope() {
+        let spec = TraceSpec::new([IpAddr::V4(Ipv4Addr::new(127, 0, 0, 43))]);
+        let err = SharedTrace::start(&[LOCALHOST4], spec).expect_err("outside the scope");
+        assert!(err.is_unavailable(), "{err}");
+        let err = SharedTrace::start(&[LOCALHOST4], TraceSpec::default()).expect_err("any address");
+        assert!(err.is_unavailable(), "{err}");
+    }
+
+    #[test]
+    fn shutdown_shared_removes_the_instance_and_the_next_start_makes_one() {
+        require_root();
+        let _one = one_shared_test();
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 44));
+        let first = SharedTrace::start(&[ip], TraceSpec::new([ip])).expect("start");
+        let instance = first.info().instance.clone();
+        assert!(instance.is_dir());
+        first.stop().expect("stop");
+        assert!(
+            instance.is_dir(),
+            "the shared instance outlives its subscribers"
+        );
+        shutdown_shared();
+        assert!(
+            !instance.exists(),
+            "{} is left after shutdown_shared()",
+            instance.display()
+        );
+        let again = SharedTrace::start(&[ip], TraceSpec::new([ip])).expect("start again");
+        let made = again.info().instance.clone();
+        assert_ne!(made, instance);
+        assert!(made.is_dir());
+        drop(again);
+        shutdown_shared();
+        assert!(!made.exists());
+    }
+
     #[test]
     fn connect_to_a_closed_port_traces_both_resets() {
         require_root();
@@ -2416,7 +3044,7 @@ print fmt: "family=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c da
                 .ports([40021])
                 .server(server)
                 .owner(gettid());
-            let trace = StateTrace::start(spec).expect("start the state trace");
+            let trace = AnyTrace::start(false, &[], spec);
             let refused = TcpStream::connect(server).expect_err("nothing listens");
             assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
             wait_for(&trace, "the client to close", |log| {

@@ -1,0 +1,615 @@
+//! `synlab bench`: how fast the harness is on this machine, measured in one run
+//! and printed with the machine it ran on. It proves the performance claims: the
+//! lab's rtnetlink set-up against the `ip`/`sysctl` subprocesses a shell selftest
+//! would run, one raw-peer case and one kernel-client case end to end, and the
+//! whole suite serial against parallel. Needs root (namespaces, `ip netns add`).
+//!
+//! Numbers live here and nowhere else: tests never assert a timing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::lab::{Lab, LabError, LabSpec};
+use crate::run::{self, RunError};
+use crate::scenario::{self, Case, ClientKind, Family, ScenarioError};
+
+/// The raw-peer case measured by default (an ACK answer: no 200 ms wait for `none`).
+pub const RAW_CASE: &str = "timewait::paws::ipv4/seq=rcv_nxt+1/tsval=ts_recent-10";
+/// The kernel-client case measured by default.
+pub const KERNEL_CASE: &str = "timewait::ts-off::ipv4";
+/// Runs per row unless `--runs` says otherwise (`--quick`: [`QUICK_RUNS`]).
+pub const DEFAULT_RUNS: usize = 30;
+pub const QUICK_RUNS: usize = 10;
+/// Whole-suite runs per row (`--quick`: 1).
+pub const SUITE_RUNS: usize = 3;
+
+/// The lab that row (a) builds both ways: IPv4, timestamps off on both sides.
+const SYSCTL: (&str, &str) = ("net.ipv4.tcp_timestamps", "0");
+const SERVER_CIDR: &str = "198.18.0.1/24";
+const CLIENT_CIDR: &str = "198.18.0.2/24";
+/// The most a lab may take to come up, either way.
+const LAB_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error("{case}: {source}")]
+    Run { case: String, source: Box<RunError> },
+    #[error("{case} did not match its expectation, so its time means nothing:\n{report}")]
+    CaseFailed { case: String, report: String },
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("no case {name} under {root} (and no {kind} IPv4 case to stand in for it)")]
+    NoCase {
+        name: &'static str,
+        kind: &'static str,
+        root: PathBuf,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Command {
+        command: String,
+        status: String,
+        output: String,
+    },
+    #[error("`{command}`: {what} not seen within {after:?}; last seen: {last_seen}")]
+    Timeout {
+        command: String,
+        what: &'static str,
+        after: Duration,
+        last_seen: String,
+    },
+}
+
+/// What to measure and how often.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Runs per lab and per case row (at least 1).
+    pub runs: usize,
+    /// Runs of the whole suite per row (serial, parallel).
+    pub suite_runs: usize,
+    /// `--quick` was given (for the command that reproduces the report).
+    pub quick: bool,
+    /// The scenarios folder (`--scenarios-dir`).
+    pub scenarios: PathBuf,
+    /// The `synlab` binary that runs the whole suite (normally this one).
+    pub exe: PathBuf,
+}
+
+impl BenchOptions {
+    /// `--runs N` and `--quick` as the CLI takes them.
+    pub fn new(scenarios: PathBuf, runs: Option<usize>, quick: bool) -> BenchOptions {
+        let default = if quick { QUICK_RUNS } else { DEFAULT_RUNS };
+        BenchOptions {
+            runs: runs.unwrap_or(default).max(1),
+            suite_runs: if quick { 1 } else { SUITE_RUNS },
+            quick,
+            scenarios,
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("synlab")),
+        }
+    }
+}
+
+/// Summary of one row's samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub runs: usize,
+    /// The first run (cold: first namespace, first trace of the process).
+    pub first: Duration,
+    pub p50: Duration,
+    pub p95: Duration,
+}
+
+impl Stats {
+    /// Summarises `samples` in the order they were taken; `None` when empty.
+    pub fn of(samples: &[Duration]) -> Option<Stats> {
+        let first = *samples.first()?;
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        Some(Stats {
+            runs: samples.len(),
+            first,
+            p50: percentile(&sorted, 50.0),
+            p95: percentile(&sorted, 95.0),
+        })
+    }
+}
+
+/// The nearest-rank percentile `p` (0 < p <= 100) of `sorted` (ascending): the
+/// smallest sample that at least p % of the samples are not above. Zero when empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// CPUs this process may use (`nproc`).
+    pub nproc: usize,
+    /// `uname -r`.
+    pub kernel: String,
+    /// The first `model name` of /proc/cpuinfo.
+    pub cpu: String,
+}
+
+impl Machine {
+    pub fn this() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: run::kernel_release(),
+            cpu,
+        }
+    }
+}
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub what: String,
+    pub stats: Stats,
+}
+
+/// Everything `synlab bench` prints.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub machine: Machine,
+    pub lab_netlink: Row,
+    pub lab_shell: Row,
+    pub raw_case: Row,
+    pub kernel_case: Row,
+    pub suite_serial: Row,
+    pub suite_parallel: Row,
+    /// Cases in the suite.
+    pub suite_cases: usize,
+    pub jobs: usize,
+    /// The command that reproduces the report.
+    pub command: String,
+    pub took: Duration,
+}
+
+/// Run every measurement; progress goes to stderr.
+pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
+    let started = Instant::now();
+    let machine = Machine::this();
+    let found = scenario::discover(&opts.scenarios)?;
+    let cases: Vec<Case> = found.into_iter().flat_map(|s| s.cases).collect();
+    let raw = pick(&cases, RAW_CASE, ClientKind::Raw, &opts.scenarios)?;
+    let kernel = pick(&cases, KERNEL_CASE, ClientKind::Kernel, &opts.scenarios)?;
+    let n = opts.runs;
+
+    eprintln!("bench: lab setup + teardown, {n} x rtnetlink and {n} x ip/sysctl, interleaved");
+    let (netlink, shell) = lab_rows(n)?;
+    eprintln!("bench: {} x {}", n, raw.trial_name());
+    let raw_samples = case_row(&raw, n)?;
+    eprintln!("bench: {} x {}", n, kernel.trial_name());
+    let kernel_samples = case_row(&kernel, n)?;
+    let jobs = machine.nproc;
+    eprintln!(
+        "bench: {} x `synlab run --all` with -j 1 and -j {jobs} ({} cases), alternating",
+        opts.suite_runs,
+        cases.len()
+    );
+    let (serial, parallel) = suite_rows(opts, jobs)?;
+
+    let row = |what: String, samples: &[Duration]| Row {
+        what,
+        stats: Stats::of(samples).unwrap_or(Stats {
+            runs: 0,
+            first: Duration::ZERO,
+            p50: Duration::ZERO,
+            p95: Duration::ZERO,
+        }),
+    };
+    Ok(Report {
+        lab_netlink: row(
+            "lab setup+teardown: synlab (rtnetlink, Lab::build + drop)".into(),
+            &netlink,
+        ),
+        lab_shell: row(
+            "lab setup+teardown: ip/sysctl subprocesses (selftest way)".into(),
+            &shell,
+        ),
+        raw_case: row(format!("raw-peer case {}", raw.trial_name()), &raw_samples),
+        kernel_case: row(
+            format!("kernel-client case {}", kernel.trial_name()),
+            &kernel_samples,
+        ),
+        suite_serial: row("suite: synlab run --all -j 1".into(), &serial),
+        suite_parallel: row(format!("suite: synlab run --all (-j {jobs})"), &parallel),
+        suite_cases: cases.len(),
+        jobs,
+        command: format!(
+            "sudo synlab bench --runs {n}{}",
+            if opts.quick { " --quick" } else { "" }
+        ),
+        machine,
+        took: started.elapsed(),
+    })
+}
+
+/// The named case, or the first IPv4 case of that client kind.
+fn pick(
+    cases: &[Case],
+    name: &'static str,
+    kind: ClientKind,
+    root: &Path,
+) -> Result<Case, BenchError> {
+    cases
+        .iter()
+        .find(|c| c.trial_name() == name)
+        .or_else(|| {
+            cases
+                .iter()
+                .find(|c| c.client_kind == kind && c.family == Family::V4)
+        })
+        .cloned()
+        .ok_or_else(|| BenchError::NoCase {
+            name,
+            kind: match kind {
+                ClientKind::Raw => "raw",
+                ClientKind::Kernel => "kernel",
+            },
+            root: root.to_path_buf(),
+        })
+}
+
+/// Row (a): `n` labs each way, interleaved so drift hits both alike.
+fn lab_rows(n: usize) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
+    let rt = runtime()?;
+    let spec = LabSpec {
+        family: Family::V4,
+        server_sysctl: vec![(SYSCTL.0.into(), SYSCTL.1.into())],
+        client_sysctl: vec![(SYSCTL.0.into(), SYSCTL.1.into())],
+        raw_client: false,
+        keep: None,
+    };
+    let mut netlink = Vec::with_capacity(n);
+    let mut shell = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let lab = rt.block_on(Lab::build(&spec, LAB_DEADLINE))?;
+        drop(lab);
+        netlink.push(t.elapsed());
+
+        let t = Instant::now();
+        ShellLab::build(i)?.teardown()?;
+        shell.push(t.elapsed());
+    }
+    Ok((netlink, shell))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| BenchError::Io {
+            what: "build a tokio runtime".into(),
+            source,
+        })
+}
+
+/// Row (b): one case `n` times, each end to end, each checked to pass.
+fn case_row(case: &Case, n: usize) -> Result<Vec<Duration>, BenchError> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = run::run_case_blocking(case).map_err(|source| BenchError::Run {
+            case: case.trial_name(),
+            source: Box::new(source),
+        })?;
+        samples.push(t.elapsed());
+        if !r.verdict.pass {
+            return Err(BenchError::CaseFailed {
+                case: case.trial_name(),
+                report: crate::report::text::render(&r),
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// Row (c): the whole suite through the CLI, serial and parallel, alternating.
+fn suite_rows(
+    opts: &BenchOptions,
+    jobs: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
+    let mut serial = Vec::new();
+    let mut parallel = Vec::new();
+    for _ in 0..opts.suite_runs.max(1) {
+        serial.push(suite_once(opts, 1)?);
+        parallel.push(suite_once(opts, jobs)?);
+    }
+    Ok((serial, parallel))
+}
+
+fn suite_once(opts: &BenchOptions, jobs: usize) -> Result<Duration, BenchError> {
+    let mut cmd = Command::new(&opts.exe);
+    cmd.arg("--scenarios-dir")
+        .arg(&opts.scenarios)
+        .args(["run", "--all", "-j", &jobs.to_string()])
+        .stdin(Stdio::null());
+    let shown = format!(
+        "{} --scenarios-dir {} run --all -j {jobs}",
+        opts.exe.display(),
+        opts.scenarios.display()
+    );
+    let t = Instant::now();
+    let out = cmd.output().map_err(|source| BenchError::Io {
+        what: format!("start {shown}"),
+        source,
+    })?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        return Err(command_failed(&shown, &out));
+    }
+    Ok(took)
+}
+
+fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut output = text(&out.stderr);
+    let stdout = text(&out.stdout);
+    // The verdicts are at the end of a run's stdout.
+    let tail: Vec<&str> = stdout.lines().rev().take(40).collect();
+    for l in tail.into_iter().rev() {
+        output.push_str(l);
+        output.push('\n');
+    }
+    BenchError::Command {
+        command: command.to_string(),
+        status: out.status.to_string(),
+        output,
+    }
+}
+
+/// The same lab as row (a)'s `Lab::build`, made the way shell selftests make it:
+/// one `ip`/`sysctl` process per step, in named namespaces of this process
+/// (`synlab-bench-<pid>-<i>-a`/`-b`). The guard deletes them, also on error.
+struct ShellLab {
+    names: [String; 2],
+    deleted: bool,
+}
+
+impl ShellLab {
+    /// Equivalent to (a = server, b = client):
+    /// ```text
+    /// ip netns add A; ip netns add B
+    /// ip -n A link add syn-srv0 type veth peer name syn-cli0 netns B
+    /// ip -n A addr add 198.18.0.1/24 dev syn-srv0; ip -n B addr add 198.18.0.2/24 dev syn-cli0
+    /// ip -n A link set lo up; ip -n A link set syn-srv0 up   (and B)
+    /// ip netns exec A sysctl -qw net.ipv4.tcp_timestamps=0   (and B)
+    /// until ip -n A -o link show dev syn-srv0 | grep -q 'state UP'; do :; done   (and B)
+    /// ```
+    fn build(i: usize) -> Result<ShellLab, BenchError> {
+        let base = format!("synlab-bench-{}-{i}", std::process::id());
+        let lab = ShellLab {
+            names: [format!("{base}-a"), format!("{base}-b")],
+            deleted: false,
+        };
+        let [a, b] = &lab.names;
+        let (srv, cli) = (crate::lab::SERVER_IF, crate::lab::CLIENT_IF);
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&[
+            "-n", a, "link", "add", srv, "type", "veth", "peer", "name", cli, "netns", b,
+        ])?;
+        ip(&["-n", a, "addr", "add", SERVER_CIDR, "dev", srv])?;
+        ip(&["-n", b, "addr", "add", CLIENT_CIDR, "dev", cli])?;
+        for (ns, dev) in [(a, srv), (b, cli)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        let set = format!("{}={}", SYSCTL.0, SYSCTL.1);
+        for ns in [a, b] {
+            ip(&["netns", "exec", ns, "sysctl", "-qw", &set])?;
+        }
+        for (ns, dev) in [(a, srv), (b, cli)] {
+            wait_up(ns, dev)?;
+        }
+        Ok(lab)
+    }
+
+    /// Equivalent to: `ip netns del A; ip netns del B`
+    fn teardown(mut self) -> Result<(), BenchError> {
+        self.deleted = true;
+        let [a, b] = &self.names;
+        let first = ip(&["netns", "del", a]);
+        let second = ip(&["netns", "del", b]);
+        first.and(second).map(drop)
+    }
+}
+
+impl Drop for ShellLab {
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        for name in &self.names {
+            let _ = Command::new("ip")
+                .args(["netns", "del", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// One `ip` process; its output is returned, its failure is an error.
+fn ip(args: &[&str]) -> Result<String, BenchError> {
+    let shown = format!("ip {}", args.join(" "));
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| BenchError::Io {
+            what: format!("start {shown}"),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(command_failed(&shown, &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `busywait` on the link's operstate, as lib.sh does it: one `ip` per look.
+fn wait_up(ns: &str, dev: &str) -> Result<(), BenchError> {
+    let t = Instant::now();
+    loop {
+        let shown = ip(&["-n", ns, "-o", "link", "show", "dev", dev])?;
+        if shown.contains("state UP") {
+            return Ok(());
+        }
+        if t.elapsed() > LAB_DEADLINE {
+            return Err(BenchError::Timeout {
+                command: format!("ip -n {ns} -o link show dev {dev}"),
+                what: "state UP",
+                after: LAB_DEADLINE,
+                last_seen: shown.trim().to_string(),
+            });
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn ratio(slow: Duration, fast: Duration) -> f64 {
+    slow.as_secs_f64() / fast.as_secs_f64().max(1e-9)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.machine;
+        writeln!(
+            f,
+            "synlab bench on {} CPUs (nproc), Linux {}, {}",
+            m.nproc, m.kernel, m.cpu
+        )?;
+        let rows = [
+            &self.lab_netlink,
+            &self.lab_shell,
+            &self.raw_case,
+            &self.kernel_case,
+            &self.suite_serial,
+            &self.suite_parallel,
+        ];
+        let w = rows.iter().map(|r| r.what.len()).max().unwrap_or(0);
+        writeln!(
+            f,
+            "\n{:<w$}  {:>4}  {:>10}  {:>10}  {:>10}",
+            "what", "runs", "first", "p50", "p95"
+        )?;
+        for r in rows {
+            let s = r.stats;
+            writeln!(
+                f,
+                "{:<w$}  {:>4}  {:>10}  {:>10}  {:>10}",
+                r.what,
+                s.runs,
+                ms(s.first),
+                ms(s.p50),
+                ms(s.p95)
+            )?;
+        }
+        let lab = ratio(self.lab_shell.stats.p50, self.lab_netlink.stats.p50);
+        let suite = ratio(self.suite_serial.stats.p50, self.suite_parallel.stats.p50);
+        writeln!(f, "\nratios (p50)")?;
+        writeln!(
+            f,
+            "  lab setup+teardown: ip/sysctl subprocesses / synlab  {lab:.1}x"
+        )?;
+        writeln!(
+            f,
+            "  suite ({} cases): serial / parallel (-j {})          {suite:.1}x",
+            self.suite_cases, self.jobs
+        )?;
+        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+        let raw = self.raw_case.stats.p50;
+        let kernel = self.kernel_case.stats.p50;
+        let par = self.suite_parallel.stats.p50;
+        writeln!(f, "\ntargets (issue 7)")?;
+        writeln!(
+            f,
+            "  lab setup+teardown >= 5x faster than ip/sysctl   {lab:>7.1}x    {}",
+            mark(lab >= 5.0)
+        )?;
+        writeln!(
+            f,
+            "  raw-peer case p50 < 50 ms                         {:>9}  {}",
+            ms(raw),
+            mark(raw < Duration::from_millis(50))
+        )?;
+        writeln!(
+            f,
+            "  kernel-client case p50 < 100 ms                   {:>9}  {}",
+            ms(kernel),
+            mark(kernel < Duration::from_millis(100))
+        )?;
+        writeln!(
+            f,
+            "  full suite ({} cases) parallel < 5 s              {:>9}  {}",
+            self.suite_cases,
+            ms(par),
+            mark(par < Duration::from_secs(5))
+        )?;
+        writeln!(
+            f,
+            "\nbench took {:.1} s; reproduce: {}",
+            self.took.as_secs_f64(),
+            self.command
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted = ms(&(1..=100).collect::<Vec<_>>());
+        assert_eq!(percentile(&sorted, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&sorted, 95.0), Duration::from_millis(95));
+        assert_eq!(percentile(&sorted, 100.0), Duration::from_millis(100));
+        let three = ms(&[10, 20, 30]);
+        assert_eq!(percentile(&three, 50.0), Duration::from_millis(20));
+        assert_eq!(percentile(&three, 95.0), Duration::from_millis(30));
+        assert_eq!(percentile(&ms(&[7]), 95.0), Duration::from_millis(7));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn stats_keep_the_first_sample_and_sort_the_rest() {
+        let s = Stats::of(&ms(&[90, 10, 30, 20, 40])).unwrap();
+        assert_eq!(s.runs, 5);
+        assert_eq!(s.first, Duration::from_millis(90));
+        assert_eq!(s.p50, Duration::from_millis(30));
+        assert_eq!(s.p95, Duration::from_millis(90));
+        assert_eq!(Stats::of(&[]), None);
+    }
+}
