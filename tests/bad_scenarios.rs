@@ -8,15 +8,16 @@
 //!
 //! Two tests check the same files: the library's `load_file` (in-process, so a panic
 //! names its file) and the real CLI. The CLI is this workspace's `synlab` binary, built
-//! by asking cargo (see `synlab_bin`), because this package cannot use
+//! by asking cargo (see `support::synlab_bin`), because this package cannot use
 //! `CARGO_BIN_EXE_synlab` and `cargo test` does not rebuild another package's binary.
 
-use std::os::unix::process::CommandExt;
+mod support;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
+use support::{ScratchDir, synlab_bin};
 use synlab::scenario::{self, Loc, MAX_ERRORS, MAX_FILE_BYTES, ScenarioError};
 
 /// A file that must be refused, and how.
@@ -74,28 +75,8 @@ fn corpus() -> Vec<Bad> {
 }
 
 /// A private directory for generated files, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("synlab-bad-scenarios-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).expect("write a generated file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn scratch(tag: &str) -> ScratchDir {
+    ScratchDir::new(&format!("synlab-bad-scenarios-{tag}"))
 }
 
 const VALID: &str = r#"# A valid scenario, the base of the generated files.
@@ -127,7 +108,7 @@ fn bom(bytes: &[u8]) -> Vec<u8> {
 
 /// Files made at test time: too large or too many to commit, and the CRLF and BOM
 /// variant of every committed file (same position, same message).
-fn generated(dir: &TempDir, corpus: &[Bad]) -> Vec<Bad> {
+fn generated(dir: &ScratchDir, corpus: &[Bad]) -> Vec<Bad> {
     let mut out = Vec::new();
     let mut add = |path: PathBuf, line, column, needle: &str| {
         out.push(Bad {
@@ -244,7 +225,7 @@ fn generated(dir: &TempDir, corpus: &[Bad]) -> Vec<Bad> {
 
     // Same file name in a folder of its own: case names (the file stem) stay the same.
     for tag in ["crlf", "bom"] {
-        std::fs::create_dir_all(dir.0.join(tag)).expect("create a variant dir");
+        std::fs::create_dir_all(dir.path().join(tag)).expect("create a variant dir");
     }
     for bad in corpus {
         let bytes = std::fs::read(&bad.path).expect("read a corpus file");
@@ -383,7 +364,7 @@ fn without_path(message: &str, path: &Path) -> String {
 fn library_refuses_every_bad_file_at_its_position() {
     let corpus = corpus();
     assert!(corpus.len() >= 30, "only {} corpus files", corpus.len());
-    let dir = TempDir::new("lib");
+    let dir = scratch("lib");
     let generated = generated(&dir, &corpus);
     let mut failures = Vec::new();
     println!("\n{:<50} message", "file");
@@ -418,7 +399,7 @@ fn library_refuses_every_bad_file_at_its_position() {
         failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
     }
     // The file with 2000 errors shows MAX_ERRORS of them and counts the rest.
-    let many = dir.0.join("2000-errors.toml");
+    let many = dir.path().join("2000-errors.toml");
     let message = library_message(&many).unwrap_or_default();
     let last = message.lines().last().unwrap_or_default();
     if message.lines().count() != MAX_ERRORS + 1 || !last.contains("and 1950 more errors") {
@@ -437,7 +418,7 @@ fn library_refuses_every_bad_file_at_its_position() {
 
 #[test]
 fn crlf_bom_and_size_limit_are_fine_on_valid_files() {
-    let dir = TempDir::new("valid");
+    let dir = scratch("valid");
     let lf = dir.write("lf.toml", VALID.as_bytes());
     let names = |path: &Path| -> Vec<String> {
         let s =
@@ -479,7 +460,7 @@ fn crlf_bom_and_size_limit_are_fine_on_valid_files() {
 fn cli_check_prints_the_library_message_and_exits_2() {
     let bin = synlab_bin();
     let corpus = corpus();
-    let dir = TempDir::new("cli");
+    let dir = scratch("cli");
     let generated = generated(&dir, &corpus);
     let cwd = std::env::current_dir().expect("cwd");
     let mut failures = Vec::new();
@@ -528,65 +509,4 @@ fn cli_check_prints_the_library_message_and_exits_2() {
         corpus.len() + generated.len()
     );
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-}
-
-/// The workspace's `synlab` binary, up to date.
-///
-/// Why the test builds it: this package cannot use `CARGO_BIN_EXE_synlab` (cargo sets it
-/// only for the tests of the package that owns the binary), and `cargo test` does not
-/// rebuild another package's binary, so an existing target/debug/synlab may be older
-/// than the sources. Asking cargo costs well under a second when the binary is fresh and
-/// never tests a stale one. It uses the test's own target dir and profile, as the owner
-/// of that target dir: under `just test` (cargo's runner is `sudo -E`) the test is root
-/// but the tree is the user's, and a root build would leave root-owned files.
-/// (The same as in tests/leaks.rs.)
-fn synlab_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        use std::os::unix::fs::MetadataExt;
-        let exe = std::env::current_exe().expect("current_exe");
-        // <target>/<profile>/deps/<test>-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test runs from <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "synlab", "--bin", "synlab"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        let owner = std::fs::metadata(profile_dir).expect("stat the target dir");
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 && owner.uid() != 0 {
-            cmd.uid(owner.uid()).gid(owner.gid());
-            if let Some(home) = home_of(owner.uid()) {
-                cmd.env("HOME", home);
-            }
-        }
-        let out = cmd.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build -p synlab --bin synlab failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("synlab")
-    })
-    .clone()
-}
-
-/// The home directory of `uid` from /etc/passwd.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let uid = uid.to_string();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&uid.as_str()))
-        .and_then(|f| f.get(5).map(|h| (*h).to_owned()))
 }

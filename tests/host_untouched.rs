@@ -6,14 +6,15 @@
 //! change by themselves are left out, each with its reason (VOLATILE_*).
 //! Needs root, like the scenarios; nextest runs it alone (.config/nextest.toml).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
+
+use support::{require_root, synlab_bin};
 
 /// /proc/sys/net entries that change by themselves on a host, with the reason.
 const VOLATILE_SYSCTLS: &[(&str, &str)] = &[(
@@ -162,21 +163,8 @@ fn ip(
     args: &[&str],
     add: impl Fn(&Value, &mut BTreeMap<String, String>),
 ) {
-    let out = Command::new("ip")
-        .arg("-j")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ip(8) (iproute2) is needed to look at the root namespace: {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ip -j {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::ip(&[&["-j"][..], args].concat());
     // `ip -j` prints nothing at all for an empty list in some versions.
-    let text = String::from_utf8_lossy(&out.stdout);
     let json: Value = if text.trim().is_empty() {
         Value::Array(vec![])
     } else {
@@ -270,72 +258,4 @@ fn one_side(
         }
     }
     lines
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "this test runs `synlab run --all`, which makes network namespaces: it needs root (`sudo cargo test` or `just test`)"
-        );
-    }
-}
-
-/// The workspace's `synlab` binary, up to date (the same as in tests/leaks.rs,
-/// which says why the test builds it).
-fn synlab_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // <target>/<profile>/deps/<test>-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test runs from <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let cargo =
-            PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
-        let mut cmd = Command::new(&cargo);
-        cmd.args(["build", "--quiet", "-p", "synlab", "--bin", "synlab"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // rustc sits beside the toolchain's cargo; sudo may have reset PATH.
-        if let Some(bin_dir) = cargo.parent() {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let dirs = std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&path));
-            cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
-        }
-        let owner = std::fs::metadata(profile_dir).expect("stat the target dir");
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 && owner.uid() != 0 {
-            cmd.uid(owner.uid()).gid(owner.gid());
-            if let Some(home) = home_of(owner.uid()) {
-                cmd.env("HOME", home);
-            }
-        }
-        let out = cmd.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build -p synlab --bin synlab failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("synlab")
-    })
-    .clone()
-}
-
-/// The home directory of `uid` from /etc/passwd.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let uid = uid.to_string();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&uid.as_str()))
-        .and_then(|f| f.get(5).map(|h| h.to_string()))
 }

@@ -8,11 +8,14 @@
 //! `SYNLAB_HTML_SCENARIO=NAME` renders another scenario and `SYNLAB_HTML_OUT=FILE`
 //! keeps a copy of the page (used by `just html-shot` until `synlab run --html`).
 
+mod support;
+
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::ScratchDir;
 use synlab::report::html::{self, LaneState};
 use synlab::report::timeline;
 use synlab::run::{CaseRun, run_case_blocking};
@@ -24,26 +27,6 @@ use synlab::scenario;
 synlab::enter_rootless_before_main!();
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A scratch directory removed on drop (also when an assertion fails).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("synlab-html-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a scratch directory");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Run headless Chromium on `page` with extra arguments. Output goes to files (a
 /// DOM larger than a pipe buffer would block a piped child); after 60 s the whole
@@ -126,8 +109,8 @@ fn ladder_renders_in_a_real_browser() {
     assert!(!runs.is_empty());
     let segments: usize = runs.iter().map(|r| r.obs.segments.len()).sum();
 
-    let scratch = Scratch::new();
-    let page = scratch.0.join("report.html");
+    let scratch = ScratchDir::new("synlab-html");
+    let page = scratch.path().join("report.html");
     let with_states: Vec<(&CaseRun, &[LaneState])> = runs.iter().map(|r| (r, &[][..])).collect();
     html::write(&page, &with_states, &format!("synlab run {name}")).expect("write the page");
     let text = std::fs::read_to_string(&page).expect("read the page back");
@@ -172,9 +155,9 @@ fn ladder_renders_in_a_real_browser() {
         "{CHROMIUM} not found: apt-get install chromium (or set SYNLAB_SKIP_BROWSER=1 to skip the browser check loudly)"
     );
 
-    let shot = scratch.0.join("shot.png");
+    let shot = scratch.path().join("shot.png");
     let out = chromium(
-        &scratch.0,
+        scratch.path(),
         &page,
         &[
             format!("--screenshot={}", shot.display()),
@@ -196,7 +179,7 @@ fn ladder_renders_in_a_real_browser() {
         png.len()
     );
 
-    let out = chromium(&scratch.0, &page, &["--dump-dom".into()]);
+    let out = chromium(scratch.path(), &page, &["--dump-dom".into()]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -15,13 +15,16 @@
 //! counted. Needs root, like the scenarios; nextest runs it alone
 //! (.config/nextest.toml).
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use support::{dir_names, ip, require_root, synlab_bin};
 
 const RUNS: u64 = 20;
 /// The kill lands this many milliseconds after the start (`synlab run --all`
@@ -641,32 +644,11 @@ fn nsfs_mounts() -> BTreeMap<String, u64> {
 
 /// Equivalent to: `ip -o link show type veth` (names, without the `@peer`).
 fn root_veths() -> BTreeSet<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "type", "veth"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ip(8) (iproute2) is needed to look at the root namespace: {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ip -o link show type veth: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    ip(&["-o", "link", "show", "type", "veth"])
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .map(|name| name.split('@').next().unwrap_or(name).to_string())
         .collect()
-}
-
-fn dir_names(dir: impl AsRef<Path>) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A well-mixed 64-bit number from `x` (splitmix64), for the kill points.
@@ -675,80 +657,4 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "this test runs `synlab run --all`, which makes network namespaces: it needs root (`sudo cargo test` or `just test`)"
-        );
-    }
-}
-
-/// The workspace's `synlab` binary, up to date.
-///
-/// Why the test builds it: this package cannot use `CARGO_BIN_EXE_synlab` (cargo
-/// sets it only for the tests of the package that owns the binary), and `cargo
-/// test` does not rebuild another package's binary, so an existing
-/// target/debug/synlab may be older than the sources. Asking cargo each time
-/// costs well under a second when the binary is fresh and never tests a stale
-/// one. It uses the test's own target dir and profile, and runs as the owner of
-/// that target dir: under `just test` (cargo's runner is `sudo -E`) the test is
-/// root but the tree is the user's, and a root build would leave root-owned files.
-fn synlab_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // <target>/<profile>/deps/<test>-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test runs from <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let cargo =
-            PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into()));
-        let mut cmd = Command::new(&cargo);
-        cmd.args(["build", "--quiet", "-p", "synlab", "--bin", "synlab"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // rustc sits beside the toolchain's cargo; sudo may have reset PATH.
-        if let Some(bin_dir) = cargo.parent() {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let dirs = std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&path));
-            cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
-        }
-        let owner = std::fs::metadata(profile_dir).expect("stat the target dir");
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 && owner.uid() != 0 {
-            cmd.uid(owner.uid()).gid(owner.gid());
-            if let Some(home) = home_of(owner.uid()) {
-                cmd.env("HOME", home);
-            }
-        }
-        let out = cmd.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build -p synlab --bin synlab failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("synlab")
-    })
-    .clone()
-}
-
-/// The home directory of `uid` from /etc/passwd.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let uid = uid.to_string();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&uid.as_str()))
-        .and_then(|f| f.get(5).map(|h| h.to_string()))
 }

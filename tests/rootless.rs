@@ -14,11 +14,15 @@
 //! refusal instead (printed loudly).
 //! `cargo test --test rootless -- --nocapture` prints what each run printed.
 
+mod support;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+use support::{cargo_as_owner, dir_names, fresh_dir, is_root, synlab_bin};
 
 /// The unprivileged user the programs run as when the test is root.
 const NOBODY: u32 = 65534;
@@ -217,9 +221,7 @@ impl Fixture {
     }
 
     fn new() -> Fixture {
-        let dir = std::env::temp_dir().join(format!("synlab-rootless-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the fixture dir");
+        let dir = fresh_dir("synlab-rootless");
         // SAFETY: registers a function without arguments that only removes files.
         unsafe { libc::atexit(remove_fixture_dir) };
         set_mode(&dir, 0o755);
@@ -458,11 +460,6 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
@@ -486,15 +483,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The names under /run/netns (named namespaces, `ip netns list`).
 fn run_netns() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    dir_names("/run/netns").into_iter().collect()
 }
 
 fn code(out: &Output) -> i32 {
@@ -524,53 +513,6 @@ fn show(out: &Output) -> String {
     )
 }
 
-/// `<target>/<profile>` of this test binary, its cargo profile name, and a cargo
-/// command run as the owner of that target dir (like tests/bad_scenarios.rs: under
-/// `just test` the test is root but the tree is the user's).
-fn cargo_as_owner(args: &[&str]) -> (PathBuf, Command) {
-    let exe = std::env::current_exe().expect("current_exe");
-    // <target>/<profile>/deps/<test>-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from <target>/<profile>/deps")
-        .to_path_buf();
-    let target_dir = profile_dir.parent().expect("<target>/<profile>");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(args)
-        .args(["--profile", profile, "--target-dir"])
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    let owner = std::fs::metadata(&profile_dir).expect("stat the target dir");
-    if is_root() && owner.uid() != 0 {
-        cmd.uid(owner.uid()).gid(owner.gid());
-        if let Some(home) = home_of(owner.uid()) {
-            cmd.env("HOME", home);
-        }
-    }
-    (profile_dir, cmd)
-}
-
-/// The workspace's `synlab` binary, up to date (`cargo build -p synlab --bin
-/// synlab`: this package cannot use `CARGO_BIN_EXE_synlab`, and `cargo test` does
-/// not rebuild another package's binary).
-fn synlab_bin() -> PathBuf {
-    let (profile_dir, mut cmd) =
-        cargo_as_owner(&["build", "--quiet", "-p", "synlab", "--bin", "synlab"]);
-    let out = cmd.output().expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build -p synlab --bin synlab failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    profile_dir.join("synlab")
-}
-
 /// The scenario test runner that `cargo test` runs (tests/scenarios.rs), up to
 /// date, found in cargo's JSON messages.
 fn scenario_runner() -> PathBuf {
@@ -596,15 +538,4 @@ fn scenario_runner() -> PathBuf {
         .filter(|m| m["target"]["name"] == "scenarios")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .expect("cargo names the scenarios test executable")
-}
-
-/// The home directory of `uid` from /etc/passwd.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let uid = uid.to_string();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&uid.as_str()))
-        .and_then(|f| f.get(5).map(|h| (*h).to_owned()))
 }

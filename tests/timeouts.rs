@@ -34,8 +34,14 @@ fn a_time_wait_that_never_comes_is_a_timeout_with_what_was_seen() {
     let msg = err.to_string();
     assert!(matches!(err, RunError::Timeout { .. }), "{msg}");
     assert!(msg.contains("TIME_WAIT"), "names what it waited for: {msg}");
-    assert!(msg.contains("timed out after 300 ms"), "names the deadline: {msg}");
+    assert!(
+        msg.contains("timed out after 300 ms"),
+        "names the deadline: {msg}"
+    );
     // The first connection happened and is shown: SYN, SYN-ACK, both FINs.
-    assert!(msg.contains("C > S  S "), "shows the segments last seen: {msg}");
+    assert!(
+        msg.contains("C > S  S "),
+        "shows the segments last seen: {msg}"
+    );
     assert!(msg.contains("S > C  F."), "shows the server's FIN: {msg}");
 }

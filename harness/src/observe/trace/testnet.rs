@@ -1,0 +1,291 @@
+//! Test helpers that run real connections in private network namespaces on a
+//! private or the shared trace; they need root and say so clearly without it.
+
+use std::collections::HashMap;
+use std::io::{self, Read as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use super::clock::clock_ns;
+use super::{SharedTrace, Side, StateTrace, TraceError, TraceInfo, TraceLog, TraceSpec};
+use crate::lab::netlink;
+use crate::observe::diag::{self, TcpState};
+
+use TcpState::*;
+
+pub(super) fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test needs root (tracefs, unshare(CLONE_NEWNET)): run `sudo cargo test`");
+    }
+}
+
+pub(super) const LOCALHOST4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn family_af(ip: IpAddr) -> libc::c_int {
+    if ip.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    }
+}
+
+fn realtime() -> u64 {
+    u64::try_from(clock_ns(libc::CLOCK_REALTIME)).unwrap()
+}
+
+pub(super) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Runs `f` on a new thread in a new network namespace with lo up.
+pub(super) fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: unshare only changes this thread's namespace membership.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            panic!("unshare(CLONE_NEWNET): {}", io::Error::last_os_error());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        rt.block_on(async {
+            let h = netlink::connect().await?;
+            netlink::set_lo_up(&h).await
+        })
+        .expect("ip link set lo up");
+        drop(rt);
+        f()
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Polls the trace until `done` holds, for at most 5 s.
+pub(super) fn wait_for(trace: &AnyTrace, what: &str, done: impl Fn(&TraceLog) -> bool) -> TraceLog {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = trace.snapshot().expect("read the trace");
+        if done(&log) {
+            return log;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out after 5 s waiting for {what}; seen:\n{}",
+                lines(&log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+pub(super) fn lines(log: &TraceLog) -> String {
+    let mut out: Vec<String> = log.changes.iter().map(|c| c.to_string()).collect();
+    out.extend(log.resets.iter().map(|r| r.to_string()));
+    out.join("\n")
+}
+
+pub(super) fn saw(log: &TraceLog, side: Side, old: TcpState, new: TcpState) -> bool {
+    log.side(side).any(|c| c.old == old && c.new == new)
+}
+
+/// The own state changes of `side`, one list of (old, new) per socket
+/// incarnation, in time order.
+pub(super) fn sequences(log: &TraceLog, side: Side) -> Vec<Vec<(TcpState, TcpState)>> {
+    let mut order: Vec<u32> = Vec::new();
+    let mut by_sock: HashMap<u32, Vec<(TcpState, TcpState)>> = HashMap::new();
+    for c in log.side(side) {
+        if !order.contains(&c.sock) {
+            order.push(c.sock);
+        }
+        by_sock.entry(c.sock).or_default().push((c.old, c.new));
+    }
+    order
+        .iter()
+        .map(|s| by_sock.remove(s).unwrap_or_default())
+        .collect()
+}
+
+/// A private or a shared trace, for tests that run both.
+pub(super) enum AnyTrace {
+    Private(Box<StateTrace>),
+    Shared(SharedTrace),
+}
+
+impl AnyTrace {
+    pub(super) fn start(shared: bool, scope: &[IpAddr], spec: TraceSpec) -> AnyTrace {
+        if shared {
+            AnyTrace::Shared(SharedTrace::start(scope, spec).expect("start the shared trace"))
+        } else {
+            AnyTrace::Private(Box::new(
+                StateTrace::start(spec).expect("start the state trace"),
+            ))
+        }
+    }
+
+    fn info(&self) -> &TraceInfo {
+        match self {
+            AnyTrace::Private(t) => t.info(),
+            AnyTrace::Shared(t) => t.info(),
+        }
+    }
+
+    fn snapshot(&self) -> Result<TraceLog, TraceError> {
+        match self {
+            AnyTrace::Private(t) => t.snapshot(),
+            AnyTrace::Shared(t) => t.snapshot(),
+        }
+    }
+
+    pub(super) fn stop(self) -> Result<TraceLog, TraceError> {
+        match self {
+            AnyTrace::Private(t) => t.stop(),
+            AnyTrace::Shared(t) => t.stop(),
+        }
+    }
+}
+
+pub(super) struct CloseFirst {
+    pub(super) log: TraceLog,
+    listen_window: (u64, u64),
+    connect_window: (u64, u64),
+    time_wait: Vec<diag::TcpSock>,
+}
+
+/// In the calling thread's namespace: a listener on 127.0.0.1:`port`, a
+/// client bound to :`cport`; the server closes first, then the client.
+/// `sync` lines up parallel runs: after their traces start, and before
+/// they stop. `shared`: on the process's shared instance for `[ip]`.
+pub(super) fn server_closes_first(
+    ip: IpAddr,
+    port: u16,
+    cport: u16,
+    sync: Option<Arc<Barrier>>,
+    shared: bool,
+) -> CloseFirst {
+    let server = SocketAddr::new(ip, port);
+    let client = SocketAddr::new(ip, cport);
+    let spec = TraceSpec::new([server.ip()])
+        .ports([port, cport])
+        .server(server)
+        .owner(gettid());
+    let trace = AnyTrace::start(shared, &[ip], spec);
+    assert_eq!(trace.info().clock, "tai");
+    if let Some(b) = &sync {
+        b.wait();
+    }
+
+    let t0 = realtime();
+    let listener = TcpListener::bind(server).expect("listen");
+    let t1 = realtime();
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(server),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.bind(&client.into()).expect("bind the client");
+    let t2 = realtime();
+    sock.connect(&server.into()).expect("connect");
+    let t3 = realtime();
+    let (accepted, _) = listener.accept().expect("accept");
+    drop(accepted); // the server closes first: FIN_WAIT1
+    let mut stream: TcpStream = sock.into();
+    let mut byte = [0u8; 1];
+    assert_eq!(stream.read(&mut byte).expect("read the FIN"), 0); // CLOSE_WAIT
+    drop(stream); // LAST_ACK
+
+    wait_for(&trace, "both sides to close", |log| {
+        saw(log, Side::Client, LastAck, Close) && saw(log, Side::Server, FinWait2, Close)
+    });
+    let time_wait = diag::find(family_af(ip), TimeWait.mask(), port, cport).expect("sock_diag");
+    drop(listener);
+    wait_for(&trace, "the listener to close", |log| {
+        saw(log, Side::Server, Listen, Close)
+    });
+    if let Some(b) = &sync {
+        b.wait();
+    }
+    let instance = trace.info().instance.clone();
+    let log = trace.stop().expect("stop the state trace");
+    assert_eq!(
+        instance.exists(),
+        shared,
+        "{}: a private instance goes with stop(), the shared one stays",
+        instance.display()
+    );
+    CloseFirst {
+        log,
+        listen_window: (t0, t1),
+        connect_window: (t2, t3),
+        time_wait,
+    }
+}
+
+pub(super) fn assert_close_first_sequences(run: &CloseFirst) {
+    let log = &run.log;
+    assert_eq!(
+        sequences(log, Side::Server),
+        vec![
+            vec![(Close, Listen)],
+            vec![
+                (Listen, SynRecv),
+                (SynRecv, Established),
+                (Established, FinWait1),
+                (FinWait1, FinWait2),
+                // tcp_time_wait(): the timewait socket takes over, the
+                // full socket is done. No event says TIME_WAIT.
+                (FinWait2, Close),
+            ],
+        ]
+        .into_iter()
+        .map(|mut v| {
+            if v == vec![(Close, Listen)] {
+                v.push((Listen, Close));
+            }
+            v
+        })
+        .collect::<Vec<_>>(),
+        "server sequences; trace:\n{}",
+        lines(log)
+    );
+    assert_eq!(
+        sequences(log, Side::Client),
+        vec![vec![
+            (Close, SynSent),
+            (SynSent, Established),
+            (Established, CloseWait),
+            (CloseWait, LastAck),
+            (LastAck, Close),
+        ]],
+        "client sequences; trace:\n{}",
+        lines(log)
+    );
+    // sock_diag agrees that the server's side sits in TIME_WAIT.
+    assert_eq!(run.time_wait.len(), 1, "server TIME_WAIT via sock_diag");
+    assert_eq!(log.lost_events, 0);
+
+    // The clock: a state change made by a system call lies between the
+    // CLOCK_REALTIME reads around that call.
+    let at = |side, old, new| {
+        log.side(side)
+            .find(|c| c.old == old && c.new == new)
+            .map(|c| c.at_ns)
+            .unwrap()
+    };
+    let listen = at(Side::Server, Close, Listen);
+    let syn_sent = at(Side::Client, Close, SynSent);
+    assert!(
+        run.listen_window.0 <= listen && listen <= run.listen_window.1,
+        "LISTEN at {listen} outside listen() {:?}",
+        run.listen_window
+    );
+    assert!(
+        run.connect_window.0 <= syn_sent && syn_sent <= run.connect_window.1,
+        "SYN_SENT at {syn_sent} outside connect() {:?}",
+        run.connect_window
+    );
+}
