@@ -62,6 +62,17 @@ impl Flags {
         s
     }
 
+    /// The inverse of [`Flags::tcpdump`]: `"S"`, `"S."`, `"F."`, `"R"`, `"P."`.
+    pub fn from_tcpdump(s: &str) -> Flags {
+        Flags {
+            syn: s.contains('S'),
+            fin: s.contains('F'),
+            rst: s.contains('R'),
+            psh: s.contains('P'),
+            ack: s.contains('.'),
+        }
+    }
+
     /// A SYN without ACK: the opening segment of a connection attempt.
     pub fn is_pure_syn(self) -> bool {
         self.syn && !self.ack && !self.rst

@@ -180,21 +180,46 @@ impl Drop for ClosedLater {
     }
 }
 
-fn open_packet_socket(ifindex: u32) -> Result<OwnedFd, CaptureError> {
-    let proto = (libc::ETH_P_ALL as u16).to_be();
+/// An AF_PACKET socket bound to `ifindex`: `protocol` ETH_P_ALL to read every
+/// frame, 0 for a socket that only sends (the raw peer).
+///
+/// Equivalent to: what `tcpdump -i <dev>` opens.
+pub(crate) fn packet_socket(ifindex: u32, protocol: u16, nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags =
+        libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: plain socket(2) call; the fd is owned right after.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
+    let raw = unsafe { libc::socket(libc::AF_PACKET, flags, 0) };
     if raw < 0 {
-        return Err(os_err("socket(AF_PACKET)"));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: raw is a fresh fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: valid fd and a fully initialised sockaddr_ll of the given size.
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+fn open_packet_socket(ifindex: u32) -> Result<OwnedFd, CaptureError> {
+    let fd = packet_socket(ifindex, libc::ETH_P_ALL as u16, true).map_err(|source| {
+        CaptureError::Io {
+            op: "open and bind an AF_PACKET socket",
+            source,
+        }
+    })?;
     let on: libc::c_int = 1;
     // SAFETY: valid fd, option value points to a c_int of the given size.
     if unsafe {
@@ -208,22 +233,6 @@ fn open_packet_socket(ifindex: u32) -> Result<OwnedFd, CaptureError> {
     } != 0
     {
         return Err(os_err("setsockopt(SO_TIMESTAMPNS)"));
-    }
-    // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
-    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: valid fd and a fully initialised sockaddr_ll of the given size.
-    if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    } != 0
-    {
-        return Err(os_err("bind(AF_PACKET, ifindex)"));
     }
     Ok(fd)
 }

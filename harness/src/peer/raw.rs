@@ -9,13 +9,13 @@
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use etherparse::{PacketBuilder, TcpOptionElement};
 use tokio::time::Instant as TokioInstant;
 
-use crate::observe::capture::Capture;
+use crate::observe::capture::{Capture, packet_socket};
 use crate::scenario::{SeqExpr, TsExpr};
 use crate::wire::{self, Dir, Flags, Segment};
 
@@ -74,35 +74,11 @@ impl RawPeer {
     ///
     /// Equivalent to: a packetdrill-style raw socket on `dev`.
     pub fn open(ep: Endpoints) -> Result<RawPeer, RawError> {
-        let os = |op| {
-            move || RawError::Io {
-                op,
-                source: io::Error::last_os_error(),
-            }
-        };
-        // SAFETY: plain socket(2); the fd is owned right after.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(os("socket(AF_PACKET)")());
-        }
-        // SAFETY: raw is a fresh fd nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: all-zero is a valid sockaddr_ll.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ep.ifindex as i32;
         // Protocol 0: this socket only sends; the capture reads.
-        // SAFETY: valid fd and sockaddr_ll of the given size.
-        if unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        } != 0
-        {
-            return Err(os("bind(AF_PACKET)")());
-        }
+        let fd = packet_socket(ep.ifindex, 0, false).map_err(|source| RawError::Io {
+            op: "open and bind an AF_PACKET socket",
+            source,
+        })?;
         pin_to_current_cpu();
         Ok(RawPeer {
             fd,
@@ -196,16 +172,6 @@ fn pin_to_current_cpu() {
     }
 }
 
-fn flags(s: &str) -> Flags {
-    Flags {
-        syn: s.contains('S'),
-        fin: s.contains('F'),
-        rst: s.contains('R'),
-        ack: s.contains('.'),
-        psh: false,
-    }
-}
-
 /// What the first connection left, as the peer knows it exactly.
 #[derive(Debug, Clone, Copy)]
 pub struct FirstDone {
@@ -248,7 +214,7 @@ pub async fn first_connection(
     let ts = |ecr: u32| offer.then(|| (peer.now_ts(), ecr));
     let start = capture.segments().len();
     peer.send(&Tx {
-        flags: flags("S"),
+        flags: Flags::from_tcpdump("S"),
         seq: isn,
         ack: 0,
         ts: ts(0),
@@ -260,7 +226,7 @@ pub async fn first_connection(
     let negotiated = offer && synack.tsval.is_some();
     let ts = |ecr: Option<u32>| negotiated.then(|| (peer.now_ts(), ecr.unwrap_or(0)));
     peer.send(&Tx {
-        flags: flags("."),
+        flags: Flags::from_tcpdump("."),
         seq: isn.wrapping_add(1),
         ack: synack.seq.wrapping_add(1),
         ts: ts(synack.tsval),
@@ -270,7 +236,7 @@ pub async fn first_connection(
     })
     .await?;
     peer.send(&Tx {
-        flags: flags("F."),
+        flags: Flags::from_tcpdump("F."),
         seq: isn.wrapping_add(1),
         ack: fin.seq_end(),
         ts: ts(fin.tsval),
@@ -339,7 +305,7 @@ pub async fn second_syn(
     };
     let send_syn = |tsv: Option<u32>| {
         peer.send(&Tx {
-            flags: flags("S"),
+            flags: Flags::from_tcpdump("S"),
             seq: syn_seq,
             ack: 0,
             ts: tsv.map(|v| (v, 0)),
@@ -360,7 +326,7 @@ pub async fn second_syn(
             (Step::Rst, Some(a)) if a.flags.ack && !a.flags.rst => {
                 from = capture.segments().len();
                 peer.send(&Tx {
-                    flags: flags("R"),
+                    flags: Flags::from_tcpdump("R"),
                     seq: a.ack,
                     ack: 0,
                     ts: None,
@@ -426,7 +392,7 @@ fn complete_if_synack(
             _ => None,
         };
         peer.send(&Tx {
-            flags: flags("."),
+            flags: Flags::from_tcpdump("."),
             seq: syn_seq.wrapping_add(1),
             ack: a.seq.wrapping_add(1),
             ts,
@@ -472,7 +438,7 @@ mod tests {
         for v6 in [false, true] {
             let p = peer_for_frames(v6);
             let tx = Tx {
-                flags: flags("S"),
+                flags: Flags::from_tcpdump("S"),
                 seq: u32::MAX,
                 ack: 0,
                 ts: Some((5, 0)),
@@ -484,7 +450,7 @@ mod tests {
             assert_eq!(s.src, p.ep.client);
             let rst = p
                 .frame(&Tx {
-                    flags: flags("R"),
+                    flags: Flags::from_tcpdump("R"),
                     seq: 9,
                     ..Tx::default()
                 })

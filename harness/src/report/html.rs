@@ -957,13 +957,7 @@ mod tests {
         at_us: u64,
         ts: Option<(u32, u32)>,
     ) -> Segment {
-        let f = Flags {
-            syn: flags.contains('S'),
-            ack: flags.contains('.'),
-            fin: flags.contains('F'),
-            rst: flags.contains('R'),
-            psh: false,
-        };
+        let f = Flags::from_tcpdump(flags);
         let (c, s) = ("198.18.0.2:12345", "198.18.0.1:8888");
         let (src, dst) = match dir {
             Dir::ToServer => (c, s),
