@@ -39,6 +39,9 @@ pub(super) fn start_reaper(name: &str, private: bool) -> io::Result<()> {
         .map_err(|_| io::Error::other("the private tracefs thread stopped"))?
 }
 
+/// The signals a terminal or a test runner sends to a whole group.
+const IGNORED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM];
+
 /// Fork the reaper. The child keeps only the read end of a pipe whose write end
 /// only this process holds (close-on-exec, never closed): when this process is
 /// gone the read sees end-of-file, and the child removes the instance (retrying
@@ -53,10 +56,28 @@ pub(super) fn fork_reaper(path: &CString) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     let (r, w) = (fds[0], fds[1]);
+    // The terminal's signals stay blocked across the fork: a Ctrl-C to the
+    // process group right then must not kill the reaper before it has made
+    // itself immune (the child inherits the mask; SIG_IGN discards what is pending).
+    // SAFETY: sigset_t is plain data, filled by sigemptyset/sigaddset.
+    let mut block: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers; only this thread's mask changes.
+    unsafe {
+        libc::sigemptyset(&mut block);
+        for sig in IGNORED {
+            libc::sigaddset(&mut block, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+    }
     // SAFETY: the child calls only async-signal-safe functions (close_range,
     // setsid, sigaction via signal, read, rmdir, usleep, _exit) on memory that
     // was ready before the fork.
     let pid = unsafe { libc::fork() };
+    if pid != 0 {
+        // SAFETY: restores this thread's mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    }
     if pid < 0 {
         let e = io::Error::last_os_error();
         // SAFETY: closing our own fresh descriptors.
@@ -74,9 +95,9 @@ pub(super) fn fork_reaper(path: &CString) -> io::Result<()> {
             }
             libc::syscall(libc::SYS_close_range, (r + 1) as u32, u32::MAX, 0u32);
             libc::setsid();
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            for sig in IGNORED {
+                libc::signal(sig, libc::SIG_IGN);
+            }
             let mut byte = 0u8;
             loop {
                 let n = libc::read(r, (&mut byte as *mut u8).cast(), 1);
