@@ -291,29 +291,10 @@ pub fn judge(expect: &Expect, outcome: &Outcome, known_counters: &[String]) -> V
 mod tests {
     use super::*;
     use crate::scenario::At;
-    use crate::wire::Flags;
     use std::path::PathBuf;
 
     fn seg(dir: Dir, flags: &str, seq: u32, ack: u32, at_ms: u64) -> Segment {
-        let f = Flags::from_tcpdump(flags);
-        let (c, s) = ("198.18.0.2:12345", "198.18.0.1:8888");
-        let (src, dst) = match dir {
-            Dir::ToServer => (c, s),
-            Dir::ToClient => (s, c),
-        };
-        Segment {
-            at_ns: at_ms * 1_000_000,
-            dir,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            flags: f,
-            seq,
-            ack,
-            win: 64240,
-            tsval: None,
-            tsecr: None,
-            payload_len: 0,
-        }
+        crate::wire::test_segment(dir, flags, seq, ack, at_ms * 1_000_000, None)
     }
 
     /// The seed experiment, with seq numbers near the 2^32 wrap.

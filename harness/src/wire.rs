@@ -187,6 +187,37 @@ pub fn after(a: u32, b: u32) -> bool {
     (b.wrapping_sub(a) as i32) < 0
 }
 
+/// A segment between the lab's usual addresses (198.18.0.2:12345 and
+/// 198.18.0.1:8888) for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_segment(
+    dir: Dir,
+    flags: &str,
+    seq: u32,
+    ack: u32,
+    at_ns: u64,
+    ts: Option<(u32, u32)>,
+) -> Segment {
+    let (c, s) = ("198.18.0.2:12345", "198.18.0.1:8888");
+    let (src, dst) = match dir {
+        Dir::ToServer => (c, s),
+        Dir::ToClient => (s, c),
+    };
+    Segment {
+        at_ns,
+        dir,
+        src: src.parse().expect("a test address"),
+        dst: dst.parse().expect("a test address"),
+        flags: Flags::from_tcpdump(flags),
+        seq,
+        ack,
+        win: 64240,
+        tsval: ts.map(|t| t.0),
+        tsecr: ts.map(|t| t.1),
+        payload_len: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -944,7 +944,6 @@ mod tests {
     use crate::observe::counters::Counters;
     use crate::run::Observation;
     use crate::scenario;
-    use crate::wire::Flags;
     use std::time::Duration;
 
     const EVIL: &str = "<script>alert('x')</script> & \"quoted\"";
@@ -957,25 +956,8 @@ mod tests {
         at_us: u64,
         ts: Option<(u32, u32)>,
     ) -> Segment {
-        let f = Flags::from_tcpdump(flags);
-        let (c, s) = ("198.18.0.2:12345", "198.18.0.1:8888");
-        let (src, dst) = match dir {
-            Dir::ToServer => (c, s),
-            Dir::ToClient => (s, c),
-        };
-        Segment {
-            at_ns: 1_700_000_000_000_000_000 + at_us * 1_000,
-            dir,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            flags: f,
-            seq,
-            ack,
-            win: 64240,
-            tsval: ts.map(|t| t.0),
-            tsecr: ts.map(|t| t.1),
-            payload_len: 0,
-        }
+        let at_ns = 1_700_000_000_000_000_000 + at_us * 1_000;
+        crate::wire::test_segment(dir, flags, seq, ack, at_ns, ts)
     }
 
     /// seq-below with timestamps off: challenge ACK, RST, retried SYN. Client ISN
