@@ -285,6 +285,9 @@ fn lab_rows(n: usize) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
     };
     let mut netlink = Vec::with_capacity(n);
     let mut shell = Vec::with_capacity(n);
+    // `ip netns add` turns /run/netns into a mount point the first time and
+    // `ip netns del` leaves it: undo that when it was us.
+    let _run_netns = RunNetnsGuard::before();
     for i in 0..n {
         let t = Instant::now();
         let lab = rt.block_on(Lab::build(&spec, LAB_DEADLINE))?;
@@ -379,6 +382,53 @@ fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
         command: command.to_string(),
         status: out.status.to_string(),
         output,
+    }
+}
+
+/// Restores /run/netns as it was: `ip netns add` makes it a (shared) bind
+/// mount of itself, and creates it, the first time; `ip netns del` undoes
+/// neither. If it was no mount point before and holds no namespace now, the
+/// guard unmounts it (and removes it when it did not exist).
+///
+/// Equivalent to: `umount /run/netns; rmdir /run/netns` after the bench.
+struct RunNetnsGuard {
+    existed: bool,
+    was_mount: bool,
+}
+
+const RUN_NETNS: &str = "/run/netns";
+
+fn is_mount_point(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(path)))
+        .unwrap_or(false)
+}
+
+impl RunNetnsGuard {
+    fn before() -> RunNetnsGuard {
+        RunNetnsGuard {
+            existed: std::path::Path::new(RUN_NETNS).exists(),
+            was_mount: is_mount_point(RUN_NETNS),
+        }
+    }
+}
+
+impl Drop for RunNetnsGuard {
+    fn drop(&mut self) {
+        let empty = std::fs::read_dir(RUN_NETNS).is_ok_and(|mut d| d.next().is_none());
+        if self.was_mount || !empty {
+            return;
+        }
+        // Lazily, in case a process still has it open; then the directory.
+        while is_mount_point(RUN_NETNS) {
+            // SAFETY: a NUL-terminated path; MNT_DETACH only detaches.
+            if unsafe { libc::umount2(c"/run/netns".as_ptr(), libc::MNT_DETACH) } != 0 {
+                break;
+            }
+        }
+        if !self.existed {
+            let _ = std::fs::remove_dir(RUN_NETNS);
+        }
     }
 }
 
