@@ -313,27 +313,7 @@ mod tests {
     }
 
     fn obs(segments: Vec<Segment>) -> Observation {
-        let first = FirstConnection::from_segments(&segments).expect("first connection");
-        Observation {
-            syn2_index: find_syn2(&segments, first.fin_index),
-            segments,
-            frames: vec![],
-            first,
-            forced_isn: None,
-            connect_result: Ok(()),
-            peer_notes: vec![],
-            server_ts_on: true,
-            time_wait_before: String::new(),
-            time_wait_after: false,
-            server_counters: Counters::new(),
-            client_counters: Counters::new(),
-            known_counters: vec!["TcpExt.PAWSTimewait".into()],
-            states: vec![],
-            resets: vec![],
-            trace_unavailable: None,
-            snapshots: vec![],
-            ended_ns: u64::MAX,
-        }
+        Observation::for_tests(segments)
     }
 
     #[test]

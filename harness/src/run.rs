@@ -93,6 +93,35 @@ pub struct Observation {
     pub ended_ns: u64,
 }
 
+#[cfg(test)]
+impl Observation {
+    /// An observation of `segments` (which must hold a complete first
+    /// connection) with nothing else seen, for unit tests of what reads it.
+    pub(crate) fn for_tests(segments: Vec<Segment>) -> Observation {
+        let first = FirstConnection::from_segments(&segments).expect("a first connection");
+        Observation {
+            syn2_index: judge::find_syn2(&segments, first.fin_index),
+            segments,
+            frames: vec![],
+            first,
+            forced_isn: None,
+            connect_result: Ok(()),
+            peer_notes: vec![],
+            server_ts_on: true,
+            time_wait_before: String::new(),
+            time_wait_after: false,
+            server_counters: Counters::new(),
+            client_counters: Counters::new(),
+            known_counters: vec!["TcpExt.PAWSTimewait".into()],
+            states: vec![],
+            resets: vec![],
+            trace_unavailable: None,
+            snapshots: vec![],
+            ended_ns: u64::MAX,
+        }
+    }
+}
+
 /// A finished case: evidence, outcome and verdict.
 #[derive(Debug, Clone)]
 pub struct CaseRun {

@@ -940,7 +940,7 @@ dd { margin: 0; overflow-wrap: anywhere; }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::{self, FirstConnection};
+    use crate::judge;
     use crate::observe::counters::Counters;
     use crate::run::Observation;
     use crate::scenario;
@@ -991,29 +991,15 @@ mod tests {
         let scenario = scenario::parse_str(Path::new("/scenarios/timewait/synthetic.toml"), &src)
             .expect("parse");
         let case = scenario.cases[0].clone();
-        let first = FirstConnection::from_segments(&segments).expect("first connection");
         let mut server_counters = Counters::new();
         server_counters.insert("Tcp.PassiveOpens".into(), 1);
         server_counters.insert("IpExt.InOctets".into(), 400);
         let obs = Observation {
-            syn2_index: judge::find_syn2(&segments, first.fin_index),
-            segments,
-            frames: vec![],
-            first,
-            forced_isn: None,
-            connect_result: Ok(()),
             peer_notes: vec!["sent <RST> & stopped".into()],
             server_ts_on: false,
             time_wait_before: "TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345".into(),
-            time_wait_after: false,
             server_counters,
-            client_counters: Counters::new(),
-            known_counters: vec!["TcpExt.PAWSTimewait".into()],
-            states: vec![],
-            resets: vec![],
-            trace_unavailable: None,
-            snapshots: vec![],
-            ended_ns: u64::MAX,
+            ..Observation::for_tests(segments)
         };
         let outcome = judge::analyze(&obs);
         let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);

@@ -86,17 +86,7 @@ impl SharedTrace {
         let mut state = self.hub.lock();
         self.hub.drain(&mut state)?;
         let sub = state.subs.get(&self.id).ok_or_else(gone)?;
-        let lost = self
-            .hub
-            .tracer
-            .lost_events()
-            .saturating_sub(sub.lost_before);
-        Ok(assemble(
-            &sub.collected,
-            &self.spec,
-            &self.hub.tracer.info,
-            lost,
-        ))
+        Ok(self.log_of(sub))
     }
 
     /// Reads the rest and unsubscribes; the instance stays for the next case.
@@ -105,17 +95,18 @@ impl SharedTrace {
         self.hub.drain(&mut state)?;
         let sub = state.subs.remove(&self.id).ok_or_else(gone)?;
         drop(state);
+        Ok(self.log_of(&sub))
+    }
+
+    /// The subscriber's records as a log, with the events the instance lost
+    /// since it subscribed.
+    fn log_of(&self, sub: &Sub) -> TraceLog {
         let lost = self
             .hub
             .tracer
             .lost_events()
             .saturating_sub(sub.lost_before);
-        Ok(assemble(
-            &sub.collected,
-            &self.spec,
-            &self.hub.tracer.info,
-            lost,
-        ))
+        assemble(&sub.collected, &self.spec, &self.hub.tracer.info, lost)
     }
 }
 
