@@ -160,12 +160,6 @@ impl<'a> Source<'a> {
         invalid(self.loc_of(span), field, message)
     }
 
-    /// A toml error, at its span, with the path of the field it is about when the span
-    /// points at a key or a value (see `locate`), its message folded onto one line.
-    pub fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
-        super::locate::toml_error(self, err)
-    }
-
     /// A `Syntax` error (about the file, not one field) at a byte offset.
     pub fn syntax(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Syntax {

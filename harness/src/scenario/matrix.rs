@@ -3,11 +3,8 @@
 
 use super::error::{ScenarioError, invalid};
 use super::expr::compact;
-use super::model::{At, Case, Expect, Loc, TsExpr};
+use super::model::{At, Case, Expect, Loc, MAX_CASES, TsExpr};
 use super::parse::{Choice, Setting, Spec};
-
-/// More cases than this in one file is an error: a matrix that large is a typo.
-pub const MAX_CASES: usize = 256;
 
 /// Which setting an axis varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 pub use discover::{default_root, discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use expr::{apply_offset, rel};
-pub use matrix::MAX_CASES;
-pub use model::{Answer, At, Case, ClientKind, Expect, Family, Loc, SeqExpr, Step, TsExpr};
+pub use model::{
+    Answer, At, Case, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr,
+};
 
 use error::Source;
 
@@ -91,7 +92,7 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
         return Err(too_large(path));
     }
     let source = Source::new(path, src);
-    let raw: raw::RawFile = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
+    let raw: raw::RawFile = toml::from_str(src).map_err(|e| locate::toml_error(&source, &e))?;
     let spec = parse::check(&source, raw)?;
     let name = path
         .file_stem()

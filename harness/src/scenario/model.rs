@@ -5,6 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// More cases than this in one file is an error: a matrix that large is a typo.
+pub const MAX_CASES: usize = 256;
+
 /// A position in a scenario file, printed as `file:line:column` (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {

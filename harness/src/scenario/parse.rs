@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::error::{ScenarioError, Source};
-use super::matrix::MAX_CASES;
-use super::model::{At, ClientKind, Expect, Family, Loc, SeqExpr, Step, TsExpr};
+use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
 use super::value::{
     check_sysctl_key, family_value, is_counter_name, parse_answer, port_value, seq_value,
