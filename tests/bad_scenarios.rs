@@ -32,7 +32,7 @@ struct Bad {
 }
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-scenarios")
+    support::workspace().join("tests/bad-scenarios")
 }
 
 /// `# expect: 3:8 text` (after an optional BOM, before an optional CR).

@@ -47,7 +47,7 @@ fn full_suite_leaves_root_namespace_untouched() {
 
     let out = Command::new(&bin)
         .args(["run", "--all"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(support::workspace())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);

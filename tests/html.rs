@@ -16,15 +16,15 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::ScratchDir;
-use synlab::report::html::{self, LaneState};
+use synlab::report::html;
 use synlab::report::timeline;
-use synlab::run::{CaseRun, run_case_blocking};
 use synlab::scenario;
+use synlab::{CaseRun, RunOptions, run_case};
 
 // Without root, run in an unprivileged user namespace (rootless mode). The
 // standard test harness starts threads before any test, so this must happen
 // before main: see synlab::rootless.
-synlab::enter_rootless_before_main!();
+support::enter_rootless_before_main!();
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -93,7 +93,7 @@ fn png_size(png: &[u8]) -> Option<(u32, u32)> {
 
 #[test]
 fn ladder_renders_in_a_real_browser() {
-    if let Err(e) = synlab::lab::probe_privilege() {
+    if let Err(e) = synlab::probe_privilege() {
         // One clear line (it names `sudo cargo test`) and a failure, never a silent pass.
         panic!("synlab: {e} (this test runs a real case)");
     }
@@ -103,7 +103,8 @@ fn ladder_renders_in_a_real_browser() {
         .iter()
         .flat_map(|s| &s.cases)
         .map(|case| {
-            run_case_blocking(case).unwrap_or_else(|e| panic!("{}: {e}", case.trial_name()))
+            run_case(case, &RunOptions::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", case.trial_name()))
         })
         .collect();
     assert!(!runs.is_empty());
@@ -111,8 +112,7 @@ fn ladder_renders_in_a_real_browser() {
 
     let scratch = ScratchDir::new("synlab-html");
     let page = scratch.path().join("report.html");
-    let with_states: Vec<(&CaseRun, &[LaneState])> = runs.iter().map(|r| (r, &[][..])).collect();
-    html::write(&page, &with_states, &format!("synlab run {name}")).expect("write the page");
+    html::write(&page, &runs, &format!("synlab run {name}")).expect("write the page");
     let text = std::fs::read_to_string(&page).expect("read the page back");
     assert_eq!(
         text.matches("<g class=\"seg ").count(),

@@ -223,7 +223,7 @@ fn kill_once(bin: &Path, kill: Kill, i: u64, kill_after: Duration) -> Iteration 
 
     let mut cmd = Command::new(bin);
     cmd.args(["run", "--all"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(support::workspace())
         .env(TAG, &tag)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -8,18 +8,20 @@
 //! tshark`); without tshark the test fails, unless `SYNLAB_SKIP_TSHARK=1`, which
 //! skips it loudly.
 
+mod support;
+
 use std::process::Command;
 
-use synlab::observe::pcap;
+use synlab::Dir;
+use synlab::report::artifacts;
 use synlab::report::timeline::Bases;
-use synlab::run::run_case_blocking;
 use synlab::scenario;
-use synlab::wire::Dir;
+use synlab::{RunOptions, run_case};
 
 // Without root, run in an unprivileged user namespace (rootless mode). The
 // standard test harness starts threads before any test, so this must happen
 // before main: see synlab::rootless.
-synlab::enter_rootless_before_main!();
+support::enter_rootless_before_main!();
 
 /// One TCP segment as tshark decodes it.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,7 +81,7 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         );
         return;
     }
-    if let Err(e) = synlab::lab::probe_privilege() {
+    if let Err(e) = synlab::probe_privilege() {
         panic!("{e}");
     }
     assert!(
@@ -93,12 +95,11 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         .flat_map(|s| &s.cases)
         .find(|c| c.name == "seq-below/tcp_timestamps=0/ipv4")
         .expect("the seq-below case without timestamps");
-    let run = run_case_blocking(case).expect("the case runs");
+    let run = run_case(case, &RunOptions::default()).expect("the case runs");
     assert!(run.verdict.pass, "{}", synlab::report::text::render(&run));
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join(case.pcap_file_name());
-    pcap::write(&path, &run.obs.frames).expect("write the pcap");
+    let path = artifacts::write_pcap(dir.path(), &run).expect("write the pcap");
     let seen = tshark(&path);
 
     let segs = &run.obs.segments;
@@ -120,12 +121,12 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         let want = Seen {
             from_client: s.dir == Dir::ToServer,
             flags,
-            seq_raw: s.seq,
-            ack_raw: s.ack,
+            seq_raw: s.seq.0,
+            ack_raw: s.ack.0,
             // tshark counts each connection from its own SYN; the report counts
             // from the first connection's ISN, so they agree before the new SYN.
             seq_rel: if i < syn2 { b.seq(s) } else { t.seq_rel },
-            tsval: s.tsval,
+            tsval: s.tsval.map(|t| t.0),
         };
         assert_eq!(t, &want, "segment {i}: tshark vs the report");
     }

@@ -235,10 +235,7 @@ impl Fixture {
         let synlab = copy(&synlab_bin(), "synlab");
         let runner = copy(&scenario_runner(), "scenarios-runner");
         let scenarios = dir.join("scenarios");
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
-            &scenarios,
-        );
+        copy_tree(&support::workspace().join("scenarios"), &scenarios);
         // SAFETY: getuid has no preconditions.
         let uid = if is_root() {
             NOBODY
@@ -522,7 +519,7 @@ fn scenario_runner() -> PathBuf {
         "--no-run",
         "--message-format=json",
         "-p",
-        "synlab-scenarios",
+        "synlab",
         "--test",
         "scenarios",
     ]);

@@ -4,12 +4,23 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use synlab::report::{artifacts, text};
-use synlab::run::run_case_blocking;
-use synlab::scenario;
+use synlab::rootless::{self, Mode};
+use synlab::{RunOptions, run_case, scenario};
 
 fn main() {
-    synlab::rootless::enter_at_start(synlab::rootless::Entry::TestRunner);
     let args = Arguments::from_args();
+    // Without root: an unprivileged user namespace (rootless mode), entered
+    // while the process has one thread.
+    match rootless::enter_user_namespace_if_unprivileged() {
+        Ok(Mode::Rootless { uid, .. }) if !args.list => {
+            eprintln!("{}", rootless::rootless_note(uid))
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("synlab: {e}");
+            std::process::exit(2);
+        }
+    }
     let root = scenario::default_root();
     let scenarios = match scenario::discover(&root) {
         Ok(s) => s,
@@ -19,7 +30,7 @@ fn main() {
         }
     };
     if !args.list
-        && let Err(e) = synlab::lab::probe_privilege()
+        && let Err(e) = synlab::probe_privilege()
     {
         // One clear line and a failing exit: never a silent pass.
         eprintln!("synlab: {e}");
@@ -31,8 +42,9 @@ fn main() {
         .map(|case| {
             let root = root.clone();
             Trial::test(case.trial_name(), move || {
-                let run = run_case_blocking(&case)
-                    .map_err(|e| Failed::from(format!("{}: {e}", case.file.display())))?;
+                let run = run_case(&case, &RunOptions::default()).map_err(|e| {
+                    Failed::from(format!("{}: {}", case.file.display(), text::error(&e)))
+                })?;
                 if run.verdict.pass {
                     return Ok(());
                 }

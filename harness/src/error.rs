@@ -1,15 +1,51 @@
-//! The library's top-level error: one variant per layer.
+//! Why a case could not be run to its end: the error of the executor and of the
+//! run entry, one variant per layer, each keeping its source. A timeout carries
+//! the segments captured until then; the reports render them.
 
 use crate::lab::LabError;
-use crate::run::RunError;
-use crate::scenario::ScenarioError;
+use crate::observe::capture::CaptureError;
+use crate::observe::diag::DiagError;
+use crate::peer::raw::RawError;
+use crate::wire::{Segment, Side};
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Scenario(#[from] ScenarioError),
+pub enum RunError {
     #[error(transparent)]
     Lab(#[from] LabError),
     #[error(transparent)]
-    Run(#[from] RunError),
+    Capture(#[from] CaptureError),
+    #[error("sock_diag in the {side} namespace: {source}")]
+    Diag { side: Side, source: DiagError },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// A wait reached the case's deadline; `seen` is what the capture held then.
+    #[error(
+        "timed out after {after_ms} ms waiting for {what} ({} TCP segments captured)",
+        seen.len()
+    )]
+    Timeout {
+        what: String,
+        after_ms: u128,
+        seen: Vec<Segment>,
+    },
+    #[error(transparent)]
+    Raw(RawError),
+}
+
+impl RunError {
+    /// Errors that are about the environment (privilege), not about the case.
+    pub fn is_privilege(&self) -> bool {
+        matches!(self, RunError::Lab(LabError::NoPrivilege))
+    }
+
+    /// The segments captured when the case stopped, for a timeout.
+    pub fn segments(&self) -> Option<&[Segment]> {
+        match self {
+            RunError::Timeout { seen, .. } => Some(seen),
+            _ => None,
+        }
+    }
 }

@@ -5,92 +5,11 @@
 
 use serde::Serialize;
 
+use crate::evidence::{Observation, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
-use crate::run::Observation;
 use crate::scenario::{Answer, Expect, Loc};
-use crate::wire::{self, Dir, Segment};
-
-/// What the first connection left behind, read off the capture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FirstConnection {
-    pub client_isn: u32,
-    pub server_isn: u32,
-    /// The server's `rcv_nxt` in TIME_WAIT: just after the client's FIN.
-    pub rcv_nxt: u32,
-    /// The server's `snd_nxt`: just after its own FIN.
-    pub snd_nxt: u32,
-    /// Both SYN and SYN-ACK carried the timestamp option.
-    pub ts_negotiated: bool,
-    /// The server's `ts_recent`: the tsval of the client's FIN.
-    pub ts_recent: Option<u32>,
-    /// Index of the client's FIN in the segment list.
-    pub fin_index: usize,
-}
-
-impl FirstConnection {
-    /// Recognise the complete first connection (SYN, SYN-ACK, both FINs, and the
-    /// server's ACK of the client's FIN); `None` until all of it was captured.
-    pub fn from_segments(segs: &[Segment]) -> Option<FirstConnection> {
-        let syn = segs
-            .iter()
-            .position(|s| s.dir == Dir::ToServer && s.flags.is_pure_syn())?;
-        let synack = segs[syn..]
-            .iter()
-            .find(|s| s.dir == Dir::ToClient && s.flags.syn && s.flags.ack)?;
-        let fin_index = syn
-            + segs[syn..]
-                .iter()
-                .position(|s| s.dir == Dir::ToServer && s.flags.fin)?;
-        let fin = &segs[fin_index];
-        let rcv_nxt = fin.seq_end();
-        // The server's ACK of the client's FIN moves it to TIME_WAIT.
-        segs[fin_index..]
-            .iter()
-            .find(|s| s.dir == Dir::ToClient && s.flags.ack && s.ack == rcv_nxt)?;
-        let snd_nxt = segs[syn..=fin_index]
-            .iter()
-            .filter(|s| s.dir == Dir::ToClient)
-            .map(Segment::seq_end)
-            .max_by(|a, b| wire::rel(*a, *b).cmp(&0))?;
-        let ts_negotiated = segs[syn].tsval.is_some() && synack.tsval.is_some();
-        Some(FirstConnection {
-            client_isn: segs[syn].seq,
-            server_isn: synack.seq,
-            rcv_nxt,
-            snd_nxt,
-            ts_negotiated,
-            ts_recent: if ts_negotiated { fin.tsval } else { None },
-            fin_index,
-        })
-    }
-}
-
-/// The first client SYN after the first connection's FIN: the SYN that hit TIME_WAIT.
-pub fn find_syn2(segs: &[Segment], fin_index: usize) -> Option<usize> {
-    segs.iter()
-        .enumerate()
-        .skip(fin_index + 1)
-        .find(|(_, s)| s.dir == Dir::ToServer && s.flags.is_pure_syn())
-        .map(|(i, _)| i)
-}
-
-/// Index of the client's ACK that completes a handshake begun at or after `from`.
-pub fn handshake_ack(segs: &[Segment], from: usize) -> Option<usize> {
-    let mut synack: Option<u32> = None;
-    for (i, s) in segs.iter().enumerate().skip(from) {
-        match s.dir {
-            Dir::ToClient if s.flags.syn && s.flags.ack => synack = Some(s.seq.wrapping_add(1)),
-            Dir::ToServer
-                if s.flags.ack && !s.flags.syn && !s.flags.rst && Some(s.ack) == synack =>
-            {
-                return Some(i);
-            }
-            _ => {}
-        }
-    }
-    None
-}
+use crate::wire::{Dir, Segment};
 
 /// The server's answer to one segment: its next segment towards the client.
 pub fn classify(seg: Option<&Segment>) -> Answer {
@@ -105,7 +24,6 @@ pub fn classify(seg: Option<&Segment>) -> Answer {
 /// What the case showed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    #[serde(serialize_with = "ser_answer")]
     pub answer: Answer,
     /// Index of the server's answer in the segment list.
     pub answer_index: Option<usize>,
@@ -126,10 +44,6 @@ pub struct Outcome {
     /// The kernel's rule and the popular rule, applied to those inputs.
     pub kernel_rule: Option<rules::Prediction>,
     pub folklore_rule: Option<rules::Prediction>,
-}
-
-fn ser_answer<S: serde::Serializer>(a: &Answer, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(a.as_str())
 }
 
 /// Classify the observation.
@@ -181,9 +95,9 @@ pub fn analyze(obs: &Observation) -> Outcome {
         client_syns: u32::try_from(syns.len()).unwrap_or(u32::MAX),
         established: done.is_some(),
         retry_gap_ms,
-        syn2_seq_vs_rcv_nxt: Some(wire::rel(s2.seq, first.rcv_nxt)),
+        syn2_seq_vs_rcv_nxt: Some(s2.seq - first.rcv_nxt),
         syn2_tsval_vs_ts_recent: match (s2.tsval, first.ts_recent) {
-            (Some(v), Some(r)) => Some(wire::rel(v, r)),
+            (Some(v), Some(r)) => Some(v - r),
             _ => None,
         },
         time_wait_after: obs.time_wait_after,
@@ -290,40 +204,12 @@ pub fn judge(expect: &Expect, outcome: &Outcome, known_counters: &[String]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::first_tests::{first_connection, seg};
     use crate::scenario::At;
     use std::path::PathBuf;
 
-    fn seg(dir: Dir, flags: &str, seq: u32, ack: u32, at_ms: u64) -> Segment {
-        crate::wire::test_segment(dir, flags, seq, ack, at_ms * 1_000_000, None)
-    }
-
-    /// The seed experiment, with seq numbers near the 2^32 wrap.
-    fn first_connection() -> Vec<Segment> {
-        let (c, s) = (u32::MAX - 1, 5000);
-        use Dir::*;
-        vec![
-            seg(ToServer, "S", c, 0, 0),
-            seg(ToClient, "S.", s, c.wrapping_add(1), 0),
-            seg(ToServer, ".", c.wrapping_add(1), s + 1, 0),
-            seg(ToClient, "F.", s + 1, c.wrapping_add(1), 1),
-            seg(ToServer, ".", c.wrapping_add(1), s + 2, 1),
-            seg(ToServer, "F.", c.wrapping_add(1), s + 2, 1),
-            seg(ToClient, ".", s + 2, c.wrapping_add(2), 1),
-        ]
-    }
-
     fn obs(segments: Vec<Segment>) -> Observation {
         Observation::for_tests(segments)
-    }
-
-    #[test]
-    fn first_connection_is_read_across_the_wrap() {
-        let f = FirstConnection::from_segments(&first_connection()).unwrap();
-        assert_eq!(f.rcv_nxt, 0, "ISN 2^32-2, SYN and FIN: rcv_nxt wraps to 0");
-        assert_eq!(f.snd_nxt, 5002);
-        assert_eq!(f.fin_index, 5);
-        assert!(!f.ts_negotiated);
-        assert!(FirstConnection::from_segments(&first_connection()[..6]).is_none());
     }
 
     #[test]

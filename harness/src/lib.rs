@@ -1,21 +1,34 @@
 //! synlab: real Linux TCP stacks in throw-away network namespaces, driven by
 //! declarative scenario files and judged against what the kernel really does.
 //!
-//! Flow: `scenario` (parse, validate, expand the matrix) -> `lab` (namespaces,
-//! veth, addresses, sysctls) -> `peer` (server and client) -> `observe`
-//! (capture, sock_diag, counters) -> `judge` (outcome vs expectation) -> `report`.
+//! Flow, one direction: `scenario` (parse, validate, expand the matrix) ->
+//! `lab` (namespaces, veth, addresses, sysctls) -> `exec` (the case's steps
+//! over the two sides of `peer`, seen by `observe`: capture, sock_diag,
+//! counters, state trace) -> `evidence` -> `judge` (outcome vs expectation,
+//! with `rules`) -> `report`. `wire` is the vocabulary they share; `run` ties
+//! them together for one case and for many.
+//!
+//! The modules are private: what follows is the whole public API, used by the
+//! `synlab` CLI, its bench and the test runners.
 
-pub mod bench;
-pub mod error;
-pub mod judge;
-pub mod lab;
-pub mod observe;
-pub mod peer;
+mod error;
+mod evidence;
+mod exec;
+mod judge;
+mod lab;
+mod observe;
+mod peer;
 pub mod report;
 pub mod rootless;
-pub mod rules;
-pub mod run;
+mod rules;
+mod run;
 pub mod scenario;
-pub mod wire;
+mod wire;
 
-pub use error::Error;
+pub use error::RunError;
+pub use evidence::{FirstConnection, Observation};
+pub use judge::{Check, Outcome, Verdict};
+pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
+pub use rules::{Inputs, Prediction};
+pub use run::{CaseRun, RunOptions, kernel_release, run_case, run_cases};
+pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};

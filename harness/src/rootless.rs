@@ -139,19 +139,6 @@ pub fn sysctl_hint() -> &'static str {
     }
 }
 
-/// Which program calls [`enter_at_start`]: it decides when the one-line note is
-/// printed and which commands need real root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
-    /// The `synlab` CLI: the note is printed for `run` only; without privilege,
-    /// `run --keep` and `bench` are refused at once, in one line (they make named
-    /// namespaces under /run/netns, which needs root).
-    Cli,
-    /// The scenario test runner (`tests/scenarios.rs`): the note is printed unless
-    /// the trials are only listed (`--list`, as nextest does).
-    TestRunner,
-}
-
 /// The note printed once on stderr when a program enters rootless mode.
 pub fn rootless_note(uid: u32) -> String {
     format!(
@@ -160,77 +147,10 @@ pub fn rootless_note(uid: u32) -> String {
     )
 }
 
-/// The one call at the top of `main`: [`enter_user_namespace_if_unprivileged`],
-/// then the one-line note on stderr when it entered rootless mode; on error, one
-/// line and exit code 2.
-pub fn enter_at_start(entry: Entry) {
-    let args = cmdline();
-    let has = |flag: &str| args.iter().skip(1).any(|a| a == flag);
-    let help = has("--help") || has("-h");
-    let command = subcommand(&args);
-    let announce = match entry {
-        Entry::Cli => command == Some("run") && !help,
-        Entry::TestRunner => !has("--list") && !help,
-    };
-    if entry == Entry::Cli && !help && !ProcStatus::read().is_ok_and(|s| s.has_lab_caps()) {
-        // Named namespaces (`ip netns add`) are bind mounts under /run/netns in the
-        // host's mount namespace: no user namespace of ours may make them.
-        let needs_root = match command {
-            Some("run") if has("--keep") => {
-                Some(("--keep", "the kept namespaces are", "run ... --keep"))
-            }
-            Some("bench") => Some(("bench", "its `ip netns add` namespaces are", "bench")),
-            _ => None,
-        };
-        if let Some((what, which, sudo)) = needs_root {
-            eprintln!(
-                "synlab: {what} needs root: {which} bind-mounted under /run/netns, which an \
-                 unprivileged user namespace may not do: run `sudo synlab {sudo}`"
-            );
-            std::process::exit(2);
-        }
-    }
-    match enter_user_namespace_if_unprivileged() {
-        Ok(Mode::Rootless { uid, .. }) if announce => eprintln!("{}", rootless_note(uid)),
-        Ok(_) => {}
-        Err(e) => {
-            eprintln!("synlab: {e}");
-            std::process::exit(2);
-        }
-    }
-}
-
-/// The CLI's subcommand: the first argument that is not an option (nor the value
-/// of the global `--scenarios-dir`).
-fn subcommand(args: &[String]) -> Option<&str> {
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if arg == "--scenarios-dir" {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
-        }
-    }
-    None
-}
-
-/// [`enter_at_start`] for a test binary with the standard harness (`#[test]`):
-/// libtest starts its threads before any test runs, so this enters rootless mode
-/// from an ELF constructor (`.init_array`), before `main`, while the process has
-/// one thread. Put `synlab::enter_rootless_before_main!();` at the top level of
-/// the test file.
-#[macro_export]
-macro_rules! enter_rootless_before_main {
-    () => {
-        #[used]
-        #[unsafe(link_section = ".init_array")]
-        static SYNLAB_ENTER_ROOTLESS_BEFORE_MAIN: extern "C" fn() = {
-            extern "C" fn enter_rootless() {
-                $crate::rootless::enter_at_start($crate::rootless::Entry::TestRunner);
-            }
-            enter_rootless
-        };
-    };
+/// Whether this process holds what the lab needs (CAP_SYS_ADMIN, CAP_NET_ADMIN,
+/// CAP_NET_RAW) without entering a user namespace: root, or already inside one.
+pub fn has_lab_caps() -> bool {
+    ProcStatus::read().is_ok_and(|s| s.has_lab_caps())
 }
 
 /// The value of `SYNLAB_NO_USERNS` when it asks to skip rootless mode (set, not
@@ -239,20 +159,6 @@ fn opt_out() -> Option<String> {
     std::env::var(OPT_OUT_ENV)
         .ok()
         .filter(|v| !v.is_empty() && v != "0")
-}
-
-/// The command line from /proc/self/cmdline: valid also in an ELF constructor,
-/// which may run before std has saved the arguments.
-fn cmdline() -> Vec<String> {
-    fs::read("/proc/self/cmdline")
-        .map(|bytes| {
-            bytes
-                .split(|&b| b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// What /proc/self/status says about threads and capabilities.
@@ -417,21 +323,6 @@ mod tests {
         // The unit-test harness runs threads: at least the main one and this one.
         let s = ProcStatus::read().expect("read /proc/self/status");
         assert!(s.threads >= 1);
-    }
-
-    #[test]
-    fn the_subcommand_is_the_first_argument_that_is_no_option() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(subcommand(&args(&["synlab", "run", "bench"])), Some("run"));
-        assert_eq!(
-            subcommand(&args(&["synlab", "--scenarios-dir", "run", "bench", "x"])),
-            Some("bench")
-        );
-        assert_eq!(
-            subcommand(&args(&["synlab", "--scenarios-dir=d", "list"])),
-            Some("list")
-        );
-        assert_eq!(subcommand(&args(&["synlab", "--version"])), None);
     }
 
     #[test]

@@ -16,16 +16,16 @@
 use serde::Serialize;
 
 use crate::scenario::Answer;
-use crate::wire::{self, after};
+use crate::wire::{Seq, TsVal};
 
 /// What the server knew and what the SYN carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Inputs {
-    pub seq: u32,
-    pub rcv_nxt: u32,
-    pub tsval: Option<u32>,
+    pub seq: Seq,
+    pub rcv_nxt: Seq,
+    pub tsval: Option<TsVal>,
     /// `tw_ts_recent` when the old connection negotiated timestamps.
-    pub ts_recent: Option<u32>,
+    pub ts_recent: Option<TsVal>,
     /// The server namespace's `net.ipv4.tcp_timestamps` != 0.
     pub server_ts_on: bool,
 }
@@ -33,17 +33,12 @@ pub struct Inputs {
 /// A rule's prediction and the reason in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Prediction {
-    #[serde(serialize_with = "ser_answer")]
     pub answer: Answer,
     pub why: String,
 }
 
-fn ser_answer<S: serde::Serializer>(a: &Answer, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(a.as_str())
-}
-
 fn seq_words(i: &Inputs) -> String {
-    let d = wire::rel(i.seq, i.rcv_nxt);
+    let d = i.seq - i.rcv_nxt;
     match d {
         0 => "seq equal to rcv_nxt".to_string(),
         d if d > 0 => format!("seq {d} after rcv_nxt"),
@@ -51,8 +46,8 @@ fn seq_words(i: &Inputs) -> String {
     }
 }
 
-fn ts_words(tsval: u32, recent: u32) -> String {
-    let d = wire::rel(tsval, recent);
+fn ts_words(tsval: TsVal, recent: TsVal) -> String {
+    let d = tsval - recent;
     match d {
         0 => format!("tsval {tsval} equal to ts_recent"),
         d if d > 0 => format!("tsval {tsval} newer than ts_recent {recent}"),
@@ -63,7 +58,7 @@ fn ts_words(tsval: u32, recent: u32) -> String {
 /// The kernel's rule (TCP_TW_SYN vs TCP_TW_ACK).
 pub fn kernel(i: &Inputs) -> Prediction {
     const WHERE: &str = "tcp_timewait_state_process()";
-    let seq_after = after(i.seq, i.rcv_nxt);
+    let seq_after = i.seq.after(i.rcv_nxt);
     // tw_ts_recent_stamp is set, the server's sysctl lets tcp_parse_options()
     // see the option, and the SYN carries one.
     let saw = match (i.ts_recent, i.tsval, i.server_ts_on) {
@@ -71,7 +66,7 @@ pub fn kernel(i: &Inputs) -> Prediction {
         _ => None,
     };
     if let Some((v, r)) = saw
-        && wire::rel(v, r) < 0
+        && v < r
     {
         return Prediction {
             answer: Answer::Ack,
@@ -82,7 +77,7 @@ pub fn kernel(i: &Inputs) -> Prediction {
             ),
         };
     }
-    let ts_newer = saw.is_some_and(|(v, r)| wire::rel(v, r) > 0);
+    let ts_newer = saw.is_some_and(|(v, r)| v.after(r));
     let ts_part = match (saw, i.ts_recent, i.tsval) {
         (Some((v, r)), _, _) => ts_words(v, r),
         (None, None, _) => "no timestamps on the old connection".to_string(),
@@ -118,10 +113,10 @@ pub fn kernel(i: &Inputs) -> Prediction {
 /// The popular rule: seq AND timestamp must both be newer (when the old
 /// connection had timestamps).
 pub fn folklore(i: &Inputs) -> Prediction {
-    let seq_after = after(i.seq, i.rcv_nxt);
+    let seq_after = i.seq.after(i.rcv_nxt);
     match i.ts_recent {
         Some(r) => {
-            let ts_newer = i.tsval.is_some_and(|v| wire::rel(v, r) > 0);
+            let ts_newer = i.tsval.is_some_and(|v| v.after(r));
             let ok = seq_after && ts_newer;
             Prediction {
                 answer: if ok { Answer::SynAck } else { Answer::Ack },
@@ -152,12 +147,12 @@ mod tests {
     use super::*;
 
     fn inputs(seq_off: i64, ts_off: Option<i64>) -> Inputs {
-        let rcv_nxt = 5u32;
-        let recent = u32::MAX - 3;
+        let rcv_nxt = Seq(5);
+        let recent = TsVal(u32::MAX - 3);
         Inputs {
-            seq: wire::add(rcv_nxt, seq_off),
+            seq: rcv_nxt + seq_off,
             rcv_nxt,
-            tsval: ts_off.map(|o| wire::add(recent, o)),
+            tsval: ts_off.map(|o| recent + o),
             ts_recent: Some(recent),
             server_ts_on: true,
         }
@@ -200,7 +195,7 @@ mod tests {
         let p = kernel(&i);
         assert_eq!(p.answer, Answer::Ack);
         assert!(p.why.contains("ignored"), "{}", p.why);
-        i.seq = wire::add(i.rcv_nxt, 1);
+        i.seq = i.rcv_nxt + 1;
         assert_eq!(
             kernel(&i).answer,
             Answer::SynAck,

@@ -9,7 +9,6 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// Whether the test runs as root (effective uid 0).
 pub fn is_root() -> bool {
@@ -51,7 +50,7 @@ pub fn cargo_as_owner(args: &[&str]) -> (PathBuf, Command) {
     cmd.args(args)
         .args(["--profile", profile, "--target-dir"])
         .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        .current_dir(workspace());
     if let Some(bin_dir) = cargo.parent() {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let dirs = std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&path));
@@ -67,30 +66,59 @@ pub fn cargo_as_owner(args: &[&str]) -> (PathBuf, Command) {
     (profile_dir, cmd)
 }
 
-/// The workspace's `synlab` binary, up to date (built once per test process).
-///
-/// Why the test builds it: this package cannot use `CARGO_BIN_EXE_synlab` (cargo
-/// sets it only for the tests of the package that owns the binary), and `cargo
-/// test` does not rebuild another package's binary, so an existing
-/// target/debug/synlab may be older than the sources. Asking cargo (`cargo build
-/// -p synlab --bin synlab`) costs well under a second when the binary is fresh
-/// and never tests a stale one. It uses the test's own target dir and profile,
-/// as the owner of that target dir (see `cargo_as_owner`).
+/// The `synlab` binary cargo built for these tests.
 pub fn synlab_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let (profile_dir, mut cmd) =
-            cargo_as_owner(&["build", "--quiet", "-p", "synlab", "--bin", "synlab"]);
-        let out = cmd.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build -p synlab --bin synlab failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("synlab")
-    })
-    .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_synlab"))
 }
+
+/// The workspace: the folder of the top-level Cargo.toml, `scenarios/` and `tests/`.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness/ sits in the workspace")
+}
+
+/// Without root, put this test process in an unprivileged user namespace
+/// (rootless mode, `synlab::rootless`), with one line on stderr saying so
+/// unless the tests are only listed; on error, one line and exit code 2.
+/// Must run while the process has one thread: see [`enter_rootless_before_main`].
+pub fn enter_rootless() {
+    let args = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    let listing = args
+        .split(|&b| b == 0)
+        .any(|a| matches!(a, b"--list" | b"--help" | b"-h"));
+    match synlab::rootless::enter_user_namespace_if_unprivileged() {
+        Ok(synlab::rootless::Mode::Rootless { uid, .. }) if !listing => {
+            eprintln!("{}", synlab::rootless::rootless_note(uid));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("synlab: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// [`enter_rootless`] for a test binary with the standard harness (`#[test]`):
+/// libtest starts its threads before any test runs, so this runs it from an
+/// ELF constructor (`.init_array`), before `main`, while the process has one
+/// thread (and before std has saved the arguments: hence /proc/self/cmdline).
+/// Put `support::enter_rootless_before_main!();` at the top level of the file.
+#[allow(unused_macros)]
+macro_rules! enter_rootless_before_main {
+    () => {
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static SYNLAB_ENTER_ROOTLESS_BEFORE_MAIN: extern "C" fn() = {
+            extern "C" fn enter_rootless() {
+                $crate::support::enter_rootless();
+            }
+            enter_rootless
+        };
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use enter_rootless_before_main;
 
 /// The home directory of `uid` from /etc/passwd.
 pub fn home_of(uid: u32) -> Option<String> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use sysctl::Sysctl;
 
 use crate::scenario::Family;
+use crate::wire::Side;
 pub use later::{DropLater, drop_later};
 pub use ns::NsThread;
 
@@ -45,7 +46,7 @@ pub enum LabError {
     SysctlRefused { key: String },
     #[error("sysctl {key} = {value} in the {side} namespace: {message}")]
     Sysctl {
-        side: &'static str,
+        side: Side,
         key: String,
         value: String,
         message: String,
@@ -54,7 +55,7 @@ pub enum LabError {
     Keep { name: String, message: String },
     #[error("{side} namespace: {source}")]
     Link {
-        side: &'static str,
+        side: Side,
         source: netlink::LinkError,
     },
 }
@@ -169,6 +170,14 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// The namespace thread of one side.
+    pub fn ns(&self, side: Side) -> &NsThread {
+        match side {
+            Side::Server => &self.server,
+            Side::Client => &self.client,
+        }
+    }
+
     /// Build the lab; `deadline` bounds the wait for the links to come up.
     ///
     /// Three steps, each as parallel as the kernel allows: both namespaces are
@@ -223,7 +232,7 @@ impl Lab {
         };
 
         // Step 1, both sides at once: sysctls, `lo` up.
-        let prepare = |side: &'static str, sysctls: Vec<(String, String)>| {
+        let prepare = |side: Side, sysctls: Vec<(String, String)>| {
             move || async move {
                 apply_sysctls(side, &sysctls)?;
                 let wrap = |source| LabError::Link { side, source };
@@ -233,8 +242,11 @@ impl Lab {
             }
         };
         let (s, c) = tokio::join!(
-            server.run(prepare("server", with_lab(&spec.server_sysctl, &[]))),
-            client.run(prepare("client", with_lab(&spec.client_sysctl, &raw_extra))),
+            server.run(prepare(Side::Server, with_lab(&spec.server_sysctl, &[]))),
+            client.run(prepare(
+                Side::Client,
+                with_lab(&spec.client_sysctl, &raw_extra)
+            )),
         );
         s??;
         c??;
@@ -245,7 +257,7 @@ impl Lab {
         let (server_ip, client_ip, prefix) = (addrs.server, addrs.client, addrs.prefix);
         let server_ifindex = server
             .run(move || async move {
-                let side = "server";
+                let side = Side::Server;
                 let wrap = |source| LabError::Link { side, source };
                 let h = netlink::connect().await.map_err(wrap)?;
                 netlink::create_veth_pair(
@@ -277,7 +289,7 @@ impl Lab {
         let client_addr = (!raw).then_some(client_ip);
         let client_v6 = v6 && !raw;
         let server_up = server.run(move || async move {
-            let side = "server";
+            let side = Side::Server;
             let wrap = |source| LabError::Link { side, source };
             let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
             netlink::set_up(&h, server_ifindex).await.map_err(wrap)?;
@@ -292,7 +304,7 @@ impl Lab {
             Ok::<_, LabError>(())
         });
         let client_up = client.run(move || async move {
-            let side = "client";
+            let side = Side::Client;
             let wrap = |source| LabError::Link { side, source };
             let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
             let index = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
@@ -332,7 +344,7 @@ impl Lab {
 ///
 /// Equivalent to: `ip netns exec <ns> sysctl -w key=value`. No guard is needed to
 /// undo them: they live and die with the anonymous namespace.
-fn apply_sysctls(side: &'static str, list: &[(String, String)]) -> Result<(), LabError> {
+fn apply_sysctls(side: Side, list: &[(String, String)]) -> Result<(), LabError> {
     for (key, value) in list {
         if !key.starts_with("net.") {
             return Err(LabError::SysctlRefused { key: key.clone() });

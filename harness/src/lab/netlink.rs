@@ -55,14 +55,6 @@ pub enum LinkError {
         /// The attribute's kernel name, like `IFLA_ADDRESS`.
         attr: &'static str,
     },
-    /// The link's hardware address is not a 6-byte Ethernet MAC.
-    #[error("link {index}: hardware address has {len} bytes, expected 6")]
-    NotEthernet {
-        /// The link's ifindex.
-        index: u32,
-        /// The length of `IFLA_ADDRESS`.
-        len: usize,
-    },
     /// A condition did not hold before its deadline.
     #[error("timed out after {waited:?} waiting for {what}; last seen: {last_seen}")]
     Timeout {
@@ -130,17 +122,6 @@ pub async fn connect_watching() -> Result<(Handle, Events), LinkError> {
     Ok((handle, Events { rx }))
 }
 
-/// Creates a veth pair `name` <-> `peer` in this namespace, both down.
-///
-/// Equivalent to: `ip link add NAME type veth peer name PEER`
-pub async fn create_veth(h: &Handle, name: &str, peer: &str) -> Result<(), LinkError> {
-    h.link()
-        .add(LinkVeth::new(name, peer).build())
-        .execute()
-        .await
-        .map_err(nl("ip link add type veth"))
-}
-
 /// Creates a veth pair in one step: `name` with Ethernet address `mac` in this
 /// namespace, `peer` with `peer_mac` directly in the namespace that `peer_ns_fd`
 /// refers to; both down. Making the peer where it belongs skips a later move,
@@ -201,22 +182,6 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// Moves link `index` into the network namespace that `fd` refers to (an
-/// open `/proc/<pid>/task/<tid>/ns/net` or `/run/netns/NAME`). The link
-/// keeps its name and loses its addresses and up state. `fd` is only read
-/// during the call; the caller keeps owning it.
-///
-/// Equivalent to: `ip link set dev DEV netns /proc/<pid>/task/<tid>/ns/net`
-/// (`IFLA_NET_NS_FD`)
-pub async fn move_to_netns_fd(h: &Handle, index: u32, fd: RawFd) -> Result<(), LinkError> {
-    let message = LinkUnspec::new_with_index(index).setns_by_fd(fd).build();
-    h.link()
-        .change(message)
-        .execute()
-        .await
-        .map_err(nl("ip link set netns"))
-}
-
 /// Sets link `index` administratively up.
 ///
 /// Equivalent to: `ip link set dev DEV up`
@@ -262,28 +227,6 @@ fn set_nodad(message: &mut netlink_packet_route::address::AddressMessage) {
     message
         .attributes
         .push(AddressAttribute::Flags(AddressFlags::Nodad));
-}
-
-/// Returns the Ethernet address of link `index`.
-///
-/// Equivalent to: `ip link show dev DEV` (the `link/ether` field)
-pub async fn link_mac(h: &Handle, index: u32) -> Result<[u8; 6], LinkError> {
-    let link = get_link(h, index, "ip link show").await?;
-    let bytes = link
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::Address(bytes) => Some(bytes),
-            _ => None,
-        })
-        .ok_or(LinkError::MissingAttribute {
-            index,
-            attr: "IFLA_ADDRESS",
-        })?;
-    <[u8; 6]>::try_from(bytes.as_slice()).map_err(|_| LinkError::NotEthernet {
-        index,
-        len: bytes.len(),
-    })
 }
 
 /// Reads link `index` from the kernel.
@@ -534,20 +477,23 @@ mod tests {
             .expect("side A connected over both families within 5 s");
     }
 
-    /// Side A: creates the pair, moves `veth-b` to B's namespace, configures
+    /// Side A: creates the pair with `veth-b` in B's namespace, configures
     /// `veth-a` and connects to B over both families.
     async fn side_a(b_tid: libc::pid_t, moved: oneshot::Sender<()>, ready: oneshot::Receiver<()>) {
         let (h, mut events) = connect_watching().await.expect("connect");
         set_lo_up(&h).await.expect("lo up");
-        create_veth(&h, "veth-a", "veth-b")
-            .await
-            .expect("create veth");
-        let peer = link_index(&h, "veth-b").await.expect("veth-b");
         let ns =
             std::fs::File::open(format!("/proc/self/task/{b_tid}/ns/net")).expect("open B's netns");
-        move_to_netns_fd(&h, peer, std::os::fd::AsRawFd::as_raw_fd(&ns))
-            .await
-            .expect("move veth-b");
+        create_veth_pair(
+            &h,
+            "veth-a",
+            [0x02, 0, 0, 0, 0, 0x0a],
+            "veth-b",
+            [0x02, 0, 0, 0, 0, 0x0b],
+            std::os::fd::AsRawFd::as_raw_fd(&ns),
+        )
+        .await
+        .expect("create the pair across namespaces");
         drop(ns);
         assert!(matches!(
             link_index(&h, "veth-b").await,
@@ -555,7 +501,6 @@ mod tests {
         ));
         moved.send(()).expect("side B waits");
         let index = link_index(&h, "veth-a").await.expect("veth-a");
-        assert_eq!(link_mac(&h, index).await.expect("mac").len(), 6);
         add_address(&h, index, A4.into(), 24)
             .await
             .expect("addr v4");
@@ -602,6 +547,18 @@ mod tests {
         assert_eq!(&byte, b"x");
     }
 
+    /// The Ethernet address of link `index` (`ip link show dev DEV`).
+    async fn link_mac(h: &Handle, index: u32) -> [u8; 6] {
+        let link = get_link(h, index, "ip link show").await.expect("the link");
+        link.attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+                _ => None,
+            })
+            .expect("an Ethernet address")
+    }
+
     #[test]
     fn veth_between_namespaces_carries_tcp_at_once() {
         require_root();
@@ -636,7 +593,7 @@ mod tests {
                 made_rx.await.expect("side A made the pair");
                 let (h, mut events) = connect_watching().await.expect("connect");
                 let index = link_index(&h, "veth-b").await.expect("veth-b is here");
-                assert_eq!(link_mac(&h, index).await.expect("mac"), MAC_B);
+                assert_eq!(link_mac(&h, index).await, MAC_B);
                 set_up(&h, index).await.expect("up");
                 let deadline = Instant::now() + Duration::from_secs(5);
                 wait_oper_up(&h, &mut events, index, deadline)
@@ -666,7 +623,7 @@ mod tests {
                     Err(LinkError::NotFound { .. })
                 ));
                 let index = link_index(&h, "veth-a").await.expect("veth-a");
-                assert_eq!(link_mac(&h, index).await.expect("mac"), MAC_A);
+                assert_eq!(link_mac(&h, index).await, MAC_A);
                 set_up(&h, index).await.expect("up");
                 made_tx.send(()).expect("side B waits");
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -687,7 +644,11 @@ mod tests {
             unshare_net();
             runtime().block_on(async {
                 let (h, mut events) = connect_watching().await.expect("connect");
-                create_veth(&h, "veth-a", "veth-b").await.expect("create veth");
+                let own = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
+                let own_fd = std::os::fd::AsRawFd::as_raw_fd(&own);
+                create_veth_pair(&h, "veth-a", [2, 0, 0, 0, 0, 1], "veth-b", [2, 0, 0, 0, 0, 2], own_fd)
+                    .await
+                    .expect("create veth");
                 let index = link_index(&h, "veth-a").await.expect("veth-a");
                 set_up(&h, index).await.expect("up");
                 // The peer stays down, so the carrier never comes.

@@ -62,10 +62,6 @@ impl NsThread {
         Starting::launch(label, ns)?.finish()
     }
 
-    pub fn label(&self) -> &'static str {
-        self.label
-    }
-
     /// The thread id that owns the namespace (`/proc/<pid>/task/<tid>/ns/net`).
     pub fn tid(&self) -> libc::pid_t {
         self.tid
@@ -97,6 +93,31 @@ impl NsThread {
             .send(job)
             .map_err(|_| LabError::ThreadGone { label })?;
         rx.await.map_err(|_| LabError::JobPanicked { label })
+    }
+
+    /// Run `query` on the namespace's thread every millisecond until it yields
+    /// `Some`, or `deadline` passes (then `Ok(None)` after one last try); the
+    /// query's own error ends the wait at once.
+    ///
+    /// Equivalent to: `busywait` of the kernel's selftests (lib.sh).
+    pub async fn poll<T, E>(
+        &self,
+        deadline: tokio::time::Instant,
+        query: impl Fn() -> Result<Option<T>, E> + Send + Clone + 'static,
+    ) -> Result<Result<Option<T>, E>, LabError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        loop {
+            let q = query.clone();
+            let last = tokio::time::Instant::now() >= deadline;
+            match self.run(move || async move { q() }).await? {
+                Ok(None) if !last => {}
+                done => return Ok(done),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// Start `f` on the namespace's thread and return at once; the task lives until

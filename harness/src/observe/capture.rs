@@ -12,14 +12,14 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 
-use crate::wire::Segment;
+use crate::wire::{Frame, Segment};
 
-/// One captured frame, raw bytes kept for the pcap.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub at_ns: u64,
-    pub outgoing: bool,
-    pub data: Vec<u8>,
+/// CLOCK_REALTIME in ns: the capture's clock (SO_TIMESTAMPNS), for stamps
+/// taken outside the capture that must sort among its frames.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 #[derive(Default)]

@@ -9,6 +9,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::wire::TcpState;
+
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::IPPROTO_TCP;
 use netlink_packet_sock_diag::inet::{
@@ -26,83 +28,13 @@ use rtnetlink::packet_core::{
 /// The kernel answers a dump at once; this only bounds a kernel bug.
 const RECV_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A kernel TCP state (`include/net/tcp_states.h`), numbered as the kernel
-/// numbers it. `1 << state as u32` is its bit in a states mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum TcpState {
-    Established = 1,
-    SynSent = 2,
-    SynRecv = 3,
-    FinWait1 = 4,
-    FinWait2 = 5,
-    TimeWait = 6,
-    Close = 7,
-    CloseWait = 8,
-    LastAck = 9,
-    Listen = 10,
-    Closing = 11,
-    /// A request socket: a SYN was answered, the handshake is not complete.
-    /// Only a mask bit in practice: sock_diag reports request sockets as
-    /// [`TcpState::SynRecv`] (`inet_req_diag_fill()`), and `ss state
-    /// syn-recv` asks for both bits.
-    NewSynRecv = 12,
-    /// A socket that is bound but neither listening nor connected (kernel
-    /// 6.7+, reported only when its bit is asked for).
-    BoundInactive = 13,
-}
-
-impl TcpState {
-    /// Every state, in kernel order.
-    pub const ALL: [TcpState; 13] = [
-        Self::Established,
-        Self::SynSent,
-        Self::SynRecv,
-        Self::FinWait1,
-        Self::FinWait2,
-        Self::TimeWait,
-        Self::Close,
-        Self::CloseWait,
-        Self::LastAck,
-        Self::Listen,
-        Self::Closing,
-        Self::NewSynRecv,
-        Self::BoundInactive,
-    ];
-
-    /// The state's bit in a states mask (`TCPF_*` in the kernel).
-    pub const fn mask(self) -> u32 {
-        1 << self as u32
-    }
-
-    /// The kernel's number for a state, if it is one we know.
-    pub fn from_kernel(value: u8) -> Option<TcpState> {
-        Self::ALL.into_iter().find(|s| *s as u8 == value)
-    }
-
-    /// The name `ss(8)` prints for the state, like `TIME-WAIT`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Established => "ESTAB",
-            Self::SynSent => "SYN-SENT",
-            Self::SynRecv => "SYN-RECV",
-            Self::FinWait1 => "FIN-WAIT-1",
-            Self::FinWait2 => "FIN-WAIT-2",
-            Self::TimeWait => "TIME-WAIT",
-            Self::Close => "UNCONN",
-            Self::CloseWait => "CLOSE-WAIT",
-            Self::LastAck => "LAST-ACK",
-            Self::Listen => "LISTEN",
-            Self::Closing => "CLOSING",
-            Self::NewSynRecv => "NEW-SYN-RECV",
-            Self::BoundInactive => "BOUND-INACTIVE",
-        }
-    }
-}
-
-impl std::fmt::Display for TcpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+/// The address family (`AF_INET`, `AF_INET6`) to ask sock_diag for, for
+/// sockets of `addr`.
+pub fn family_of(addr: std::net::IpAddr) -> libc::c_int {
+    if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
-use crate::observe::capture::Frame;
+use crate::wire::Frame;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {

@@ -9,6 +9,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+use crate::wire::Seq;
+
 /// `TCP_REPAIR_OFF_NO_WP` from include/uapi/linux/tcp.h: leave repair mode
 /// without sending a window probe.
 const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
@@ -71,7 +73,7 @@ fn setsockopt_int(sock: &Socket, opt: libc::c_int, val: libc::c_int) -> io::Resu
 /// set its sequence, repair off (no window probe). The next `connect()` sends its
 /// SYN with `seq = isn` (tcp_v4_connect() keeps a non-zero write_seq). Needs
 /// CAP_NET_ADMIN.
-fn force_isn(sock: &Socket, isn: u32) -> io::Result<()> {
+fn force_isn(sock: &Socket, isn: Seq) -> io::Result<()> {
     let step = |what: &str, r: io::Result<()>| {
         r.map_err(|e| io::Error::new(e.kind(), format!("forcing the ISN ({what}): {e}")))
     };
@@ -82,7 +84,7 @@ fn force_isn(sock: &Socket, isn: u32) -> io::Result<()> {
     )?;
     step(
         "TCP_QUEUE_SEQ",
-        setsockopt_int(sock, libc::TCP_QUEUE_SEQ, isn as libc::c_int),
+        setsockopt_int(sock, libc::TCP_QUEUE_SEQ, isn.0 as libc::c_int),
     )?;
     step(
         "TCP_REPAIR off",
@@ -97,7 +99,7 @@ fn force_isn(sock: &Socket, isn: u32) -> io::Result<()> {
 pub async fn connect(
     local: SocketAddr,
     remote: SocketAddr,
-    isn: Option<u32>,
+    isn: Option<Seq>,
 ) -> io::Result<TcpStream> {
     let sock = new_socket(local)?;
     sock.set_reuse_address(true)?;

@@ -1,4 +1,144 @@
-//! The two ends of the experiment: the kernel server (accepts, closes first), the
-//! kernel client (fixed source port, optional forced ISN) and the raw scripted peer.
+//! The two ends of a case. The server is a kernel socket (it accepts, and closes
+//! first); the client is one of two implementations of the same steps: a kernel
+//! socket with a fixed source port (`kernel`), or the raw scripted peer that
+//! writes frames itself (`raw`). The executor calls [`Client`]'s methods and
+//! never asks which one it has.
+
+mod client_kernel;
+mod client_raw;
 pub mod kernel;
 pub mod raw;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::RunError;
+use crate::evidence::FirstConnection;
+use crate::lab::Lab;
+use crate::observe::capture::Capture;
+use crate::scenario::{Case, ClientKind, SeqExpr, Step, TsExpr};
+use crate::wire::{Segment, Seq};
+
+pub(crate) use client_kernel::KernelClient;
+pub(crate) use client_raw::RawClient;
+
+/// What every step works with: the lab, the capture on the server's veth, the
+/// case's deadline and the addresses of both ends.
+pub(crate) struct Ends<'a> {
+    pub lab: &'a Lab,
+    pub capture: &'a Capture,
+    pub deadline: Instant,
+    /// The case's whole time budget, for timeout messages.
+    pub timeout: Duration,
+    pub server: SocketAddr,
+    pub client: SocketAddr,
+}
+
+impl Ends<'_> {
+    /// The error for a wait that reached the deadline, with what was captured.
+    pub fn timeout(&self, what: &str, seen: Vec<Segment>) -> RunError {
+        RunError::Timeout {
+            what: what.to_string(),
+            after_ms: self.timeout.as_millis(),
+            seen,
+        }
+    }
+}
+
+/// The event under test when it is a SYN from the client's 4-tuple
+/// (`[second_syn]`): where its seq and tsval lie, and what a raw peer does
+/// after the answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Syn {
+    pub seq: SeqExpr,
+    pub tsval: TsExpr,
+    pub then: Vec<Step>,
+}
+
+/// What the client did in the event step, as far as it is not on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Played {
+    /// The ISN forced on a kernel client's SYN (TCP_REPAIR).
+    pub forced_isn: Option<Seq>,
+    /// What `connect()` returned (a raw peer has none: `Ok`).
+    pub connect: Result<(), String>,
+    /// One line per follow-up step of a raw peer.
+    pub notes: Vec<String>,
+}
+
+impl Default for Played {
+    fn default() -> Played {
+        Played {
+            forced_isn: None,
+            connect: Ok(()),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The client end of a case.
+pub(crate) enum Client {
+    Kernel(KernelClient),
+    Raw(RawClient),
+}
+
+impl Client {
+    /// Prepare the client for `case` (the raw peer opens its socket now).
+    pub async fn open(case: &Case, ends: &Ends<'_>) -> Result<Client, RunError> {
+        Ok(match case.client_kind {
+            ClientKind::Kernel => Client::Kernel(KernelClient::new()),
+            ClientKind::Raw => Client::Raw(RawClient::open(case, ends).await?),
+        })
+    }
+
+    /// The first connection, which the server closes first; returns once the
+    /// client has sent its own FIN.
+    pub async fn first_connection(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
+        match self {
+            Client::Kernel(c) => c.first_connection(ends).await,
+            Client::Raw(c) => c.first_connection(ends).await,
+        }
+    }
+
+    /// Get ready for the event once the server holds TIME_WAIT (a kernel client
+    /// waits for its first socket to be gone and its timestamp clock to tick).
+    pub async fn ready(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+    ) -> Result<(), RunError> {
+        match self {
+            Client::Kernel(c) => c.ready(ends, first).await,
+            Client::Raw(_) => Ok(()),
+        }
+    }
+
+    /// Send the SYN that hits TIME_WAIT, and what follows it.
+    pub async fn syn(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        syn: &Syn,
+    ) -> Result<Played, RunError> {
+        match self {
+            Client::Kernel(c) => c.syn(ends, first, syn).await,
+            Client::Raw(c) => c.syn(ends, first, syn).await,
+        }
+    }
+
+    /// Wait until the evidence of the event is captured: the handshake's last
+    /// ACK, or the server's answer, or (raw peer) every frame it wrote.
+    pub async fn settle(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        played: &Played,
+    ) -> Result<(), RunError> {
+        match self {
+            Client::Kernel(c) => c.settle(ends, first, played).await,
+            Client::Raw(c) => c.settle(ends).await,
+        }
+    }
+}

@@ -10,13 +10,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::judge::FirstConnection;
+use crate::evidence::FirstConnection;
 use crate::observe::counters::Counters;
 use crate::report::text::display_path;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
-use crate::scenario::{Answer, ClientKind};
-use crate::wire::{self, Dir, Segment};
+use crate::scenario::Answer;
+use crate::wire::{Dir, Segment};
 
 /// A TCP state change of one side, drawn as a label on its lane between the
 /// segments captured before and after `at_ns` (same clock as `Segment::at_ns`).
@@ -62,11 +62,18 @@ pub enum HtmlError {
     },
 }
 
-/// Write [`render`]'s page to `path`, creating its parent directory if needed.
+/// Write the page of `runs` (each with its lane states) to `path`, creating
+/// its parent directory if needed.
 ///
 /// # Errors
 /// `HtmlError::Write` with the path when the directory or the file cannot be written.
-pub fn write(path: &Path, runs: &[(&CaseRun, &[LaneState])], title: &str) -> Result<(), HtmlError> {
+pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), HtmlError> {
+    let lanes: Vec<Vec<LaneState>> = runs.iter().map(lane_states).collect();
+    let with: Vec<(&CaseRun, &[LaneState])> = runs
+        .iter()
+        .zip(&lanes)
+        .map(|(r, l)| (r, l.as_slice()))
+        .collect();
     let err = |source| HtmlError::Write {
         path: path.to_path_buf(),
         source,
@@ -74,7 +81,7 @@ pub fn write(path: &Path, runs: &[(&CaseRun, &[LaneState])], title: &str) -> Res
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    std::fs::write(path, render(runs, title)).map_err(err)
+    std::fs::write(path, render(&with, title)).map_err(err)
 }
 
 /// The whole page: a header with a summary and an index, then one section per case.
@@ -199,10 +206,7 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
          <p class=\"facts\">server sysctl {} &middot; client sysctl {}</p>\n",
         esc(&display_path(&case.file)),
         esc(&run.kernel),
-        match case.client_kind {
-            ClientKind::Kernel => "kernel",
-            ClientKind::Raw => "raw",
-        },
+        case.client_kind.as_str(),
         case.family.as_str(),
         run.duration.as_secs_f64() * 1e3,
         if values.is_empty() {
@@ -314,7 +318,7 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     );
     dd(
         "rcv_nxt",
-        format!("client ISN{:+}", wire::rel(f.rcv_nxt, f.client_isn)),
+        format!("client ISN{:+}", (f.rcv_nxt - f.client_isn)),
     );
     dd(
         "ts_recent",
@@ -330,10 +334,7 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     if let Some(isn) = obs.forced_isn {
         dd(
             "forced ISN",
-            format!(
-                "{isn} = rcv_nxt{:+} (TCP_REPAIR)",
-                wire::rel(isn, f.rcv_nxt)
-            ),
+            format!("{isn} = rcv_nxt{:+} (TCP_REPAIR)", (isn - f.rcv_nxt)),
         );
     }
     out.push_str("</dl>\n");
@@ -522,10 +523,10 @@ fn notes(run: &CaseRun) -> Vec<Option<Note>> {
         let s = &obs.segments[i];
         let mut text = format!(
             "\u{2460} new SYN hits TIME_WAIT: seq = rcv_nxt{:+}",
-            wire::rel(s.seq, f.rcv_nxt)
+            (s.seq - f.rcv_nxt)
         );
         if let (Some(v), Some(r)) = (s.tsval, f.ts_recent) {
-            let _ = write!(text, ", tsval = ts_recent{:+}", wire::rel(v, r));
+            let _ = write!(text, ", tsval = ts_recent{:+}", (v - r));
         }
         notes[i] = Some(Note {
             text,
@@ -538,8 +539,8 @@ fn notes(run: &CaseRun) -> Vec<Option<Note>> {
             Answer::SynAck => "SYN-ACK, TIME_WAIT recycled".to_string(),
             Answer::Ack => format!(
                 "the old connection's ACK (seq = {}, ack = {})",
-                offset("snd_nxt", wire::rel(s.seq, f.snd_nxt)),
-                offset("rcv_nxt", wire::rel(s.ack, f.rcv_nxt))
+                offset("snd_nxt", s.seq - f.snd_nxt),
+                offset("rcv_nxt", s.ack - f.rcv_nxt)
             ),
             Answer::Rst => "RST".to_string(),
             Answer::None => "none".to_string(),
@@ -604,7 +605,7 @@ fn tooltip(b: &Bases, s: &Segment) -> String {
     }
     let _ = write!(t, " win {}", s.win);
     if let (Some(v), e) = (s.tsval, s.tsecr) {
-        let _ = write!(t, " tsval {v} tsecr {}", e.unwrap_or(0));
+        let _ = write!(t, " tsval {v} tsecr {}", e.unwrap_or_default());
     }
     if s.payload_len > 0 {
         let _ = write!(t, " len {}", s.payload_len);
@@ -940,9 +941,9 @@ dd { margin: 0; overflow-wrap: anywhere; }
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::Observation;
     use crate::judge;
     use crate::observe::counters::Counters;
-    use crate::run::Observation;
     use crate::scenario;
     use std::time::Duration;
 
@@ -1221,14 +1222,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = case_run(challenge_segments(), "w");
         let path = dir.path().join("sub/report.html");
-        write(&path, &[(&run, &[])], "w").unwrap();
+        write(&path, std::slice::from_ref(&run), "w").unwrap();
         assert!(
             std::fs::read_to_string(&path)
                 .unwrap()
                 .starts_with("<!DOCTYPE html>")
         );
         let bad = path.join("below-a-file.html");
-        let e = write(&bad, &[(&run, &[])], "w").unwrap_err();
+        let e = write(&bad, &[run], "w").unwrap_err();
         assert!(e.to_string().contains("below-a-file.html"), "{e}");
     }
 }

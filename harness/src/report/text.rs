@@ -3,11 +3,10 @@
 
 use std::fmt::Write as _;
 
+use crate::error::RunError;
 use crate::observe::counters::Counters;
 use crate::report::timeline;
 use crate::run::CaseRun;
-use crate::scenario::ClientKind;
-use crate::wire;
 
 /// TCP counters only (`Tcp.*`, `TcpExt.*`); JSON carries every one.
 fn counters_line(c: &Counters) -> String {
@@ -51,10 +50,7 @@ pub fn render(run: &CaseRun) -> String {
         out,
         "   kernel {}, {} client, {}, server {}, client {}",
         run.kernel,
-        match case.client_kind {
-            ClientKind::Kernel => "kernel",
-            ClientKind::Raw => "raw",
-        },
+        case.client_kind.as_str(),
         case.family.as_str(),
         sysctls(&case.server_sysctl),
         sysctls(&case.client_sysctl),
@@ -63,7 +59,7 @@ pub fn render(run: &CaseRun) -> String {
         out,
         "   TIME_WAIT on the server: {}; rcv_nxt = client ISN+{}, ts_recent = {}",
         obs.time_wait_before,
-        wire::rel(f.rcv_nxt, f.client_isn),
+        (f.rcv_nxt - f.client_isn),
         f.ts_recent
             .map_or("none (timestamps not negotiated)".into(), |t| t.to_string()),
     );
@@ -71,7 +67,7 @@ pub fn render(run: &CaseRun) -> String {
         let _ = writeln!(
             out,
             "   second SYN's ISN forced with TCP_REPAIR: {isn} = rcv_nxt{:+}",
-            wire::rel(isn, f.rcv_nxt)
+            (isn - f.rcv_nxt)
         );
     }
     out.push_str(&timeline::annotated(
@@ -187,4 +183,37 @@ pub fn display_path(p: &std::path::Path) -> String {
         .ok()
         .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
         .unwrap_or_else(|| p.display().to_string())
+}
+
+/// A case that could not run to its end: the error and, for a timeout, the
+/// segments captured until then as timeline lines.
+pub fn error(e: &RunError) -> String {
+    match e.segments() {
+        Some([]) => format!("{e}\n  (no TCP segment captured)"),
+        Some(segs) => format!("{e}; last seen:\n{}", timeline::plain(segs).trim_end()),
+        None => e.to_string(),
+    }
+}
+
+/// The closing table of a run: per case, what the popular rule and the
+/// kernel's rule predict for the SYN that hit TIME_WAIT, and what the kernel
+/// answered; rows are `[case, folklore, kernel rule, kernel answered]`.
+pub fn rules_table(rows: &[[String; 4]]) -> String {
+    let w = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "\n{:<w$}  {:<9} {:<12} {}\n",
+        "case", "folklore", "kernel rule", "kernel answered"
+    );
+    for r in rows {
+        let mark = if r[1] != r[3] {
+            "   <- folklore is wrong"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<w$}  {:<9} {:<12} {:<7}{mark}\n",
+            r[0], r[1], r[2], r[3]
+        ));
+    }
+    out
 }

@@ -4,17 +4,17 @@
 
 use std::fmt::Write as _;
 
-use crate::judge::FirstConnection;
+use crate::evidence::FirstConnection;
 use crate::observe::trace::{self, Reset, ResetDirection, StateChange};
-use crate::wire::{self, Dir, Segment};
+use crate::wire::{Dir, Segment, Seq, TsVal};
 
 /// The bases that relative numbers are counted from.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bases {
-    pub client_isn: u32,
-    pub server_isn: u32,
-    pub client_ts: Option<u32>,
-    pub server_ts: Option<u32>,
+    pub client_isn: Seq,
+    pub server_isn: Seq,
+    pub client_ts: Option<TsVal>,
+    pub server_ts: Option<TsVal>,
     pub t0_ns: u64,
 }
 
@@ -24,8 +24,8 @@ impl Bases {
         let c = segs.iter().find(|s| s.dir == Dir::ToServer && s.flags.syn);
         let s = segs.iter().find(|s| s.dir == Dir::ToClient && s.flags.syn);
         Bases {
-            client_isn: c.map_or(0, |s| s.seq),
-            server_isn: s.map_or(0, |s| s.seq),
+            client_isn: c.map_or(Seq(0), |s| s.seq),
+            server_isn: s.map_or(Seq(0), |s| s.seq),
             client_ts: c.and_then(|s| s.tsval),
             server_ts: s.and_then(|s| s.tsval),
             t0_ns: segs.first().map_or(0, |s| s.at_ns),
@@ -34,15 +34,15 @@ impl Bases {
 
     pub fn seq(&self, s: &Segment) -> i64 {
         match s.dir {
-            Dir::ToServer => wire::rel(s.seq, self.client_isn),
-            Dir::ToClient => wire::rel(s.seq, self.server_isn),
+            Dir::ToServer => s.seq - self.client_isn,
+            Dir::ToClient => s.seq - self.server_isn,
         }
     }
 
     pub fn ack(&self, s: &Segment) -> i64 {
         match s.dir {
-            Dir::ToServer => wire::rel(s.ack, self.server_isn),
-            Dir::ToClient => wire::rel(s.ack, self.client_isn),
+            Dir::ToServer => s.ack - self.server_isn,
+            Dir::ToClient => s.ack - self.client_isn,
         }
     }
 
@@ -53,12 +53,12 @@ impl Bases {
             Dir::ToClient => (self.server_ts, self.client_ts),
         };
         let v = s.tsval?;
-        let e = s.tsecr.unwrap_or(0);
-        let rv = own.map_or(i64::from(v), |b| wire::rel(v, b));
+        let e = s.tsecr.unwrap_or_default();
+        let rv = own.map_or(i64::from(v.0), |b| v - b);
         let re = match (e, peer) {
-            (0, _) => 0,
-            (e, Some(b)) => wire::rel(e, b),
-            (e, None) => i64::from(e),
+            (TsVal(0), _) => 0,
+            (e, Some(b)) => e - b,
+            (e, None) => i64::from(e.0),
         };
         Some((rv, re))
     }
@@ -175,10 +175,10 @@ pub fn annotated(
             let _ = write!(
                 l,
                 "   <- new SYN hits TIME_WAIT: seq = rcv_nxt{:+}",
-                wire::rel(s.seq, first.rcv_nxt)
+                (s.seq - first.rcv_nxt)
             );
             if let (Some(v), Some(r)) = (s.tsval, first.ts_recent) {
-                let _ = write!(l, ", tsval = ts_recent{:+}", wire::rel(v, r));
+                let _ = write!(l, ", tsval = ts_recent{:+}", (v - r));
             }
         } else if Some(i) == answer {
             l.push_str("   <- the server's answer");

@@ -1,5 +1,5 @@
 //! The relative expressions of `[second_syn]` (`"rcv_nxt - 1000"`, `"ts_recent + 10"`)
-//! and the mod-2^32 arithmetic that turns them into, and back from, wire numbers.
+//! (the arithmetic on the numbers they name is `wire::Seq`'s and `wire::TsVal`'s).
 
 use super::model::{SeqExpr, TsExpr};
 
@@ -112,19 +112,6 @@ pub fn compact(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// `base + off` in 32-bit sequence (or timestamp) space, wrapping mod 2^32.
-#[must_use]
-pub fn apply_offset(base: u32, off: i64) -> u32 {
-    // Truncating to u32 is reduction mod 2^32, which is what wrapping arithmetic needs.
-    base.wrapping_add(off as u32)
-}
-
-/// The signed distance `a - base` in 32-bit sequence space (RFC 1982 style: within ±2^31).
-#[must_use]
-pub fn rel(a: u32, base: u32) -> i64 {
-    i64::from(a.wrapping_sub(base) as i32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,41 +180,5 @@ mod tests {
     #[test]
     fn compact_strips_whitespace() {
         assert_eq!(compact(" rcv_nxt - 1000 "), "rcv_nxt-1000");
-    }
-
-    #[test]
-    fn apply_offset_wraps_both_ways() {
-        assert_eq!(apply_offset(10, 5), 15);
-        assert_eq!(apply_offset(10, -5), 5);
-        assert_eq!(apply_offset(u32::MAX, 1), 0);
-        assert_eq!(apply_offset(u32::MAX - 2, 10), 7);
-        assert_eq!(apply_offset(0, -1), u32::MAX);
-        assert_eq!(apply_offset(5, -1000), u32::MAX - 994);
-        assert_eq!(apply_offset(0, 2_147_483_647), 0x7fff_ffff);
-        assert_eq!(apply_offset(0, -2_147_483_647), 0x8000_0001);
-        // Offsets beyond ±2^32 still reduce mod 2^32.
-        assert_eq!(apply_offset(1, 1 << 32), 1);
-        assert_eq!(apply_offset(1, -(1 << 32)), 1);
-    }
-
-    #[test]
-    fn rel_is_signed_distance_across_the_wrap() {
-        assert_eq!(rel(15, 10), 5);
-        assert_eq!(rel(5, 10), -5);
-        assert_eq!(rel(0, u32::MAX), 1);
-        assert_eq!(rel(u32::MAX, 0), -1);
-        assert_eq!(rel(7, u32::MAX - 2), 10);
-        assert_eq!(rel(u32::MAX - 994, 5), -1000);
-        assert_eq!(rel(0x7fff_ffff, 0), 2_147_483_647);
-        assert_eq!(rel(0x8000_0000, 0), -2_147_483_648);
-    }
-
-    #[test]
-    fn rel_inverts_apply_offset() {
-        for base in [0, 1, 1000, u32::MAX / 2, u32::MAX - 1, u32::MAX] {
-            for off in [0, 1, -1, 1000, -1000, 2_147_483_647, -2_147_483_647] {
-                assert_eq!(rel(apply_offset(base, off), base), off, "{base} {off}");
-            }
-        }
     }
 }

@@ -5,6 +5,7 @@ use super::error::{ScenarioError, invalid};
 use super::expr::compact;
 use super::model::{At, Case, Expect, Loc, MAX_CASES, TsExpr};
 use super::parse::{Choice, Setting, Spec};
+use crate::wire::Side;
 
 /// Which setting an axis varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,17 +345,10 @@ fn build(
 /// Whether both sides have `net.ipv4.tcp_timestamps` on (the kernel default is 1), and if
 /// not, which side has it off.
 fn timestamps_off(case: &Case) -> Option<&'static str> {
-    let off = |server| {
-        case.sysctl(server, TIMESTAMPS)
-            .is_some_and(|v| v.trim() == "0")
-    };
-    if off(true) {
-        Some("server")
-    } else if off(false) {
-        Some("client")
-    } else {
-        None
-    }
+    [Side::Server, Side::Client]
+        .into_iter()
+        .find(|&side| !case.sysctl_on(side, TIMESTAMPS))
+        .map(Side::as_str)
 }
 
 const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";

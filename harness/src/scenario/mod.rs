@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 pub use discover::{default_root, discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
-pub use expr::{apply_offset, rel};
 pub use model::{
     Answer, At, Case, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr,
 };

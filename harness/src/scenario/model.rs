@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::wire::Side;
+
 /// More cases than this in one file is an error: a matrix that large is a typo.
 pub const MAX_CASES: usize = 256;
 
@@ -58,6 +60,16 @@ pub enum ClientKind {
     Raw,
 }
 
+impl ClientKind {
+    /// The name the scenario file and the reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Kernel => "kernel",
+            ClientKind::Raw => "raw",
+        }
+    }
+}
+
 /// What the server answered the SYN that hit TIME_WAIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Answer {
@@ -65,6 +77,12 @@ pub enum Answer {
     Ack,
     Rst,
     None,
+}
+
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Answer {
@@ -174,13 +192,18 @@ impl Case {
     }
 
     /// The value of a sysctl for one side, if the case sets it.
-    pub fn sysctl(&self, server: bool, key: &str) -> Option<&str> {
-        let list = if server {
-            &self.server_sysctl
-        } else {
-            &self.client_sysctl
+    pub fn sysctl(&self, side: Side, key: &str) -> Option<&str> {
+        let list = match side {
+            Side::Server => &self.server_sysctl,
+            Side::Client => &self.client_sysctl,
         };
         list.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a boolean sysctl is on for one side: set to anything but 0, or
+    /// not set (the switches the harness reads, like `tcp_timestamps`, default on).
+    pub fn sysctl_on(&self, side: Side, key: &str) -> bool {
+        self.sysctl(side, key).is_none_or(|v| v.trim() != "0")
     }
 }
 

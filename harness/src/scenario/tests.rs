@@ -101,7 +101,10 @@ fn full_example_parses() {
         pairs(&c.client_sysctl),
         ["net.ipv4.tcp_timestamps=1", "net.ipv4.conf.all.rp_filter=0"]
     );
-    assert_eq!(c.sysctl(true, "net.ipv4.tcp_rfc1337"), Some("1"));
+    assert_eq!(
+        c.sysctl(crate::wire::Side::Server, "net.ipv4.tcp_rfc1337"),
+        Some("1")
+    );
     let e = &c.expect;
     assert_eq!(e.answer.as_ref().map(|a| a.value), Some(Answer::Ack));
     assert_eq!(e.answer.as_ref().map(|a| a.loc.line), Some(26));
@@ -167,8 +170,14 @@ fn matrix_names_values_and_sysctls() {
         ]
     );
     assert_eq!(c.family, Family::V4);
-    assert_eq!(c.sysctl(true, "net.ipv4.tcp_timestamps"), Some("0"));
-    assert_eq!(c.sysctl(false, "net.ipv4.tcp_timestamps"), Some("0"));
+    assert_eq!(
+        c.sysctl(crate::wire::Side::Server, "net.ipv4.tcp_timestamps"),
+        Some("0")
+    );
+    assert_eq!(
+        c.sysctl(crate::wire::Side::Client, "net.ipv4.tcp_timestamps"),
+        Some("0")
+    );
     assert_eq!(s.cases[3].family, Family::V6);
 }
 
@@ -197,7 +206,10 @@ answer = "ack"
         "x/seq=rcv_nxt+1/client.tcp_timestamps=0/server.tcp_rfc1337=1/port=443"
     );
     // Only the client side has the client's setting.
-    assert_eq!(s.cases[0].sysctl(true, "net.ipv4.tcp_timestamps"), None);
+    assert_eq!(
+        s.cases[0].sysctl(crate::wire::Side::Server, "net.ipv4.tcp_timestamps"),
+        None
+    );
 }
 
 #[test]
@@ -451,9 +463,18 @@ answer = "ack"
             "x/tcp_timestamps=0/client.tcp_sack=1/client.tcp_ecn=1"
         ]
     );
-    assert_eq!(s.cases[0].sysctl(true, "net.ipv4.tcp_sack"), Some("0"));
-    assert_eq!(s.cases[0].sysctl(true, "net.ipv4.tcp_rfc1337"), Some("1"));
-    assert_eq!(s.cases[0].sysctl(false, "net.ipv4.tcp_rfc1337"), None);
+    assert_eq!(
+        s.cases[0].sysctl(crate::wire::Side::Server, "net.ipv4.tcp_sack"),
+        Some("0")
+    );
+    assert_eq!(
+        s.cases[0].sysctl(crate::wire::Side::Server, "net.ipv4.tcp_rfc1337"),
+        Some("1")
+    );
+    assert_eq!(
+        s.cases[0].sysctl(crate::wire::Side::Client, "net.ipv4.tcp_rfc1337"),
+        None
+    );
     let twice = src.replace(
         "tcp_sack = 0 }",
         "tcp_sack = 0 }\n\"net.ipv4.tcp_sack\" = 1",

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, LabError, LabSpec};
-use crate::run::{self, RunError};
-use crate::scenario::{self, Case, ClientKind, Family, ScenarioError};
+use synlab::scenario::{self, Case, ClientKind, Family, ScenarioError};
+use synlab::{CLIENT_IF, Lab, LabError, LabSpec, RunError, RunOptions, SERVER_IF, kernel_release};
 
 /// The raw-peer case measured by default (an ACK answer: no 200 ms wait for `none`).
 pub const RAW_CASE: &str = "timewait::paws::ipv4/seq=rcv_nxt+1/tsval=ts_recent-10";
@@ -156,7 +155,7 @@ impl Machine {
             .unwrap_or_else(|| "unknown CPU".into());
         Machine {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            kernel: run::kernel_release(),
+            kernel: kernel_release(),
             cpu,
         }
     }
@@ -316,15 +315,16 @@ fn case_row(case: &Case, n: usize) -> Result<Vec<Duration>, BenchError> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        let r = run::run_case_blocking(case).map_err(|source| BenchError::Run {
-            case: case.trial_name(),
-            source: Box::new(source),
-        })?;
+        let r =
+            synlab::run_case(case, &RunOptions::default()).map_err(|source| BenchError::Run {
+                case: case.trial_name(),
+                source: Box::new(source),
+            })?;
         samples.push(t.elapsed());
         if !r.verdict.pass {
             return Err(BenchError::CaseFailed {
                 case: case.trial_name(),
-                report: crate::report::text::render(&r),
+                report: synlab::report::text::render(&r),
             });
         }
     }
@@ -457,7 +457,7 @@ impl ShellLab {
             deleted: false,
         };
         let [a, b] = &lab.names;
-        let (srv, cli) = (crate::lab::SERVER_IF, crate::lab::CLIENT_IF);
+        let (srv, cli) = (SERVER_IF, CLIENT_IF);
         ip(&["netns", "add", a])?;
         ip(&["netns", "add", b])?;
         ip(&[

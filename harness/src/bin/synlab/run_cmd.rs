@@ -1,0 +1,230 @@
+//! `synlab run`: pick the cases, run them through the library's `run_cases`,
+//! print each report in case order (text or one JSON line), write the pcaps and
+//! the HTML page, and close with the folklore table and the tally.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use synlab::report;
+use synlab::scenario::{self, Case};
+use synlab::{CaseRun, RunError, RunOptions};
+
+use crate::Fatal;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario names (file stems) or paths to scenario files.
+    #[arg(required_unless_present = "all")]
+    scenarios: Vec<String>,
+    /// Run every scenario under the scenarios folder.
+    #[arg(long, conflicts_with = "scenarios")]
+    all: bool,
+    /// One JSON object per case, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Only run cases whose name contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write one pcap per case (server-side veth) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<PathBuf>,
+    /// Write one self-contained HTML report (a ladder diagram per case) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Keep each case's namespaces (named, under /run/netns) for inspection
+    /// with `ip netns exec`; the command to remove them is printed.
+    #[arg(long)]
+    pub keep: bool,
+    /// Cases run at once (default: the number of CPUs).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+}
+
+/// The cases `args` names, filtered.
+fn cases(root: &Path, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
+    let mut found = Vec::new();
+    if args.all {
+        found = scenario::discover(root)?;
+    } else {
+        for arg in &args.scenarios {
+            found.extend(scenario::resolve(root, arg)?);
+        }
+    }
+    let cases: Vec<Case> = found
+        .into_iter()
+        .flat_map(|s| s.cases)
+        .filter(|c| {
+            args.filter
+                .as_ref()
+                .is_none_or(|f| c.name.contains(f.as_str()))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Err(anyhow::anyhow!("no case to run").into());
+    }
+    Ok(cases)
+}
+
+pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
+    let cases = cases(root, args)?;
+    synlab::probe_privilege()?;
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let artifacts = report::artifacts::default_dir(root);
+    let mut printer = Printer {
+        args,
+        artifacts: &artifacts,
+        failed: 0,
+        rule_rows: Vec::new(),
+        html_runs: Vec::new(),
+        fatal: None,
+    };
+    synlab::run_cases(&cases, &RunOptions { keep: args.keep }, jobs, |case, r| {
+        printer.case(case, r)
+    });
+    if let Some(e) = printer.fatal.take() {
+        return Err(Fatal(e));
+    }
+    printer.finish(&cases)
+}
+
+/// What the run prints as cases finish, and what it keeps for the end.
+struct Printer<'a> {
+    args: &'a RunArgs,
+    artifacts: &'a Path,
+    failed: usize,
+    /// (case, folklore, kernel rule, kernel answered) for the closing table.
+    rule_rows: Vec<[String; 4]>,
+    /// Finished runs, kept for the HTML report.
+    html_runs: Vec<CaseRun>,
+    /// An error that ends the program (exit 2): no privilege, stdout gone.
+    fatal: Option<anyhow::Error>,
+}
+
+impl Printer<'_> {
+    /// Print one finished case; `false` stops the run.
+    fn case(&mut self, case: &Case, r: Result<CaseRun, RunError>) -> bool {
+        let printed = match &r {
+            Ok(run) => self.case_run(run),
+            Err(e) if e.is_privilege() => Err(anyhow::anyhow!("{e}")),
+            Err(e) => self.case_error(case, e),
+        };
+        if let Err(e) = printed {
+            self.fatal.get_or_insert(e);
+        }
+        self.fatal.is_none()
+    }
+
+    fn case_run(&mut self, run: &CaseRun) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        // Asked for, or a failure: the pcap is written and named.
+        let dir = match &self.args.pcap_dir {
+            Some(dir) => Some(dir.clone()),
+            None if !run.verdict.pass => Some(self.artifacts.to_path_buf()),
+            None => None,
+        };
+        let pcap = match dir {
+            Some(dir) => Some(report::artifacts::write_pcap(&dir, run)?),
+            None => None,
+        };
+        if self.args.html.is_some() {
+            self.html_runs.push(run.clone());
+        }
+        if let Some(k) = &run.kept {
+            eprintln!(
+                "kept: ip netns exec {} ss -tan; remove with: {}",
+                k.server,
+                k.remove_command()
+            );
+        }
+        if !run.verdict.pass {
+            self.failed += 1;
+        }
+        if let (Some(k), Some(f)) = (&run.outcome.kernel_rule, &run.outcome.folklore_rule) {
+            self.rule_rows.push([
+                run.case.name.clone(),
+                f.answer.as_str().to_string(),
+                k.answer.as_str().to_string(),
+                run.outcome.answer.as_str().to_string(),
+            ]);
+        }
+        if self.args.json {
+            let mut v = report::json::case(run);
+            if let Some(p) = &pcap {
+                v["pcap"] = serde_json::Value::from(p.display().to_string());
+            }
+            writeln!(out, "{v}")?;
+        } else {
+            write!(out, "{}", report::text::render(run))?;
+            if let Some(p) = &pcap {
+                writeln!(out, "   pcap: {}", p.display())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn case_error(&mut self, case: &Case, e: &RunError) -> Result<()> {
+        self.failed += 1;
+        let mut out = std::io::stdout().lock();
+        if self.args.json {
+            let v = serde_json::json!({
+                "scenario": case.scenario, "case": case.name,
+                "kernel": synlab::kernel_release(), "pass": false, "error": report::text::error(e),
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            let name = case.trial_name();
+            writeln!(
+                out,
+                "== {name}  ({})\nERROR {name}: {}",
+                case.file.display(),
+                report::text::error(e)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The HTML page, the folklore table and the tally.
+    fn finish(self, cases: &[Case]) -> Result<ExitCode, Fatal> {
+        if let Some(path) = &self.args.html {
+            let title = format!("synlab run {}", scenario_names(cases).join(" "));
+            report::html::write(path, &self.html_runs, &title)?;
+            if !self.args.json {
+                println!("html: {}", path.display());
+            }
+        }
+        if !self.args.json && self.rule_rows.len() > 1 {
+            print!("{}", report::text::rules_table(&self.rule_rows));
+        }
+        if !self.args.json {
+            println!(
+                "{} passed, {} failed",
+                cases.len() - self.failed,
+                self.failed
+            );
+        }
+        Ok(if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+}
+
+/// The scenarios of `cases`, each once, in order.
+fn scenario_names(cases: &[Case]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for c in cases {
+        if !names.contains(&c.scenario.as_str()) {
+            names.push(&c.scenario);
+        }
+    }
+    names
+}

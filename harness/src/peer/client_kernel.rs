@@ -1,0 +1,162 @@
+//! The kernel client: a real socket in the client namespace, bound to the fixed
+//! source port with SO_REUSEADDR (`nc -p`), its ISN forced with TCP_REPAIR when
+//! the scenario states the SYN's seq.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::timeout_at;
+
+use super::{Ends, Played, Syn, kernel};
+use crate::error::RunError;
+use crate::evidence::{FirstConnection, handshake_ack};
+use crate::observe::capture::now_ns;
+use crate::observe::diag;
+use crate::scenario::SeqExpr;
+use crate::wire::{Dir, Side};
+
+/// How long after the client's FIN (capture stamp) a kernel client's second SYN
+/// may go: the TCP timestamp clock has ticked past the FIN's by then.
+const FIN_TICK: Duration = Duration::from_millis(2);
+
+pub(crate) struct KernelClient;
+
+impl KernelClient {
+    pub fn new() -> KernelClient {
+        KernelClient
+    }
+
+    pub async fn first_connection(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
+        let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
+        let finished = ends
+            .lab
+            .client
+            .run(move || async move {
+                match timeout_at(deadline, kernel::first_connection(local, remote)).await {
+                    Ok(r) => r.map(|()| true),
+                    Err(_) => Ok(false),
+                }
+            })
+            .await?
+            .map_err(|source| RunError::Io {
+                what: format!("client: first connection {local} -> {remote}"),
+                source,
+            })?;
+        if finished {
+            Ok(())
+        } else {
+            Err(ends.timeout("the first connection to close", ends.capture.segments()))
+        }
+    }
+
+    /// Wait until the first socket is gone from the client namespace, then let
+    /// the kernel's TCP timestamp clock (milliseconds) tick past the client's
+    /// FIN, so the SYN's tsval is newer than ts_recent and the outcome never
+    /// depends on which millisecond the SYN falls in. Counted from the FIN's
+    /// capture stamp (taken after it was sent), so the wait for the socket
+    /// counts towards it.
+    pub async fn ready(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+    ) -> Result<(), RunError> {
+        let af = diag::family_of(ends.client.ip());
+        let (local, remote) = (ends.client.port(), ends.server.port());
+        let gone = ends
+            .lab
+            .client
+            .poll(ends.deadline, move || {
+                let left = diag::find(af, diag::ALL_STATES, local, remote)?;
+                Ok(left.is_empty().then_some(()))
+            })
+            .await?
+            .map_err(|source| RunError::Diag {
+                side: Side::Client,
+                source,
+            })?;
+        if gone.is_none() {
+            return Err(ends.timeout(
+                "the client's first socket to be gone",
+                ends.capture.segments(),
+            ));
+        }
+        let fin_at_ns = ends
+            .capture
+            .segments()
+            .get(first.fin_index)
+            .map_or_else(now_ns, |s| s.at_ns);
+        let since_fin = Duration::from_nanos(now_ns().saturating_sub(fin_at_ns));
+        if let Some(left) = FIN_TICK.checked_sub(since_fin) {
+            tokio::time::sleep(left).await;
+        }
+        Ok(())
+    }
+
+    /// `connect()` again from the same port; the connection, if it opens, is
+    /// held until the namespace goes.
+    pub async fn syn(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        syn: &Syn,
+    ) -> Result<Played, RunError> {
+        let forced_isn = match syn.seq {
+            SeqExpr::Auto => None,
+            SeqExpr::RcvNxt(off) => Some(first.rcv_nxt + off),
+        };
+        let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
+        let (tx, rx) = oneshot::channel();
+        ends.lab.client.spawn_task(move || async move {
+            match timeout_at(deadline, kernel::connect(local, remote, forced_isn)).await {
+                Ok(Ok(stream)) => {
+                    let _ = tx.send(Ok(()));
+                    std::future::pending::<()>().await;
+                    drop(stream);
+                }
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(format!("connect() failed: {e}")));
+                }
+                Err(_) => {
+                    let _ = tx.send(Err(
+                        "connect() had not finished at the case deadline".to_string()
+                    ));
+                }
+            }
+        })?;
+        let connect = rx
+            .await
+            .unwrap_or_else(|_| Err("the client task stopped".to_string()));
+        Ok(Played {
+            forced_isn,
+            connect,
+            notes: Vec::new(),
+        })
+    }
+
+    /// The handshake's last ACK when `connect()` succeeded, otherwise the
+    /// server's first answer; at most until the deadline (the evidence then
+    /// shows what is missing).
+    pub async fn settle(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        played: &Played,
+    ) -> Result<(), RunError> {
+        let established = played.connect.is_ok();
+        let _ = ends
+            .capture
+            .wait_for(ends.deadline, |segs| {
+                let syn2 = first.syn2(segs)?;
+                if established {
+                    handshake_ack(segs, syn2).map(|_| ())
+                } else {
+                    segs[syn2..]
+                        .iter()
+                        .any(|s| s.dir == Dir::ToClient)
+                        .then_some(())
+                }
+            })
+            .await;
+        Ok(())
+    }
+}
