@@ -21,6 +21,9 @@ use std::fs;
 use std::io;
 use std::sync::OnceLock;
 
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{getegid, geteuid};
+
 /// The environment variable that turns rootless mode off (`SYNLAB_NO_USERNS=1`).
 pub const OPT_OUT_ENV: &str = "SYNLAB_NO_USERNS";
 
@@ -197,13 +200,12 @@ impl ProcStatus {
 /// Make the user namespace, map this user to root in it, and check that it may
 /// make a network namespace. Every failure becomes `Mode::Unprivileged`.
 fn enter() -> Mode {
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // SAFETY: unshare(CLONE_NEWUSER) only changes this (single-threaded) process's
-    // user namespace; the caller checked that it has one thread.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        let e = io::Error::last_os_error();
-        return unprivileged(format!("unshare(CLONE_NEWUSER): {e}"), e.raw_os_error());
+    let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+    // unshare(CLONE_NEWUSER) changes this (single-threaded) process's user
+    // namespace; the caller checked that it has one thread.
+    if let Err(errno) = unshare(CloneFlags::CLONE_NEWUSER) {
+        let e = io::Error::from(errno);
+        return unprivileged(format!("unshare(CLONE_NEWUSER): {e}"), Some(errno as i32));
     }
     // An unprivileged process may map only its own ids, and its gid only after it
     // gave up setgroups(2) (user_namespaces(7)).
@@ -245,12 +247,8 @@ fn probe_network_namespace() -> io::Result<()> {
     std::thread::Builder::new()
         .name("synlab-userns-probe".into())
         .spawn(|| {
-            // SAFETY: changes only this thread's network namespace; the thread ends here.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
+            // Changes only this thread's network namespace; the thread ends here.
+            unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
         })?
         .join()
         .map_err(|_| io::Error::other("the probe thread panicked"))?

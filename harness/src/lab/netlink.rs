@@ -396,10 +396,8 @@ mod tests {
     const CONNECT_LIMIT: Duration = Duration::from_millis(500);
 
     fn require_root() {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        assert_eq!(
-            euid, 0,
+        assert!(
+            nix::unistd::geteuid().is_root(),
             "this test needs root (it creates network namespaces and veths); \
              run it with sudo, e.g. `sudo -E cargo test`"
         );
@@ -408,14 +406,8 @@ mod tests {
     /// Moves the calling thread into a fresh anonymous network namespace and
     /// returns its tid.
     fn unshare_net() -> libc::pid_t {
-        // SAFETY: unshare only changes this thread's namespace.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET): {}",
-            std::io::Error::last_os_error()
-        );
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET): {e}"));
         // As the lab does: no DAD in this namespace, so the link-local address is
         // ready as soon as addrconf sees the carrier (see `wait_ipv6_ready`).
         // /proc/sys/net is the calling thread's namespace.
@@ -423,8 +415,7 @@ mod tests {
             std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad"), "0")
                 .expect("accept_dad = 0 in the test namespace");
         }
-        // SAFETY: gettid has no preconditions.
-        unsafe { libc::gettid() }
+        nix::unistd::gettid().as_raw()
     }
 
     fn runtime() -> tokio::runtime::Runtime {

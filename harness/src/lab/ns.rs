@@ -9,6 +9,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::thread::JoinHandle;
 
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::unistd::gettid;
 use tokio::sync::{mpsc, oneshot};
 
 use super::LabError;
@@ -213,26 +216,23 @@ impl Drop for NsThread {
 type Ready = Result<(libc::pid_t, mpsc::UnboundedSender<Job>), LabError>;
 
 fn ns_main(ready: std::sync::mpsc::Sender<Ready>, ns: Option<File>) {
-    // SAFETY: unshare/setns only change this thread's namespace membership; the
-    // fd is open for the call.
-    let rc = match &ns {
-        None => unsafe { libc::unshare(libc::CLONE_NEWNET) },
-        Some(file) => unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+    // unshare/setns change only this thread's namespace membership.
+    let entered = match &ns {
+        None => unshare(CloneFlags::CLONE_NEWNET),
+        Some(file) => setns(file, CloneFlags::CLONE_NEWNET),
     };
     drop(ns);
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        let _ = ready.send(Err(match err.raw_os_error() {
-            Some(libc::EPERM) => LabError::NoPrivilege,
+    if let Err(errno) = entered {
+        let _ = ready.send(Err(match errno {
+            Errno::EPERM => LabError::NoPrivilege,
             _ => LabError::Io {
                 op: "unshare(CLONE_NEWNET) / setns".into(),
-                source: err,
+                source: errno.into(),
             },
         }));
         return;
     }
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
+    let tid = gettid().as_raw();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

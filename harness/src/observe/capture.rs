@@ -3,11 +3,18 @@
 //! their kernel timestamp (SO_TIMESTAMPNS) and direction; TCP ones are parsed
 //! into `wire::Segment`s once, here.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::sockopt::ReceiveTimestampns;
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType,
+    recvmsg, setsockopt, socket,
+};
+use nix::sys::time::TimeSpec;
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
@@ -41,13 +48,6 @@ pub struct Capture {
 pub enum CaptureError {
     #[error("AF_PACKET capture: {op}: {source}")]
     Io { op: &'static str, source: io::Error },
-}
-
-fn os_err(op: &'static str) -> CaptureError {
-    CaptureError::Io {
-        op,
-        source: io::Error::last_os_error(),
-    }
 }
 
 impl Capture {
@@ -180,24 +180,26 @@ impl Drop for ClosedLater {
     }
 }
 
-/// An AF_PACKET socket bound to `ifindex`: `protocol` ETH_P_ALL to read every
-/// frame, 0 for a socket that only sends (the raw peer).
+/// An AF_PACKET socket bound to `ifindex`: `all` (ETH_P_ALL) to read every
+/// frame, or a socket that only sends (protocol 0: the raw peer).
 ///
 /// Equivalent to: what `tcpdump -i <dev>` opens.
-pub(crate) fn packet_socket(ifindex: u32, protocol: u16, nonblocking: bool) -> io::Result<OwnedFd> {
-    let flags =
-        libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: plain socket(2) call; the fd is owned right after.
-    let raw = unsafe { libc::socket(libc::AF_PACKET, flags, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
+pub(crate) fn packet_socket(ifindex: u32, all: bool, nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
     }
-    // SAFETY: raw is a fresh fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let protocol = all.then_some(SockProtocol::EthAll);
+    let fd = socket(AddressFamily::Packet, SockType::Raw, flags, protocol)?;
+    // No safe constructor for a `sockaddr_ll` exists in nix or rustix.
     // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = protocol.to_be();
+    sll.sll_protocol = if all {
+        (libc::ETH_P_ALL as u16).to_be()
+    } else {
+        0
+    };
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: valid fd and a fully initialised sockaddr_ll of the given size.
     if unsafe {
@@ -214,78 +216,45 @@ pub(crate) fn packet_socket(ifindex: u32, protocol: u16, nonblocking: bool) -> i
 }
 
 fn open_packet_socket(ifindex: u32) -> Result<OwnedFd, CaptureError> {
-    let fd = packet_socket(ifindex, libc::ETH_P_ALL as u16, true).map_err(|source| {
-        CaptureError::Io {
-            op: "open and bind an AF_PACKET socket",
-            source,
-        }
+    let fd = packet_socket(ifindex, true, true).map_err(|source| CaptureError::Io {
+        op: "open and bind an AF_PACKET socket",
+        source,
     })?;
-    let on: libc::c_int = 1;
-    // SAFETY: valid fd, option value points to a c_int of the given size.
-    if unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    } != 0
-    {
-        return Err(os_err("setsockopt(SO_TIMESTAMPNS)"));
-    }
+    setsockopt(&fd, ReceiveTimestampns, &true).map_err(|e| CaptureError::Io {
+        op: "setsockopt(SO_TIMESTAMPNS)",
+        source: e.into(),
+    })?;
     Ok(fd)
 }
 
 /// Read one frame without blocking; `Ok(None)` when nothing is queued.
 fn recv_frame(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Frame>> {
-    // SAFETY: all-zero is a valid sockaddr_ll / msghdr.
-    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+    let mut cmsg = nix::cmsg_space!(TimeSpec);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = match recvmsg::<LinkAddr>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT) {
+        Ok(msg) => msg,
+        Err(Errno::EAGAIN | Errno::EINTR) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let mut cmsg_buf = [0u64; 16];
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<[u64; 16]>();
-    // SAFETY: msg points to live buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return match err.kind() {
-            io::ErrorKind::WouldBlock => Ok(None),
-            io::ErrorKind::Interrupted => Ok(None),
-            _ => Err(err),
-        };
-    }
-    let len = (n as usize).min(buf.len());
-    let mut at_ns = None;
-    // SAFETY: walking the control messages the kernel filled in.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                at_ns = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+    let at_ns = msg
+        .cmsgs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    let at_ns = at_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos() as u64
-    });
+            _ => None,
+        })
+        .unwrap_or_else(now_ns);
+    let outgoing = msg
+        .address
+        .is_some_and(|a| a.pkttype() == libc::PACKET_OUTGOING);
+    let len = msg.bytes.min(buf.len());
     Ok(Some(Frame {
         at_ns,
-        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
+        outgoing,
         data: buf[..len].to_vec(),
     }))
 }

@@ -134,29 +134,13 @@ fn open_socket() -> Result<Socket, DiagError> {
 
 /// Sets `SO_RCVTIMEO` so a `recv` never blocks forever.
 fn set_recv_timeout(socket: &Socket, timeout: Duration) -> Result<(), DiagError> {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
+    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+    use nix::sys::time::TimeVal;
+    let tv = TimeVal::from(libc::timeval {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: the fd is open for the lifetime of `socket`, and `tv` is a
-    // valid timeval of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            std::ptr::from_ref(&tv).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io("setsockopt(SO_RCVTIMEO)")(
-            std::io::Error::last_os_error(),
-        ))
-    }
+    });
+    setsockopt(socket, ReceiveTimeout, &tv).map_err(|e| io("setsockopt(SO_RCVTIMEO)")(e.into()))
 }
 
 /// Serializes an `inet_diag_req_v2` dump request for TCP sockets.
@@ -275,10 +259,8 @@ mod tests {
     }
 
     fn require_root() {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        assert_eq!(
-            euid, 0,
+        assert!(
+            nix::unistd::geteuid().is_root(),
             "this test needs root (it creates a network namespace); \
              run it with sudo, e.g. `sudo -E cargo test`"
         );
@@ -288,14 +270,8 @@ mod tests {
     /// and sets `lo` up there (rtnetlink on a throw-away current-thread
     /// runtime).
     fn enter_fresh_netns_with_lo() {
-        // SAFETY: unshare only changes this thread's namespace.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET): {}",
-            std::io::Error::last_os_error()
-        );
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET): {e}"));
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

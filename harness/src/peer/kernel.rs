@@ -3,8 +3,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 
+use nix::sys::socket::setsockopt;
+use nix::sys::socket::sockopt::TcpRepair;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -13,9 +14,9 @@ use crate::wire::Seq;
 
 /// `TCP_REPAIR_OFF_NO_WP` from include/uapi/linux/tcp.h: leave repair mode
 /// without sending a window probe.
-const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
+const TCP_REPAIR_OFF_NO_WP: u32 = -1i32 as u32;
 /// `TCP_SEND_QUEUE` for `TCP_REPAIR_QUEUE`.
-const TCP_SEND_QUEUE: libc::c_int = 2;
+const TCP_SEND_QUEUE: i32 = 2;
 
 /// Listen on `addr`.
 ///
@@ -51,23 +52,26 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(sock)
 }
 
-fn setsockopt_int(sock: &Socket, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
-    // SAFETY: valid fd; the option value points to a c_int of the given size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            opt,
-            (&val as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+/// `TCP_REPAIR_QUEUE` and `TCP_QUEUE_SEQ`, which nix does not name: the same
+/// safe `setsockopt` through nix's own macro.
+#[derive(Debug, Clone, Copy)]
+struct TcpRepairQueue;
+nix::setsockopt_impl!(
+    TcpRepairQueue,
+    libc::IPPROTO_TCP,
+    libc::TCP_REPAIR_QUEUE,
+    i32,
+    nix::sys::socket::sockopt::SetStruct<'_, i32>
+);
+#[derive(Debug, Clone, Copy)]
+struct TcpQueueSeq;
+nix::setsockopt_impl!(
+    TcpQueueSeq,
+    libc::IPPROTO_TCP,
+    libc::TCP_QUEUE_SEQ,
+    u32,
+    nix::sys::socket::sockopt::SetStruct<'_, u32>
+);
 
 /// Force the ISN of an unconnected socket: TCP_REPAIR on, select the send queue,
 /// set its sequence, repair off (no window probe). The next `connect()` sends its
@@ -77,18 +81,16 @@ fn force_isn(sock: &Socket, isn: Seq) -> io::Result<()> {
     let step = |what: &str, r: io::Result<()>| {
         r.map_err(|e| io::Error::new(e.kind(), format!("forcing the ISN ({what}): {e}")))
     };
-    step("TCP_REPAIR on", setsockopt_int(sock, libc::TCP_REPAIR, 1))?;
+    let set = |r: nix::Result<()>| r.map_err(io::Error::from);
+    step("TCP_REPAIR on", set(setsockopt(sock, TcpRepair, &1)))?;
     step(
         "TCP_REPAIR_QUEUE",
-        setsockopt_int(sock, libc::TCP_REPAIR_QUEUE, TCP_SEND_QUEUE),
+        set(setsockopt(sock, TcpRepairQueue, &TCP_SEND_QUEUE)),
     )?;
-    step(
-        "TCP_QUEUE_SEQ",
-        setsockopt_int(sock, libc::TCP_QUEUE_SEQ, isn.0 as libc::c_int),
-    )?;
+    step("TCP_QUEUE_SEQ", set(setsockopt(sock, TcpQueueSeq, &isn.0)))?;
     step(
         "TCP_REPAIR off",
-        setsockopt_int(sock, libc::TCP_REPAIR, TCP_REPAIR_OFF_NO_WP),
+        set(setsockopt(sock, TcpRepair, &TCP_REPAIR_OFF_NO_WP)),
     )
 }
 

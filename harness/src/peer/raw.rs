@@ -7,11 +7,13 @@
 //! processes its frames in the order they were written.
 
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+use nix::sys::socket::{MsgFlags, send};
+use nix::unistd::Pid;
 use tokio::time::Instant as TokioInstant;
 
 use crate::observe::capture::{Capture, packet_socket};
@@ -72,7 +74,7 @@ impl RawPeer {
     /// Equivalent to: a packetdrill-style raw socket on `dev`.
     pub fn open(ep: Endpoints) -> Result<RawPeer, RawError> {
         // Protocol 0: this socket only sends; the capture reads.
-        let fd = packet_socket(ep.ifindex, 0, false).map_err(|source| RawError::Io {
+        let fd = packet_socket(ep.ifindex, false, false).map_err(|source| RawError::Io {
             op: "open and bind an AF_PACKET socket",
             source,
         })?;
@@ -113,29 +115,20 @@ impl RawPeer {
         let frame = self
             .segment(tx)
             .emit(self.ep.client_mac, self.ep.server_mac)?;
-        // SAFETY: valid fd; the buffer lives for the call.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        if n < 0 {
-            return Err(RawError::Io {
-                op: "send",
-                source: io::Error::last_os_error(),
-            });
-        }
+        send(self.fd.as_raw_fd(), &frame, MsgFlags::empty()).map_err(|e| RawError::Io {
+            op: "send",
+            source: e.into(),
+        })?;
         Ok(())
     }
 }
 
+/// Best effort: without pinning, order is still almost always kept.
 fn pin_to_current_cpu() {
-    // SAFETY: sched_getcpu has no preconditions; cpu_set_t is plain data.
-    unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 {
-            return;
-        }
-        let mut set: libc::cpu_set_t = zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        // Best effort: without pinning, order is still almost always kept.
-        let _ = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    let Ok(cpu) = sched_getcpu() else { return };
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
     }
 }
 

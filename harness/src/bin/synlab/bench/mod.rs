@@ -421,8 +421,7 @@ impl Drop for RunNetnsGuard {
         }
         // Lazily, in case a process still has it open; then the directory.
         while is_mount_point(RUN_NETNS) {
-            // SAFETY: a NUL-terminated path; MNT_DETACH only detaches.
-            if unsafe { libc::umount2(c"/run/netns".as_ptr(), libc::MNT_DETACH) } != 0 {
+            if nix::mount::umount2(RUN_NETNS, nix::mount::MntFlags::MNT_DETACH).is_err() {
                 break;
             }
         }
