@@ -6,13 +6,19 @@
 //!
 //! Numbers live here and nowhere else: tests never assert a timing.
 
+mod shell_lab;
+mod stats;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use synlab::scenario::{self, Case, ClientKind, Family, ScenarioError};
-use synlab::{CLIENT_IF, Lab, LabError, LabSpec, RunError, RunOptions, SERVER_IF, kernel_release};
+use synlab::{Lab, LabError, LabSpec, RunError, RunOptions, kernel_release};
+
+use shell_lab::{RunNetnsGuard, ShellLab};
+use stats::Stats;
 
 /// The raw-peer case measured by default (an ACK answer: no 200 ms wait for `none`).
 pub const RAW_CASE: &str = "timewait::paws::ipv4/seq=rcv_nxt+1/tsval=ts_recent-10";
@@ -96,41 +102,6 @@ impl BenchOptions {
     }
 }
 
-/// Summary of one row's samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    pub runs: usize,
-    /// The first run (cold: first namespace, first trace of the process).
-    pub first: Duration,
-    pub p50: Duration,
-    pub p95: Duration,
-}
-
-impl Stats {
-    /// Summarises `samples` in the order they were taken; `None` when empty.
-    pub fn of(samples: &[Duration]) -> Option<Stats> {
-        let first = *samples.first()?;
-        let mut sorted = samples.to_vec();
-        sorted.sort();
-        Some(Stats {
-            runs: samples.len(),
-            first,
-            p50: percentile(&sorted, 50.0),
-            p95: percentile(&sorted, 95.0),
-        })
-    }
-}
-
-/// The nearest-rank percentile `p` (0 < p <= 100) of `sorted` (ascending): the
-/// smallest sample that at least p % of the samples are not above. Zero when empty.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// The machine the numbers come from.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -174,6 +145,8 @@ pub struct Report {
     pub machine: Machine,
     pub lab_netlink: Row,
     pub lab_shell: Row,
+    /// A whole `synlab run` process for one case, started cold each time.
+    pub process: Row,
     pub raw_case: Row,
     pub kernel_case: Row,
     pub suite_serial: Row,
@@ -196,8 +169,12 @@ pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     let kernel = pick(&cases, KERNEL_CASE, ClientKind::Kernel, &opts.scenarios)?;
     let n = opts.runs;
 
-    eprintln!("bench: lab setup + teardown, {n} x rtnetlink and {n} x ip/sysctl, interleaved");
-    let (netlink, shell) = lab_rows(n)?;
+    eprintln!(
+        "bench: {n} x lab setup + teardown by rtnetlink, by ip/sysctl, and a whole \
+         `synlab run` process for {}, interleaved",
+        kernel.trial_name()
+    );
+    let (netlink, shell, process) = lab_rows(opts, &kernel, n)?;
     eprintln!("bench: {} x {}", n, raw.trial_name());
     let raw_samples = case_row(&raw, n)?;
     eprintln!("bench: {} x {}", n, kernel.trial_name());
@@ -227,6 +204,13 @@ pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
         lab_shell: row(
             "lab setup+teardown: ip/sysctl subprocesses (selftest way)".into(),
             &shell,
+        ),
+        process: row(
+            format!(
+                "whole process: synlab run, one case, cold ({})",
+                kernel.name
+            ),
+            &process,
         ),
         raw_case: row(format!("raw-peer case {}", raw.trial_name()), &raw_samples),
         kernel_case: row(
@@ -264,16 +248,19 @@ fn pick(
         .cloned()
         .ok_or_else(|| BenchError::NoCase {
             name,
-            kind: match kind {
-                ClientKind::Raw => "raw",
-                ClientKind::Kernel => "kernel",
-            },
+            kind: kind.as_str(),
             root: root.to_path_buf(),
         })
 }
 
-/// Row (a): `n` labs each way, interleaved so drift hits both alike.
-fn lab_rows(n: usize) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
+/// Row (a): `n` labs each way and `n` whole one-case `synlab run` processes,
+/// interleaved so drift hits all three alike.
+#[allow(clippy::type_complexity)]
+fn lab_rows(
+    opts: &BenchOptions,
+    case: &Case,
+    n: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>, Vec<Duration>), BenchError> {
     let rt = runtime()?;
     let spec = LabSpec {
         family: Family::V4,
@@ -284,6 +271,7 @@ fn lab_rows(n: usize) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
     };
     let mut netlink = Vec::with_capacity(n);
     let mut shell = Vec::with_capacity(n);
+    let mut process = Vec::with_capacity(n);
     // `ip netns add` turns /run/netns into a mount point the first time and
     // `ip netns del` leaves it: undo that when it was us.
     let _run_netns = RunNetnsGuard::before();
@@ -296,8 +284,43 @@ fn lab_rows(n: usize) -> Result<(Vec<Duration>, Vec<Duration>), BenchError> {
         let t = Instant::now();
         ShellLab::build(i)?.teardown()?;
         shell.push(t.elapsed());
+
+        process.push(one_case_process(opts, case)?);
     }
-    Ok((netlink, shell))
+    Ok((netlink, shell, process))
+}
+
+/// One `synlab run` process for `case`, start to exit (its output is read
+/// and dropped; it must pass).
+fn one_case_process(opts: &BenchOptions, case: &Case) -> Result<Duration, BenchError> {
+    let args = [
+        "run",
+        case.scenario.as_str(),
+        "--filter",
+        case.name.as_str(),
+    ];
+    let shown = format!(
+        "{} --scenarios-dir {} {}",
+        opts.exe.display(),
+        opts.scenarios.display(),
+        args.join(" ")
+    );
+    let t = Instant::now();
+    let out = Command::new(&opts.exe)
+        .arg("--scenarios-dir")
+        .arg(&opts.scenarios)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| BenchError::Io {
+            what: format!("start {shown}"),
+            source,
+        })?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        return Err(command_failed(&shown, &out));
+    }
+    Ok(took)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
@@ -368,7 +391,7 @@ fn suite_once(opts: &BenchOptions, jobs: usize) -> Result<Duration, BenchError> 
     Ok(took)
 }
 
-fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
+pub(super) fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut output = text(&out.stderr);
     let stdout = text(&out.stdout);
@@ -382,160 +405,6 @@ fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
         command: command.to_string(),
         status: out.status.to_string(),
         output,
-    }
-}
-
-/// Restores /run/netns as it was: `ip netns add` makes it a (shared) bind
-/// mount of itself, and creates it, the first time; `ip netns del` undoes
-/// neither. If it was no mount point before and holds no namespace now, the
-/// guard unmounts it (and removes it when it did not exist).
-///
-/// Equivalent to: `umount /run/netns; rmdir /run/netns` after the bench.
-struct RunNetnsGuard {
-    existed: bool,
-    was_mount: bool,
-}
-
-const RUN_NETNS: &str = "/run/netns";
-
-fn is_mount_point(path: &str) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(path)))
-        .unwrap_or(false)
-}
-
-impl RunNetnsGuard {
-    fn before() -> RunNetnsGuard {
-        RunNetnsGuard {
-            existed: std::path::Path::new(RUN_NETNS).exists(),
-            was_mount: is_mount_point(RUN_NETNS),
-        }
-    }
-}
-
-impl Drop for RunNetnsGuard {
-    fn drop(&mut self) {
-        let empty = std::fs::read_dir(RUN_NETNS).is_ok_and(|mut d| d.next().is_none());
-        if self.was_mount || !empty {
-            return;
-        }
-        // Lazily, in case a process still has it open; then the directory.
-        while is_mount_point(RUN_NETNS) {
-            if nix::mount::umount2(RUN_NETNS, nix::mount::MntFlags::MNT_DETACH).is_err() {
-                break;
-            }
-        }
-        if !self.existed {
-            let _ = std::fs::remove_dir(RUN_NETNS);
-        }
-    }
-}
-
-/// The same lab as row (a)'s `Lab::build`, made the way shell selftests make it:
-/// one `ip`/`sysctl` process per step, in named namespaces of this process
-/// (`synlab-bench-<pid>-<i>-a`/`-b`). The guard deletes them, also on error.
-struct ShellLab {
-    names: [String; 2],
-    deleted: bool,
-}
-
-impl ShellLab {
-    /// Equivalent to (a = server, b = client):
-    /// ```text
-    /// ip netns add A; ip netns add B
-    /// ip -n A link add syn-srv0 type veth peer name syn-cli0 netns B
-    /// ip -n A addr add 198.18.0.1/24 dev syn-srv0; ip -n B addr add 198.18.0.2/24 dev syn-cli0
-    /// ip -n A link set lo up; ip -n A link set syn-srv0 up   (and B)
-    /// ip netns exec A sysctl -qw net.ipv4.tcp_timestamps=0   (and B)
-    /// until ip -n A -o link show dev syn-srv0 | grep -q 'state UP'; do :; done   (and B)
-    /// ```
-    fn build(i: usize) -> Result<ShellLab, BenchError> {
-        let base = format!("synlab-bench-{}-{i}", std::process::id());
-        let lab = ShellLab {
-            names: [format!("{base}-a"), format!("{base}-b")],
-            deleted: false,
-        };
-        let [a, b] = &lab.names;
-        let (srv, cli) = (SERVER_IF, CLIENT_IF);
-        ip(&["netns", "add", a])?;
-        ip(&["netns", "add", b])?;
-        ip(&[
-            "-n", a, "link", "add", srv, "type", "veth", "peer", "name", cli, "netns", b,
-        ])?;
-        ip(&["-n", a, "addr", "add", SERVER_CIDR, "dev", srv])?;
-        ip(&["-n", b, "addr", "add", CLIENT_CIDR, "dev", cli])?;
-        for (ns, dev) in [(a, srv), (b, cli)] {
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-        }
-        let set = format!("{}={}", SYSCTL.0, SYSCTL.1);
-        for ns in [a, b] {
-            ip(&["netns", "exec", ns, "sysctl", "-qw", &set])?;
-        }
-        for (ns, dev) in [(a, srv), (b, cli)] {
-            wait_up(ns, dev)?;
-        }
-        Ok(lab)
-    }
-
-    /// Equivalent to: `ip netns del A; ip netns del B`
-    fn teardown(mut self) -> Result<(), BenchError> {
-        self.deleted = true;
-        let [a, b] = &self.names;
-        let first = ip(&["netns", "del", a]);
-        let second = ip(&["netns", "del", b]);
-        first.and(second).map(drop)
-    }
-}
-
-impl Drop for ShellLab {
-    fn drop(&mut self) {
-        if self.deleted {
-            return;
-        }
-        for name in &self.names {
-            let _ = Command::new("ip")
-                .args(["netns", "del", name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// One `ip` process; its output is returned, its failure is an error.
-fn ip(args: &[&str]) -> Result<String, BenchError> {
-    let shown = format!("ip {}", args.join(" "));
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| BenchError::Io {
-            what: format!("start {shown}"),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(command_failed(&shown, &out));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// `busywait` on the link's operstate, as lib.sh does it: one `ip` per look.
-fn wait_up(ns: &str, dev: &str) -> Result<(), BenchError> {
-    let t = Instant::now();
-    loop {
-        let shown = ip(&["-n", ns, "-o", "link", "show", "dev", dev])?;
-        if shown.contains("state UP") {
-            return Ok(());
-        }
-        if t.elapsed() > LAB_DEADLINE {
-            return Err(BenchError::Timeout {
-                command: format!("ip -n {ns} -o link show dev {dev}"),
-                what: "state UP",
-                after: LAB_DEADLINE,
-                last_seen: shown.trim().to_string(),
-            });
-        }
     }
 }
 
@@ -558,6 +427,7 @@ impl fmt::Display for Report {
         let rows = [
             &self.lab_netlink,
             &self.lab_shell,
+            &self.process,
             &self.raw_case,
             &self.kernel_case,
             &self.suite_serial,
@@ -582,11 +452,16 @@ impl fmt::Display for Report {
             )?;
         }
         let lab = ratio(self.lab_shell.stats.p50, self.lab_netlink.stats.p50);
+        let process = ratio(self.process.stats.p50, self.lab_shell.stats.p50);
         let suite = ratio(self.suite_serial.stats.p50, self.suite_parallel.stats.p50);
         writeln!(f, "\nratios (p50)")?;
         writeln!(
             f,
             "  lab setup+teardown: ip/sysctl subprocesses / synlab  {lab:.1}x"
+        )?;
+        writeln!(
+            f,
+            "  whole one-case process / ip/sysctl lab alone         {process:.2}x"
         )?;
         writeln!(
             f,
@@ -597,11 +472,16 @@ impl fmt::Display for Report {
         let raw = self.raw_case.stats.p50;
         let kernel = self.kernel_case.stats.p50;
         let par = self.suite_parallel.stats.p50;
-        writeln!(f, "\ntargets (issue 7)")?;
+        writeln!(f, "\ntargets")?;
         writeln!(
             f,
             "  lab setup+teardown >= 5x faster than ip/sysctl   {lab:>7.1}x    {}",
             mark(lab >= 5.0)
+        )?;
+        writeln!(
+            f,
+            "  whole one-case process < the ip/sysctl lab alone {process:>7.2}x    {}",
+            mark(process < 1.0)
         )?;
         writeln!(
             f,
@@ -628,37 +508,5 @@ impl fmt::Display for Report {
             self.took.as_secs_f64(),
             self.command
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(v: &[u64]) -> Vec<Duration> {
-        v.iter().map(|&m| Duration::from_millis(m)).collect()
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let sorted = ms(&(1..=100).collect::<Vec<_>>());
-        assert_eq!(percentile(&sorted, 50.0), Duration::from_millis(50));
-        assert_eq!(percentile(&sorted, 95.0), Duration::from_millis(95));
-        assert_eq!(percentile(&sorted, 100.0), Duration::from_millis(100));
-        let three = ms(&[10, 20, 30]);
-        assert_eq!(percentile(&three, 50.0), Duration::from_millis(20));
-        assert_eq!(percentile(&three, 95.0), Duration::from_millis(30));
-        assert_eq!(percentile(&ms(&[7]), 95.0), Duration::from_millis(7));
-        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
-    }
-
-    #[test]
-    fn stats_keep_the_first_sample_and_sort_the_rest() {
-        let s = Stats::of(&ms(&[90, 10, 30, 20, 40])).unwrap();
-        assert_eq!(s.runs, 5);
-        assert_eq!(s.first, Duration::from_millis(90));
-        assert_eq!(s.p50, Duration::from_millis(30));
-        assert_eq!(s.p95, Duration::from_millis(90));
-        assert_eq!(Stats::of(&[]), None);
     }
 }
