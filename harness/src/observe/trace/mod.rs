@@ -60,6 +60,9 @@
 //!   tracefs, a thread mounts one in a private mount namespace that dies with
 //!   the process (`tracefs::private_tracefs`); [`TraceInfo::mounted_tracefs`] records it.
 
+/// Where tracefs is mounted (or mounted privately by `tracefs`).
+const TRACEFS: &str = "/sys/kernel/tracing";
+
 mod clock;
 mod collect;
 mod decode;

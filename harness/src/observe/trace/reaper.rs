@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::io;
 use std::sync::Mutex;
 
-use super::tracefs::TRACEFS;
+use super::TRACEFS;
 
 /// A request to the private tracefs thread: fork a reaper for this instance path.
 pub(super) type ForkRequest = (CString, std::sync::mpsc::Sender<io::Result<()>>);

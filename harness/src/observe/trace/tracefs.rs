@@ -13,7 +13,7 @@ use super::error::TraceError;
 use super::reaper::{ForkRequest, PRIVATE_FORKER, fork_reaper};
 
 /// Where tracefs lives on current systems.
-pub(super) const TRACEFS: &str = "/sys/kernel/tracing";
+use super::TRACEFS;
 /// `f_type` of a tracefs mount (`include/uapi/linux/magic.h`).
 const TRACEFS_MAGIC: i64 = 0x7472_6163;
 

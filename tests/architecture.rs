@@ -1,0 +1,268 @@
+//! The module structure keeps one direction: no file of `harness/src` imports a
+//! file that imports it back, directly or around a circle. A file's edges are
+//! the `crate::`, `super::` and `self::` paths it names (test modules at the end
+//! of a file are left out: tests may look anywhere); a module and the file that
+//! declares it are not a circle. Needs no privilege.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+mod support;
+
+/// Module path of a source file: `observe/trace/mod.rs` -> `observe::trace`.
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read a source folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The source without a trailing `#[cfg(test)] mod tests { ... }` and comments.
+fn code_of(text: &str) -> String {
+    let cut = text
+        .find("#[cfg(test)]\nmod tests")
+        .or_else(|| text.find("#[cfg(test)]\npub(crate) mod tests"))
+        .unwrap_or(text.len());
+    text[..cut]
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The paths a file names: `crate::a::b`, `super::x`, `self::y` (also inside
+/// `use` groups: `use crate::a::{b, c::d}` names `a::b` and `a::c::d`).
+fn named_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    for start in ["crate::", "super::", "self::"] {
+        let mut from = 0;
+        while let Some(i) = code[from..].find(start).map(|i| i + from) {
+            from = i + start.len();
+            if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+                continue;
+            }
+            let mut base: Vec<String> = match start {
+                "crate::" => vec![],
+                "super::" => module[..module.len().saturating_sub(1)].to_vec(),
+                _ => module.to_vec(),
+            };
+            let rest: String = code[from..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let mut parts: Vec<&str> = rest.split("::").filter(|p| !p.is_empty()).collect();
+            while parts.first() == Some(&"super") {
+                parts.remove(0);
+                base.pop();
+            }
+            let prefix: Vec<String> = base
+                .into_iter()
+                .chain(parts.iter().map(|p| p.to_string()))
+                .collect();
+            let after = &code[from + rest.len()..];
+            if (rest.is_empty() || rest.ends_with("::")) && after.starts_with('{') {
+                use_tree(&prefix, &after[1..], &mut out);
+            } else {
+                out.push(prefix);
+            }
+        }
+    }
+    out
+}
+
+/// The paths of a `use` group, `text` starting just inside its `{`: items
+/// split at top-level commas, nested groups followed.
+fn use_tree(prefix: &[String], text: &str, out: &mut Vec<Vec<String>>) {
+    let mut depth = 0;
+    let mut item = String::new();
+    let mut items = Vec::new();
+    for c in text.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    items.push(item);
+    for item in items {
+        let item = item.trim();
+        if let Some(i) = item.find('{') {
+            let mut p = prefix.to_vec();
+            p.extend(
+                item[..i]
+                    .split("::")
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+            use_tree(&p, &item[i + 1..], out);
+        } else {
+            let mut p = prefix.to_vec();
+            p.extend(
+                item.split(" as ")
+                    .next()
+                    .unwrap_or("")
+                    .split("::")
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && *s != "self")
+                    .map(String::from),
+            );
+            out.push(p);
+        }
+    }
+}
+
+/// The import graph of `src`: file module -> the file modules it names.
+fn graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(src, f)).collect();
+    let file_of = |path: &[String]| {
+        (0..=path.len())
+            .rev()
+            .map(|n| path[..n].to_vec())
+            .find(|p| modules.contains(p))
+    };
+    let mut edges = BTreeMap::new();
+    for f in &files {
+        let module = module_of(src, f);
+        let code = code_of(&std::fs::read_to_string(f).expect("read a source file"));
+        let mut to = BTreeSet::new();
+        for path in named_paths(&module, &code) {
+            let Some(target) = file_of(&path) else {
+                continue;
+            };
+            // A module and its ancestors (the files that declare it) are not a circle.
+            if target == module || module.starts_with(&target) || target.starts_with(&module) {
+                continue;
+            }
+            to.insert(target);
+        }
+        edges.insert(module, to);
+    }
+    edges
+}
+
+/// Every circle, each as the list of its files.
+fn circles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<Vec<String>>> {
+    let mut found: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut seen: BTreeSet<BTreeSet<Vec<String>>> = BTreeSet::new();
+    fn walk(
+        edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        stack: &mut Vec<Vec<String>>,
+        seen: &mut BTreeSet<BTreeSet<Vec<String>>>,
+        found: &mut Vec<Vec<Vec<String>>>,
+    ) {
+        let Some(last) = stack.last().cloned() else {
+            return;
+        };
+        for next in edges.get(&last).into_iter().flatten() {
+            if let Some(i) = stack.iter().position(|m| m == next) {
+                let circle = stack[i..].to_vec();
+                if seen.insert(circle.iter().cloned().collect()) {
+                    found.push(circle);
+                }
+            } else if stack.len() < 12 {
+                stack.push(next.clone());
+                walk(edges, stack, seen, found);
+                stack.pop();
+            }
+        }
+    }
+    for start in edges.keys() {
+        walk(edges, &mut vec![start.clone()], &mut seen, &mut found);
+    }
+    found
+}
+
+fn show(m: &[String]) -> String {
+    if m.is_empty() {
+        "lib".into()
+    } else {
+        m.join("/")
+    }
+}
+
+#[test]
+fn no_file_of_the_harness_imports_one_that_imports_it_back() {
+    let src = support::workspace().join("harness/src");
+    let edges = graph(&src);
+    assert!(
+        edges.len() > 20,
+        "read {} files under {}",
+        edges.len(),
+        src.display()
+    );
+    let found = circles(&edges);
+    let lines: Vec<String> = found
+        .iter()
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|m| show(m)).collect();
+            names.push(show(&c[0]));
+            names.join(" -> ")
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "import circles between files of harness/src (break each: move the shared \
+         piece down into a module both can import):\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn a_planted_circle_is_found() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = dir.path();
+    std::fs::create_dir(src.join("a")).unwrap();
+    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\n").unwrap();
+    std::fs::write(src.join("a/mod.rs"), "mod x;\nuse crate::b::B;\n").unwrap();
+    std::fs::write(src.join("a/x.rs"), "use super::super::c::C;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "use crate::{a::A, c};\n").unwrap();
+    std::fs::write(
+        src.join("c.rs"),
+        "// use crate::a::x; (a comment)\nuse crate::a::x::X;\n#[cfg(test)]\nmod tests {\n use crate::b;\n}\n",
+    )
+    .unwrap();
+    let found = circles(&graph(src));
+    let as_text: BTreeSet<String> = found
+        .iter()
+        .map(|c| {
+            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
+            v.sort();
+            v.join(" ")
+        })
+        .collect();
+    assert_eq!(
+        as_text,
+        BTreeSet::from(["a b".to_string(), "a/x c".to_string()]),
+        "{found:?}"
+    );
+}
