@@ -23,6 +23,8 @@ pub mod rootless;
 mod rules;
 mod run;
 pub mod scenario;
+#[cfg(test)]
+mod testing;
 mod wire;
 
 pub use error::RunError;

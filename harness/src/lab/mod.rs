@@ -44,15 +44,29 @@ pub enum LabError {
     Io { op: String, source: std::io::Error },
     #[error("sysctl {key}: refused: only net.* sysctls of the harness's own namespaces may be set")]
     SysctlRefused { key: String },
-    #[error("sysctl {key} = {value} in the {side} namespace: {message}")]
+    #[error("sysctl {key} = {value} in the {side} namespace: {source}{hint}")]
     Sysctl {
         side: Side,
         key: String,
         value: String,
-        message: String,
+        source: sysctl::SysctlError,
+        /// Why rootless mode may refuse it, when it runs rootless.
+        hint: &'static str,
     },
-    #[error("--keep: namespace {name}: {message}")]
-    Keep { name: String, message: String },
+    #[error("sysctl {key} = {value} in the {side} namespace: the kernel kept {kept:?}")]
+    SysctlKept {
+        side: Side,
+        key: String,
+        value: String,
+        kept: String,
+    },
+    #[error("--keep: namespace {name} exists already; remove it with: ip netns delete {name}")]
+    KeepExists { name: String },
+    #[error("--keep: namespace {name}: {source}")]
+    Keep {
+        name: String,
+        source: netns_rs::Error,
+    },
     #[error("{side} namespace: {source}")]
     Link {
         side: Side,
@@ -142,14 +156,13 @@ impl KeepNames {
 /// Equivalent to: `ip netns add <name>`.
 fn named_namespace(name: &str) -> Result<std::fs::File, LabError> {
     if std::path::Path::new("/run/netns").join(name).exists() {
-        return Err(LabError::Keep {
+        return Err(LabError::KeepExists {
             name: name.to_string(),
-            message: format!("it exists already; remove it with: ip netns delete {name}"),
         });
     }
-    let ns = netns_rs::NetNs::new(name).map_err(|e| LabError::Keep {
+    let ns = netns_rs::NetNs::new(name).map_err(|source| LabError::Keep {
         name: name.to_string(),
-        message: e.to_string(),
+        source,
     })?;
     ns.file().try_clone().map_err(|source| LabError::Io {
         op: format!("open /run/netns/{name}"),
@@ -349,19 +362,26 @@ fn apply_sysctls(side: Side, list: &[(String, String)]) -> Result<(), LabError> 
         if !key.starts_with("net.") {
             return Err(LabError::SysctlRefused { key: key.clone() });
         }
-        let err = |message: String| LabError::Sysctl {
-            side,
-            key: key.clone(),
-            value: value.clone(),
-            message,
+        let err = |hint: &'static str| {
+            move |source| LabError::Sysctl {
+                side,
+                key: key.clone(),
+                value: value.clone(),
+                source,
+                hint,
+            }
         };
-        let ctl = sysctl::Ctl::new(key)
-            .map_err(|e| err(format!("{e}{}", crate::rootless::sysctl_hint())))?;
-        ctl.set_value_string(value)
-            .map_err(|e| err(format!("{e}{}", crate::rootless::sysctl_hint())))?;
-        let read = ctl.value_string().map_err(|e| err(e.to_string()))?;
+        let hint = crate::rootless::sysctl_hint();
+        let ctl = sysctl::Ctl::new(key).map_err(err(hint))?;
+        ctl.set_value_string(value).map_err(err(hint))?;
+        let read = ctl.value_string().map_err(err(""))?;
         if read.trim() != value.trim() {
-            return Err(err(format!("the kernel kept {read:?}")));
+            return Err(LabError::SysctlKept {
+                side,
+                key: key.clone(),
+                value: value.clone(),
+                kept: read,
+            });
         }
     }
     Ok(())

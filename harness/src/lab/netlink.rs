@@ -381,6 +381,7 @@ mod tests {
     //! test threads; the root namespace is never touched.
 
     use super::*;
+    use crate::testing::{require_root, runtime, unshare_net};
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::sync::mpsc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -394,36 +395,6 @@ mod tests {
     const PORT: u16 = 8888;
     /// Far below the ~1-2 s an IPv6 DAD would take.
     const CONNECT_LIMIT: Duration = Duration::from_millis(500);
-
-    fn require_root() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test needs root (it creates network namespaces and veths); \
-             run it with sudo, e.g. `sudo -E cargo test`"
-        );
-    }
-
-    /// Moves the calling thread into a fresh anonymous network namespace and
-    /// returns its tid.
-    fn unshare_net() -> libc::pid_t {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET): {e}"));
-        // As the lab does: no DAD in this namespace, so the link-local address is
-        // ready as soon as addrconf sees the carrier (see `wait_ipv6_ready`).
-        // /proc/sys/net is the calling thread's namespace.
-        for conf in ["all", "default"] {
-            std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad"), "0")
-                .expect("accept_dad = 0 in the test namespace");
-        }
-        nix::unistd::gettid().as_raw()
-    }
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("build current-thread runtime")
-    }
 
     /// Side B: waits for its veth end, configures it, and accepts one
     /// connection per family, echoing one byte.

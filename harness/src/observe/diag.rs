@@ -234,6 +234,7 @@ mod tests {
     //! in an anonymous namespace owned by a test thread.
 
     use super::*;
+    use crate::testing::require_root;
     use std::io::Read;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
     use std::time::Instant;
@@ -256,30 +257,6 @@ mod tests {
             tcp_sockets(libc::AF_UNIX, ALL_STATES),
             Err(DiagError::Family(_))
         ));
-    }
-
-    fn require_root() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test needs root (it creates a network namespace); \
-             run it with sudo, e.g. `sudo -E cargo test`"
-        );
-    }
-
-    /// Moves the calling thread into a fresh anonymous network namespace
-    /// and sets `lo` up there (rtnetlink on a throw-away current-thread
-    /// runtime).
-    fn enter_fresh_netns_with_lo() {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET): {e}"));
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                let h = crate::lab::netlink::connect().await.expect("rtnetlink");
-                crate::lab::netlink::set_lo_up(&h).await.expect("lo up");
-            });
     }
 
     /// Polls `find` until it returns something or 2 s pass.
@@ -342,7 +319,7 @@ mod tests {
     fn server_close_first_is_seen_in_time_wait() {
         require_root();
         std::thread::spawn(|| {
-            enter_fresh_netns_with_lo();
+            crate::testing::unshare_net();
             server_closes_first(libc::AF_INET, Ipv4Addr::LOCALHOST.into());
             server_closes_first(libc::AF_INET6, Ipv6Addr::LOCALHOST.into());
         })

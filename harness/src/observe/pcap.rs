@@ -13,30 +13,41 @@ use crate::wire::Frame;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
-    #[error("write pcap {path}: {message}")]
-    Write { path: String, message: String },
+    #[error("write pcap {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("write pcap {}: {source}", path.display())]
+    Format {
+        path: std::path::PathBuf,
+        source: pcap_file::PcapError,
+    },
 }
 
 /// Write `frames` to `path` (created or truncated).
 ///
 /// Equivalent to: `tcpdump -i <veth> -w <path>` for the duration of the case.
 pub fn write(path: &Path, frames: &[Frame]) -> Result<(), PcapError> {
-    let err = |message: String| PcapError::Write {
-        path: path.display().to_string(),
-        message,
+    let io = |source| PcapError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let format = |source| PcapError::Format {
+        path: path.to_path_buf(),
+        source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let file = File::create(path).map_err(|e| err(e.to_string()))?;
+    let file = File::create(path).map_err(io)?;
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
         ts_resolution: pcap_file::TsResolution::NanoSecond,
         snaplen: 65535,
         ..Default::default()
     };
-    let mut w =
-        PcapWriter::with_header(BufWriter::new(file), header).map_err(|e| err(e.to_string()))?;
+    let mut w = PcapWriter::with_header(BufWriter::new(file), header).map_err(format)?;
     for f in frames {
         let len = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
         w.write_packet(&PcapPacket::new(
@@ -44,7 +55,7 @@ pub fn write(path: &Path, frames: &[Frame]) -> Result<(), PcapError> {
             len,
             &f.data,
         ))
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(format)?;
     }
     Ok(())
 }
