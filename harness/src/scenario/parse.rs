@@ -10,8 +10,8 @@ use super::error::{ScenarioError, Source};
 use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
 use super::value::{
-    check_sysctl_key, family_value, is_counter_name, parse_answer, port_value, seq_value,
-    sysctl_value, ts_value,
+    CounterError, check_sysctl_key, counter_check, family_value, parse_answer, port_value,
+    seq_value, sysctl_value, ts_value,
 };
 
 pub(crate) const DEFAULT_PORT: u16 = 8888;
@@ -592,14 +592,18 @@ impl Checker<'_> {
         }
         let mut list = Vec::new();
         for (key, value) in entries {
-            if !is_counter_name(key.get_ref()) {
-                self.error(
-                    &key.span(),
-                    &format!("{prefix}.counters.{:?}", key.get_ref()),
-                    "not a MIB counter name: expected TcpExt.Name, Tcp.Name, IpExt.Name or Ip.Name \
-                     as in /proc/net/netstat and /proc/net/snmp",
-                );
-                continue;
+            let field = format!("{prefix}.counters.{:?}", key.get_ref());
+            match counter_check(key.get_ref(), *value.get_ref()) {
+                Ok(()) => {}
+                // A wrong delta points at the value, a wrong name at the key.
+                Err(CounterError::Delta(message)) => {
+                    self.error(&value.span(), &field, message);
+                    continue;
+                }
+                Err(CounterError::Name(message)) => {
+                    self.error(&key.span(), &field, message);
+                    continue;
+                }
             }
             list.push(At {
                 value: (key.get_ref().clone(), *value.get_ref()),

@@ -4,6 +4,7 @@
 use super::expr::{self, compact};
 use super::model::{Answer, Family, SeqExpr, TsExpr};
 use super::raw::Scalar;
+use crate::mib;
 
 pub(crate) fn parse_answer(s: &str) -> Option<Answer> {
     [Answer::SynAck, Answer::Ack, Answer::Rst, Answer::None]
@@ -34,13 +35,54 @@ pub(crate) fn check_sysctl_key(key: &str) -> Result<(), String> {
 }
 
 /// `^(TcpExt|Tcp|IpExt|Ip)\.[A-Za-z0-9]+$`
-pub(crate) fn is_counter_name(key: &str) -> bool {
-    let Some((group, name)) = key.split_once('.') else {
-        return false;
+/// Why a counter expectation is refused: its name, or the delta it expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CounterError {
+    Name(String),
+    Delta(String),
+}
+
+impl CounterError {
+    #[cfg(test)]
+    fn message(&self) -> &str {
+        match self {
+            CounterError::Name(m) | CounterError::Delta(m) => m,
+        }
+    }
+}
+
+/// Checks a counter expectation: a name some kernel has printed (in the groups
+/// synlab reads), that can change, and a delta it can take.
+pub(crate) fn counter_check(key: &str, delta: i64) -> Result<(), CounterError> {
+    let group_ok = key
+        .split_once('.')
+        .is_some_and(|(g, n)| matches!(g, "TcpExt" | "Tcp" | "IpExt" | "Ip") && !n.is_empty());
+    if !group_ok {
+        return Err(CounterError::Name(
+            "not a MIB counter name: expected TcpExt.Name, Tcp.Name, IpExt.Name or Ip.Name \
+             as in /proc/net/netstat and /proc/net/snmp"
+                .to_owned(),
+        ));
+    }
+    let Some(mib) = mib::lookup(key) else {
+        let hint = match mib::suggest(key) {
+            Some(name) => format!("; did you mean {name:?}?"),
+            None => String::new(),
+        };
+        return Err(CounterError::Name(format!(
+            "no Linux kernel (4.9 to 7.3) has a counter named {key:?}{hint}"
+        )));
     };
-    matches!(group, "TcpExt" | "Tcp" | "IpExt" | "Ip")
-        && !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric())
+    match mib.kind {
+        mib::Kind::Setting => Err(CounterError::Name(format!(
+            "{key} is a setting the kernel prints among the counters, not a counter: it never \
+             changes during a case"
+        ))),
+        mib::Kind::Counter if delta < 0 => Err(CounterError::Delta(format!(
+            "{delta} is impossible: {key} only grows, so its change across a case is 0 or more"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn sysctl_value(v: &Scalar) -> Result<(String, String), String> {
@@ -144,20 +186,37 @@ mod tests {
             "TcpExt.PAWSTimewait",
             "Tcp.OutRsts",
             "IpExt.InOctets",
-            "Ip.Forwarding",
+            "Ip.InReceives",
         ] {
-            assert!(is_counter_name(good), "{good}");
+            assert_eq!(counter_check(good, 1), Ok(()), "{good}");
         }
-        for bad in [
-            "TcpExt.",
-            "Tcp",
-            "Udp.InDatagrams",
-            "TcpExt.PAWS.Timewait",
-            "TcpExt.PAWS_Timewait",
-            "tcp.OutRsts",
-            "",
+        assert_eq!(
+            counter_check("Tcp.CurrEstab", -1),
+            Ok(()),
+            "a gauge goes down"
+        );
+        for (bad, says) in [
+            ("TcpExt.", "not a MIB counter name"),
+            ("Tcp", "not a MIB counter name"),
+            ("Udp.InDatagrams", "not a MIB counter name"),
+            ("TcpExt.PAWS.Timewait", "no Linux kernel"),
+            (
+                "TcpExt.PAWSTimeWiat",
+                "did you mean \"TcpExt.PAWSTimewait\"?",
+            ),
+            ("tcp.OutRsts", "not a MIB counter name"),
+            ("Ip.Forwarding", "a setting"),
+            ("", "not a MIB counter name"),
         ] {
-            assert!(!is_counter_name(bad), "{bad}");
+            let e = counter_check(bad, 0).unwrap_err();
+            assert!(matches!(e, CounterError::Name(_)), "{bad}: {e:?}");
+            assert!(e.message().contains(says), "{bad}: {e:?}");
         }
+        let e = counter_check("TcpExt.PAWSTimewait", -3).unwrap_err();
+        assert!(matches!(e, CounterError::Delta(_)), "{e:?}");
+        assert!(
+            e.message()
+                .contains("-3 is impossible: TcpExt.PAWSTimewait only grows")
+        );
     }
 }
