@@ -5,15 +5,16 @@
 //! The ladder has two lanes (client left, server right); each segment is an arrow
 //! angled downwards in capture order (the vertical axis is the order of events, not
 //! linear time: gaps range from µs to ms, so a long gap gets a marked break instead).
-//! Labels use [`Bases`] exactly as the text timeline does, so both reports agree.
+//! Labels use [`Bases`] exactly as the text timeline does, and the words come
+//! from [`phrase`], so both reports agree.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::evidence::FirstConnection;
 use crate::observe::counters::Counters;
-use crate::report::text::display_path;
-use crate::report::timeline::Bases;
+use crate::report::phrase::{self, display_path};
+use crate::report::timeline::{self, Bases};
 use crate::run::CaseRun;
 use crate::scenario::Answer;
 use crate::wire::{Dir, Segment};
@@ -30,7 +31,6 @@ pub struct LaneState {
 /// The traced state changes of a run, as lane labels (the new state; a hand-over
 /// to the TIME_WAIT mini-socket is labelled TIME_WAIT, which is what it becomes).
 pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
-    use crate::observe::diag::TcpState as S;
     use crate::observe::trace::Side;
     run.obs
         .states
@@ -40,14 +40,10 @@ pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
                 Side::Client => true,
                 Side::Server => false,
             };
-            let state = match (c.old, c.new) {
-                (S::FinWait1 | S::FinWait2 | S::Closing, S::Close) => "TIME_WAIT".to_string(),
-                (_, new) => crate::report::timeline::state_name(new).to_string(),
-            };
             Some(LaneState {
                 at_ns: c.at_ns,
                 client_side,
-                state,
+                state: phrase::state_after(c.old, c.new).to_string(),
             })
         })
         .collect()
@@ -132,7 +128,7 @@ pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
                 esc(&run.case.trial_name()),
                 o.answer.as_str(),
                 o.client_syns,
-                yes_no(o.time_wait_after),
+                phrase::yes_no(o.time_wait_after),
                 run.duration.as_secs_f64() * 1e3,
                 n = n + 1,
             );
@@ -174,14 +170,11 @@ fn esc(s: &str) -> String {
 }
 
 fn sysctls(v: &[(String, String)]) -> String {
-    if v.is_empty() {
-        "<span class=\"dim\">defaults</span>".into()
-    } else {
-        v.iter()
-            .map(|(k, v)| format!("<code>{}={}</code>", esc(k), esc(v)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+    phrase::sysctls_dressed(
+        v,
+        |kv| format!("<code>{}</code>", esc(kv)),
+        |d| format!("<span class=\"dim\">{d}</span>"),
+    )
 }
 
 fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState], open: bool) {
@@ -193,12 +186,7 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
         badge(run.verdict.pass),
         esc(&case.trial_name()),
     );
-    let values = case
-        .values
-        .iter()
-        .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let values = esc(&phrase::key_values(&case.values).join(" "));
     let _ = write!(
         out,
         "<p class=\"facts\"><span class=\"mono\">{}</span> &middot; kernel <b class=\"mono\">{}</b> \
@@ -276,13 +264,18 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     }
     out.push_str("</table>\n");
     if v.checks.is_empty() {
-        out.push_str("<p class=\"bad\">Nothing left to judge on this kernel.</p>\n");
-    }
-    for name in &v.unavailable_counters {
         let _ = writeln!(
             out,
-            "<p class=\"note\">This kernel has no counter <code>{}</code>; the case is judged on the rest.</p>",
-            esc(name)
+            "<p class=\"bad\">{}</p>",
+            phrase::sentence(phrase::NOTHING_TO_JUDGE)
+        );
+    }
+    for name in &v.unavailable_counters {
+        let code = format!("<code>{}</code>", esc(name));
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{}</p>",
+            phrase::sentence(&phrase::no_counter(&code))
         );
     }
 
@@ -296,15 +289,10 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     );
     dd(
         "client SYNs",
-        format!(
-            "{}{}",
-            o.client_syns,
-            o.retry_gap_ms
-                .map_or(String::new(), |g| format!(" (retry after {g:.3} ms)"))
-        ),
+        format!("{}{}", o.client_syns, phrase::retry_gap(o.retry_gap_ms)),
     );
-    dd("established", yes_no(o.established).into());
-    dd("TIME_WAIT after", yes_no(o.time_wait_after).into());
+    dd("established", phrase::yes_no(o.established).into());
+    dd("TIME_WAIT after", phrase::yes_no(o.time_wait_after).into());
     if let Err(e) = &obs.connect_result {
         dd("client", format!("<span class=\"bad\">{}</span>", esc(e)));
     }
@@ -318,23 +306,19 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     );
     dd(
         "rcv_nxt",
-        format!("client ISN{:+}", (f.rcv_nxt - f.client_isn)),
+        phrase::signed("client ISN", f.rcv_nxt - f.client_isn),
     );
-    dd(
-        "ts_recent",
-        f.ts_recent
-            .map_or("none (timestamps not negotiated)".into(), |t| t.to_string()),
-    );
+    dd("ts_recent", phrase::ts_recent(f.ts_recent));
     if let Some(d) = o.syn2_seq_vs_rcv_nxt {
-        dd("new SYN seq", format!("rcv_nxt{d:+}"));
+        dd("new SYN seq", phrase::signed("rcv_nxt", d));
     }
     if let Some(d) = o.syn2_tsval_vs_ts_recent {
-        dd("new SYN tsval", format!("ts_recent{d:+}"));
+        dd("new SYN tsval", phrase::signed("ts_recent", d));
     }
     if let Some(isn) = obs.forced_isn {
         dd(
             "forced ISN",
-            format!("{isn} = rcv_nxt{:+} (TCP_REPAIR)", (isn - f.rcv_nxt)),
+            format!("{} (TCP_REPAIR)", phrase::forced_isn(isn, f.rcv_nxt)),
         );
     }
     out.push_str("</dl>\n");
@@ -369,20 +353,13 @@ fn sidebar(out: &mut String, run: &CaseRun) {
     counter_table(out, "Client TCP counters", &obs.client_counters, &[]);
 }
 
-fn yes_no(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
-}
-
 /// The changed `Tcp.*` / `TcpExt.*` counters (as in the text report); the ones the
 /// scenario expects are bold.
 fn counter_table(out: &mut String, heading: &str, c: &Counters, expected: &[&str]) {
     let _ = writeln!(out, "<h3>{heading}</h3>");
-    let tcp: Vec<_> = c
-        .iter()
-        .filter(|(k, _)| k.starts_with("Tcp.") || k.starts_with("TcpExt."))
-        .collect();
+    let tcp = phrase::tcp_counters(c);
     if tcp.is_empty() {
-        out.push_str("<p class=\"dim\">no TCP counter changed</p>\n");
+        let _ = writeln!(out, "<p class=\"dim\">{}</p>", phrase::NO_TCP_COUNTER);
         return;
     }
     out.push_str("<table class=\"counters\">\n");
@@ -390,7 +367,7 @@ fn counter_table(out: &mut String, heading: &str, c: &Counters, expected: &[&str
         let _ = writeln!(
             out,
             "<tr{}><td class=\"mono\">{}</td><td class=\"mono num\">{v:+}</td></tr>",
-            if expected.contains(&k.as_str()) {
+            if expected.contains(&k) {
                 " class=\"expected\""
             } else {
                 ""
@@ -515,21 +492,13 @@ fn notes(run: &CaseRun) -> Vec<Option<Note>> {
     let mut notes: Vec<Option<Note>> = vec![None; obs.segments.len()];
     if f.fin_index < notes.len() {
         notes[f.fin_index] = Some(Note {
-            text: "client FIN: the server's side goes to TIME_WAIT".into(),
+            text: phrase::CLIENT_FIN.into(),
             role: Role::Fin,
         });
     }
     if let Some(i) = obs.syn2_index.filter(|i| *i < notes.len()) {
-        let s = &obs.segments[i];
-        let mut text = format!(
-            "\u{2460} new SYN hits TIME_WAIT: seq = rcv_nxt{:+}",
-            (s.seq - f.rcv_nxt)
-        );
-        if let (Some(v), Some(r)) = (s.tsval, f.ts_recent) {
-            let _ = write!(text, ", tsval = ts_recent{:+}", (v - r));
-        }
         notes[i] = Some(Note {
-            text,
+            text: format!("\u{2460} {}", phrase::new_syn(&obs.segments[i], f)),
             role: Role::Hit,
         });
     }
@@ -539,27 +508,18 @@ fn notes(run: &CaseRun) -> Vec<Option<Note>> {
             Answer::SynAck => "SYN-ACK, TIME_WAIT recycled".to_string(),
             Answer::Ack => format!(
                 "the old connection's ACK (seq = {}, ack = {})",
-                offset("snd_nxt", s.seq - f.snd_nxt),
-                offset("rcv_nxt", s.ack - f.rcv_nxt)
+                phrase::offset("snd_nxt", s.seq - f.snd_nxt),
+                phrase::offset("rcv_nxt", s.ack - f.rcv_nxt)
             ),
             Answer::Rst => "RST".to_string(),
             Answer::None => "none".to_string(),
         };
         notes[i] = Some(Note {
-            text: format!("\u{2461} the server's answer: {what}"),
+            text: format!("\u{2461} {}: {what}", phrase::ANSWER),
             role: Role::Answer,
         });
     }
     notes
-}
-
-/// `name`, `name+3` or `name-1000`.
-fn offset(name: &str, d: i64) -> String {
-    if d == 0 {
-        name.to_string()
-    } else {
-        format!("{name}{d:+}")
-    }
 }
 
 fn color(s: &Segment) -> (&'static str, &'static str) {
@@ -574,21 +534,10 @@ fn color(s: &Segment) -> (&'static str, &'static str) {
     }
 }
 
-/// The label above an arrow: tcpdump flags, then relative numbers as in
-/// `timeline::line` (same `Bases`).
+/// The label above an arrow: tcpdump flags, then the relative numbers of
+/// `timeline::line` (same `Bases`, same words).
 fn label_parts(b: &Bases, s: &Segment) -> (String, String) {
-    let mut rest = format!("seq {}", b.seq(s));
-    if s.flags.ack {
-        let _ = write!(rest, " ack {}", b.ack(s));
-    }
-    let _ = write!(rest, " win {}", s.win);
-    if let Some((v, e)) = b.ts(s) {
-        let _ = write!(rest, " ts {v} ecr {e}");
-    }
-    if s.payload_len > 0 {
-        let _ = write!(rest, " len {}", s.payload_len);
-    }
-    (s.flags.tcpdump(), rest)
+    (s.flags.tcpdump(), timeline::numbers(b, s))
 }
 
 fn tooltip(b: &Bases, s: &Segment) -> String {
@@ -780,7 +729,7 @@ fn ladder(run: &CaseRun, states: &[LaneState]) -> String {
                          <text x=\"{x}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10.5\" fill=\"#283593\">{}</text></g>",
                         if st.client_side { "client" } else { "server" },
                         esc(&st.state),
-                        st.at_ns.saturating_sub(b.t0_ns) as f64 / 1e6,
+                        b.ms_since(st.at_ns),
                         x - w / 2.0,
                         top + 3.5,
                         top + 15.5,
@@ -1138,7 +1087,7 @@ mod tests {
         );
         assert!(seg_group(&html, 6).contains("tsval = ts_recent+3"));
         // The text timeline prints the same numbers.
-        let text = crate::report::timeline::plain(&run.obs.segments);
+        let text = timeline::plain(&run.obs.segments);
         assert!(
             text.contains("seq -899995 ack 90001 win 64240 ts 4 ecr 4"),
             "{text}"

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::report::timeline::{self, Bases};
+use crate::report::phrase::state_name;
+use crate::report::timeline::Bases;
 use crate::run::CaseRun;
 
 /// The JSON object for one case.
@@ -39,8 +40,8 @@ pub fn case(run: &CaseRun) -> Value {
             json!({
                 "t_ms": ms(c.at_ns),
                 "side": c.side,
-                "old": timeline::state_name(c.old),
-                "new": timeline::state_name(c.new),
+                "old": state_name(c.old),
+                "new": state_name(c.new),
                 "src": c.src.to_string(),
                 "dst": c.dst.to_string(),
             })
@@ -54,7 +55,7 @@ pub fn case(run: &CaseRun) -> Value {
                 "t_ms": ms(r.at_ns),
                 "side": r.side,
                 "direction": r.direction,
-                "state": r.state.map(timeline::state_name),
+                "state": r.state.map(state_name),
                 "reason": r.reason,
             })
         })

@@ -3,5 +3,6 @@
 pub mod artifacts;
 pub mod html;
 pub mod json;
+pub mod phrase;
 pub mod text;
 pub mod timeline;

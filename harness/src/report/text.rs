@@ -5,17 +5,15 @@ use std::fmt::Write as _;
 
 use crate::error::RunError;
 use crate::observe::counters::Counters;
+use crate::report::phrase::{self, display_path};
 use crate::report::timeline;
 use crate::run::CaseRun;
 
 /// TCP counters only (`Tcp.*`, `TcpExt.*`); JSON carries every one.
 fn counters_line(c: &Counters) -> String {
-    let tcp: Vec<_> = c
-        .iter()
-        .filter(|(k, _)| k.starts_with("Tcp.") || k.starts_with("TcpExt."))
-        .collect();
+    let tcp = phrase::tcp_counters(c);
     if tcp.is_empty() {
-        return "no TCP counter changed".into();
+        return phrase::NO_TCP_COUNTER.into();
     }
     tcp.into_iter()
         .map(|(k, v)| format!("{k} {v:+}"))
@@ -36,38 +34,27 @@ pub fn render(run: &CaseRun) -> String {
         case.trial_name(),
         display_path(&case.file)
     );
-    let sysctls = |v: &[(String, String)]| {
-        if v.is_empty() {
-            "defaults".to_string()
-        } else {
-            v.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
     let _ = writeln!(
         out,
         "   kernel {}, {} client, {}, server {}, client {}",
         run.kernel,
         case.client_kind.as_str(),
         case.family.as_str(),
-        sysctls(&case.server_sysctl),
-        sysctls(&case.client_sysctl),
+        phrase::sysctls(&case.server_sysctl),
+        phrase::sysctls(&case.client_sysctl),
     );
     let _ = writeln!(
         out,
         "   TIME_WAIT on the server: {}; rcv_nxt = client ISN+{}, ts_recent = {}",
         obs.time_wait_before,
         (f.rcv_nxt - f.client_isn),
-        f.ts_recent
-            .map_or("none (timestamps not negotiated)".into(), |t| t.to_string()),
+        phrase::ts_recent(f.ts_recent),
     );
     if let Some(isn) = obs.forced_isn {
         let _ = writeln!(
             out,
-            "   second SYN's ISN forced with TCP_REPAIR: {isn} = rcv_nxt{:+}",
-            (isn - f.rcv_nxt)
+            "   second SYN's ISN forced with TCP_REPAIR: {}",
+            phrase::forced_isn(isn, f.rcv_nxt)
         );
     }
     out.push_str(&timeline::annotated(
@@ -92,10 +79,9 @@ pub fn render(run: &CaseRun) -> String {
         "   answer {}, client SYNs {}{}, established {}, TIME_WAIT after {}",
         o.answer.as_str(),
         o.client_syns,
-        o.retry_gap_ms
-            .map_or(String::new(), |g| format!(" (retry after {g:.3} ms)")),
-        if o.established { "yes" } else { "no" },
-        if o.time_wait_after { "yes" } else { "no" },
+        phrase::retry_gap(o.retry_gap_ms),
+        phrase::yes_no(o.established),
+        phrase::yes_no(o.time_wait_after),
     );
     for note in &obs.peer_notes {
         let _ = writeln!(out, "   raw peer: {note}");
@@ -130,10 +116,7 @@ pub fn render(run: &CaseRun) -> String {
         counters_line(&obs.client_counters)
     );
     for name in &run.verdict.unavailable_counters {
-        let _ = writeln!(
-            out,
-            "   note: this kernel has no counter {name}; the case is judged on the rest"
-        );
+        let _ = writeln!(out, "   note: {}", phrase::no_counter(name));
     }
     let checked: Vec<String> = run
         .verdict
@@ -149,20 +132,14 @@ pub fn render(run: &CaseRun) -> String {
         })
         .collect();
     let _ = writeln!(out, "   expect: {}", checked.join(", "));
-    if run.verdict.pass {
-        let _ = writeln!(
-            out,
-            "PASS {} ({:.1} ms)",
-            case.trial_name(),
-            run.duration.as_secs_f64() * 1e3
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "FAIL {} ({:.1} ms)",
-            case.trial_name(),
-            run.duration.as_secs_f64() * 1e3
-        );
+    let _ = writeln!(
+        out,
+        "{} {} ({:.1} ms)",
+        if run.verdict.pass { "PASS" } else { "FAIL" },
+        case.trial_name(),
+        run.duration.as_secs_f64() * 1e3
+    );
+    if !run.verdict.pass {
         for c in run.verdict.checks.iter().filter(|c| !c.ok) {
             let _ = writeln!(
                 out,
@@ -171,18 +148,10 @@ pub fn render(run: &CaseRun) -> String {
             );
         }
         if run.verdict.checks.is_empty() {
-            let _ = writeln!(out, "   nothing left to judge on this kernel");
+            let _ = writeln!(out, "   {}", phrase::NOTHING_TO_JUDGE);
         }
     }
     out
-}
-
-/// A path relative to the current directory when it lies below it.
-pub fn display_path(p: &std::path::Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| p.display().to_string())
 }
 
 /// A case that could not run to its end: the error and, for a timeout, the
