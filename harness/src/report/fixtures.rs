@@ -8,10 +8,10 @@ use crate::evidence::Observation;
 use crate::judge;
 use crate::observe::counters::Counters;
 use crate::observe::diag::TcpState;
-use crate::observe::trace::{Context, Owner, Side, StateChange};
+use crate::observe::trace::{Context, Owner, Reset, ResetDirection, Side, StateChange};
 use crate::run::CaseRun;
 use crate::scenario;
-use crate::wire::{Dir, Segment};
+use crate::wire::{Dir, Segment, Seq};
 
 /// The capture-clock origin of the synthetic segments (ns).
 pub const T0_NS: u64 = 1_700_000_000_000_000_000;
@@ -129,4 +129,65 @@ pub fn state_change(at_us: u64, side: Option<Side>, old: TcpState, new: TcpState
         context: Context::Softirq,
         owner: Owner::Own,
     }
+}
+
+/// A run with every optional part of the evidence present: a matrix case
+/// (`server.tcp_rfc1337=1`) with server sysctls, the timestamp segments, an
+/// ISN forced with TCP_REPAIR, a refused connect(), client counters, an
+/// expected counter the kernel lacks, a counter mismatch (so it fails), state
+/// changes and a reset, and no state trace but two sock_diag snapshots.
+pub fn rich_run() -> CaseRun {
+    const SRC: &str = "description = 'Every part of the evidence.'\n\
+        [server]\nsysctl = { \"net.ipv4.tcp_timestamps\" = 1, \"net.ipv4.tcp_rfc1337\" = [0, 1] }\n\
+        [connection]\nport = 8888\nclient_port = 12345\n\
+        [expect]\nanswer = \"syn-ack\"\nclient_syns = 1\ntime_wait_after = true\n\
+        counters = { \"TcpExt.PAWSTimewait\" = 0, \"TcpExt.NoSuch\" = 1 }\n";
+    let scenario =
+        scenario::parse_str(Path::new("/scenarios/timewait/rich.toml"), SRC).expect("parse");
+    let case = scenario.cases[1].clone();
+    let mut obs = Observation::for_tests(timestamp_segments());
+    obs.forced_isn = Some(Seq(1_000_000));
+    obs.connect_result = Err("connect: Connection refused (os error 111)".into());
+    obs.peer_notes = vec!["first note".into(), "second note".into()];
+    obs.time_wait_before = "TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345".into();
+    obs.time_wait_after = true;
+    obs.server_counters.insert("Tcp.PassiveOpens".into(), 1);
+    obs.server_counters.insert("TcpExt.PAWSTimewait".into(), 3);
+    obs.client_counters.insert("TcpExt.TCPTimeouts".into(), 2);
+    obs.client_counters.insert("Ip.InReceives".into(), 9);
+    obs.states = vec![
+        state_change(
+            45,
+            Some(Side::Client),
+            TcpState::FinWait1,
+            TcpState::FinWait2,
+        ),
+        state_change(52, Some(Side::Server), TcpState::FinWait2, TcpState::Close),
+        state_change(3990, None, TcpState::Close, TcpState::SynSent),
+    ];
+    obs.resets = vec![Reset {
+        at_ns: T0_NS + 60_000,
+        direction: ResetDirection::Sent,
+        sock: 1,
+        src: "198.18.0.1:8888".parse().expect("a test address"),
+        dst: "198.18.0.2:12345".parse().expect("a test address"),
+        state: Some(TcpState::TimeWait),
+        reason: Some("NOT_SPECIFIED".into()),
+        side: Some(Side::Server),
+        tid: 0,
+        context: Context::Softirq,
+        owner: Owner::TupleOnly,
+    }];
+    obs.trace_unavailable = Some("no tracefs".into());
+    obs.snapshots = vec![
+        (
+            T0_NS + 500_000,
+            "TIME-WAIT 0 0 198.18.0.1:8888 198.18.0.2:12345".into(),
+        ),
+        (
+            T0_NS + 4_500_000,
+            "ESTAB 0 0 198.18.0.1:8888 198.18.0.2:12345".into(),
+        ),
+    ];
+    judged(case, obs)
 }
