@@ -186,3 +186,101 @@ pub fn rules_table(rows: &[[String; 4]]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{case_run, challenge_segments, rich_run};
+
+    /// Each of `want` is a whole line of `text`.
+    fn has_lines(text: &str, want: &[&str]) {
+        for w in want {
+            assert!(text.lines().any(|l| l == *w), "no line {w:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn key_lines_of_a_passing_case() {
+        let text = render(&case_run(challenge_segments(), "plain"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "== timewait::synthetic::default  (/scenarios/timewait/synthetic.toml)",
+                "   kernel 6.18.0-test, kernel client, ipv4, server defaults, client defaults",
+                "   TIME_WAIT on the server: TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345; \
+                 rcv_nxt = client ISN+2, ts_recent = none (timestamps not negotiated)",
+            ]
+        );
+        has_lines(
+            &text,
+            &[
+                "      0.071 ms  C > S  F.   seq 1 ack 2 win 64240   \
+                 (client FIN: the server's side goes to TIME_WAIT)",
+                "      3.843 ms  C > S  S    seq -998 win 64240   \
+                 <- new SYN hits TIME_WAIT: seq = rcv_nxt-1000",
+                "      3.855 ms  S > C  .    seq 2 ack 2 win 64240   <- the server's answer",
+                "   answer ack, client SYNs 2 (retry after 12.798 ms), established yes, \
+                 TIME_WAIT after no",
+                "   raw peer: sent <RST> & stopped",
+                "   rules: kernel predicts ack, folklore predicts ack \
+                 (no timestamps: seq > rcv_nxt: no); the kernel answered ack",
+                "   counters (server): Tcp.PassiveOpens +1",
+                "   counters (client): no TCP counter changed",
+                "   expect: answer=ack ok, client_syns=2 ok, TcpExt.PAWSTimewait=0 ok",
+            ],
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"PASS timewait::synthetic::default (77.0 ms)")
+        );
+    }
+
+    #[test]
+    fn key_lines_of_a_failing_case_with_every_part() {
+        let text = render(&rich_run());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..4],
+            [
+                "== timewait::rich::server.tcp_rfc1337=1  (/scenarios/timewait/rich.toml)",
+                "   kernel 6.18.0-test, kernel client, ipv4, \
+                 server net.ipv4.tcp_timestamps=1 net.ipv4.tcp_rfc1337=1, client defaults",
+                "   TIME_WAIT on the server: TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345; \
+                 rcv_nxt = client ISN+2, ts_recent = 3000000001",
+                "   second SYN's ISN forced with TCP_REPAIR: 1000000 = rcv_nxt+998998",
+            ]
+        );
+        has_lines(
+            &text,
+            &[
+                // The hand-over to the TIME_WAIT mini-socket is named, not relabelled.
+                "      0.052 ms  [server] FIN_WAIT2 -> CLOSE   \
+                 (handed to a TIME_WAIT socket: tcp_time_wait())",
+                "      0.060 ms  [server] sent a RST in TIME_WAIT (reason NOT_SPECIFIED)",
+                "      4.000 ms  C > S  S    seq 90000 win 64240 ts 4 ecr 0   \
+                 <- new SYN hits TIME_WAIT: seq = rcv_nxt+89998, tsval = ts_recent+3",
+                "   states: no state trace (no tracefs); sock_diag snapshots:",
+                "   answer syn-ack, client SYNs 1, established no, TIME_WAIT after yes",
+                "   client: connect: Connection refused (os error 111)",
+                "   counters (server): Tcp.PassiveOpens +1, TcpExt.PAWSTimewait +3",
+                "   counters (client): TcpExt.TCPTimeouts +2",
+                "   note: this kernel has no counter TcpExt.NoSuch; the case is judged on the rest",
+                "   expect: answer=syn-ack ok, client_syns=1 ok, time_wait_after=true ok, \
+                 TcpExt.PAWSTimewait=3 MISMATCH",
+            ],
+        );
+        let verdict = lines
+            .iter()
+            .position(|l| l.starts_with("FAIL "))
+            .expect("a verdict");
+        assert_eq!(
+            lines[verdict..],
+            [
+                "FAIL timewait::rich::server.tcp_rfc1337=1 (77.0 ms)",
+                "   /scenarios/timewait/rich.toml:11:38: expect.counters.TcpExt.PAWSTimewait: \
+                 expected 0, seen 3",
+            ]
+        );
+    }
+}
