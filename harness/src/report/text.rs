@@ -5,17 +5,15 @@ use std::fmt::Write as _;
 
 use crate::error::RunError;
 use crate::observe::counters::Counters;
+use crate::report::phrase::{self, display_path};
 use crate::report::timeline;
 use crate::run::CaseRun;
 
 /// TCP counters only (`Tcp.*`, `TcpExt.*`); JSON carries every one.
 fn counters_line(c: &Counters) -> String {
-    let tcp: Vec<_> = c
-        .iter()
-        .filter(|(k, _)| k.starts_with("Tcp.") || k.starts_with("TcpExt."))
-        .collect();
+    let tcp = phrase::tcp_counters(c);
     if tcp.is_empty() {
-        return "no TCP counter changed".into();
+        return phrase::NO_TCP_COUNTER.into();
     }
     tcp.into_iter()
         .map(|(k, v)| format!("{k} {v:+}"))
@@ -36,38 +34,27 @@ pub fn render(run: &CaseRun) -> String {
         case.trial_name(),
         display_path(&case.file)
     );
-    let sysctls = |v: &[(String, String)]| {
-        if v.is_empty() {
-            "defaults".to_string()
-        } else {
-            v.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
     let _ = writeln!(
         out,
         "   kernel {}, {} client, {}, server {}, client {}",
         run.kernel,
         case.client_kind.as_str(),
         case.family.as_str(),
-        sysctls(&case.server_sysctl),
-        sysctls(&case.client_sysctl),
+        phrase::sysctls(&case.server_sysctl),
+        phrase::sysctls(&case.client_sysctl),
     );
     let _ = writeln!(
         out,
         "   TIME_WAIT on the server: {}; rcv_nxt = client ISN+{}, ts_recent = {}",
         obs.time_wait_before,
         (f.rcv_nxt - f.client_isn),
-        f.ts_recent
-            .map_or("none (timestamps not negotiated)".into(), |t| t.to_string()),
+        phrase::ts_recent(f.ts_recent),
     );
     if let Some(isn) = obs.forced_isn {
         let _ = writeln!(
             out,
-            "   second SYN's ISN forced with TCP_REPAIR: {isn} = rcv_nxt{:+}",
-            (isn - f.rcv_nxt)
+            "   second SYN's ISN forced with TCP_REPAIR: {}",
+            phrase::forced_isn(isn, f.rcv_nxt)
         );
     }
     out.push_str(&timeline::annotated(
@@ -92,10 +79,9 @@ pub fn render(run: &CaseRun) -> String {
         "   answer {}, client SYNs {}{}, established {}, TIME_WAIT after {}",
         o.answer.as_str(),
         o.client_syns,
-        o.retry_gap_ms
-            .map_or(String::new(), |g| format!(" (retry after {g:.3} ms)")),
-        if o.established { "yes" } else { "no" },
-        if o.time_wait_after { "yes" } else { "no" },
+        phrase::retry_gap(o.retry_gap_ms),
+        phrase::yes_no(o.established),
+        phrase::yes_no(o.time_wait_after),
     );
     for note in &obs.peer_notes {
         let _ = writeln!(out, "   raw peer: {note}");
@@ -130,10 +116,7 @@ pub fn render(run: &CaseRun) -> String {
         counters_line(&obs.client_counters)
     );
     for name in &run.verdict.unavailable_counters {
-        let _ = writeln!(
-            out,
-            "   note: this kernel has no counter {name}; the case is judged on the rest"
-        );
+        let _ = writeln!(out, "   note: {}", phrase::no_counter(name));
     }
     let checked: Vec<String> = run
         .verdict
@@ -149,20 +132,14 @@ pub fn render(run: &CaseRun) -> String {
         })
         .collect();
     let _ = writeln!(out, "   expect: {}", checked.join(", "));
-    if run.verdict.pass {
-        let _ = writeln!(
-            out,
-            "PASS {} ({:.1} ms)",
-            case.trial_name(),
-            run.duration.as_secs_f64() * 1e3
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "FAIL {} ({:.1} ms)",
-            case.trial_name(),
-            run.duration.as_secs_f64() * 1e3
-        );
+    let _ = writeln!(
+        out,
+        "{} {} ({:.1} ms)",
+        if run.verdict.pass { "PASS" } else { "FAIL" },
+        case.trial_name(),
+        run.duration.as_secs_f64() * 1e3
+    );
+    if !run.verdict.pass {
         for c in run.verdict.checks.iter().filter(|c| !c.ok) {
             let _ = writeln!(
                 out,
@@ -171,18 +148,10 @@ pub fn render(run: &CaseRun) -> String {
             );
         }
         if run.verdict.checks.is_empty() {
-            let _ = writeln!(out, "   nothing left to judge on this kernel");
+            let _ = writeln!(out, "   {}", phrase::NOTHING_TO_JUDGE);
         }
     }
     out
-}
-
-/// A path relative to the current directory when it lies below it.
-pub fn display_path(p: &std::path::Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| p.display().to_string())
 }
 
 /// A case that could not run to its end: the error and, for a timeout, the
@@ -216,4 +185,102 @@ pub fn rules_table(rows: &[[String; 4]]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{case_run, challenge_segments, rich_run};
+
+    /// Each of `want` is a whole line of `text`.
+    fn has_lines(text: &str, want: &[&str]) {
+        for w in want {
+            assert!(text.lines().any(|l| l == *w), "no line {w:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn key_lines_of_a_passing_case() {
+        let text = render(&case_run(challenge_segments(), "plain"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "== timewait::synthetic::default  (/scenarios/timewait/synthetic.toml)",
+                "   kernel 6.18.0-test, kernel client, ipv4, server defaults, client defaults",
+                "   TIME_WAIT on the server: TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345; \
+                 rcv_nxt = client ISN+2, ts_recent = none (timestamps not negotiated)",
+            ]
+        );
+        has_lines(
+            &text,
+            &[
+                "      0.071 ms  C > S  F.   seq 1 ack 2 win 64240   \
+                 (client FIN: the server's side goes to TIME_WAIT)",
+                "      3.843 ms  C > S  S    seq -998 win 64240   \
+                 <- new SYN hits TIME_WAIT: seq = rcv_nxt-1000",
+                "      3.855 ms  S > C  .    seq 2 ack 2 win 64240   <- the server's answer",
+                "   answer ack, client SYNs 2 (retry after 12.798 ms), established yes, \
+                 TIME_WAIT after no",
+                "   raw peer: sent <RST> & stopped",
+                "   rules: kernel predicts ack, folklore predicts ack \
+                 (no timestamps: seq > rcv_nxt: no); the kernel answered ack",
+                "   counters (server): Tcp.PassiveOpens +1",
+                "   counters (client): no TCP counter changed",
+                "   expect: answer=ack ok, client_syns=2 ok, TcpExt.PAWSTimewait=0 ok",
+            ],
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"PASS timewait::synthetic::default (77.0 ms)")
+        );
+    }
+
+    #[test]
+    fn key_lines_of_a_failing_case_with_every_part() {
+        let text = render(&rich_run());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..4],
+            [
+                "== timewait::rich::server.tcp_rfc1337=1  (/scenarios/timewait/rich.toml)",
+                "   kernel 6.18.0-test, kernel client, ipv4, \
+                 server net.ipv4.tcp_timestamps=1 net.ipv4.tcp_rfc1337=1, client defaults",
+                "   TIME_WAIT on the server: TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345; \
+                 rcv_nxt = client ISN+2, ts_recent = 3000000001",
+                "   second SYN's ISN forced with TCP_REPAIR: 1000000 = rcv_nxt+998998",
+            ]
+        );
+        has_lines(
+            &text,
+            &[
+                // The hand-over to the TIME_WAIT mini-socket is named, not relabelled.
+                "      0.052 ms  [server] FIN_WAIT2 -> CLOSE   \
+                 (handed to a TIME_WAIT socket: tcp_time_wait())",
+                "      0.060 ms  [server] sent a RST in TIME_WAIT (reason NOT_SPECIFIED)",
+                "      4.000 ms  C > S  S    seq 90000 win 64240 ts 4 ecr 0   \
+                 <- new SYN hits TIME_WAIT: seq = rcv_nxt+89998, tsval = ts_recent+3",
+                "   states: no state trace (no tracefs); sock_diag snapshots:",
+                "   answer syn-ack, client SYNs 1, established no, TIME_WAIT after yes",
+                "   client: connect: Connection refused (os error 111)",
+                "   counters (server): Tcp.PassiveOpens +1, TcpExt.PAWSTimewait +3",
+                "   counters (client): TcpExt.TCPTimeouts +2",
+                "   note: this kernel has no counter TcpExt.NoSuch; the case is judged on the rest",
+                "   expect: answer=syn-ack ok, client_syns=1 ok, time_wait_after=true ok, \
+                 TcpExt.PAWSTimewait=3 MISMATCH",
+            ],
+        );
+        let verdict = lines
+            .iter()
+            .position(|l| l.starts_with("FAIL "))
+            .expect("a verdict");
+        assert_eq!(
+            lines[verdict..],
+            [
+                "FAIL timewait::rich::server.tcp_rfc1337=1 (77.0 ms)",
+                "   /scenarios/timewait/rich.toml:11:38: expect.counters.TcpExt.PAWSTimewait: \
+                 expected 0, seen 3",
+            ]
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::evidence::FirstConnection;
 use crate::observe::trace::{self, Reset, ResetDirection, StateChange};
+use crate::report::phrase::{self, state_name};
 use crate::wire::{Dir, Segment, Seq, TsVal};
 
 /// The bases that relative numbers are counted from.
@@ -63,20 +64,27 @@ impl Bases {
         Some((rv, re))
     }
 
+    /// A segment's time in ms since the first segment.
     pub fn ms(&self, s: &Segment) -> f64 {
-        s.at_ns.saturating_sub(self.t0_ns) as f64 / 1e6
+        self.ms_since(s.at_ns)
+    }
+
+    /// Ms from the first segment to `at_ns` (same clock), 0 for earlier times.
+    pub fn ms_since(&self, at_ns: u64) -> f64 {
+        at_ns.saturating_sub(self.t0_ns) as f64 / 1e6
+    }
+
+    /// Ms from the first segment to `at_ns`, negative for earlier times (a
+    /// listener's state change comes before any segment).
+    pub fn ms_signed(&self, at_ns: u64) -> f64 {
+        (at_ns as i128 - self.t0_ns as i128) as f64 / 1e6
     }
 }
 
-/// One segment as a tcpdump-like line (no trailing newline).
-pub fn line(b: &Bases, s: &Segment) -> String {
-    let mut out = format!(
-        "{:>9.3} ms  {}  {:<4} seq {}",
-        b.ms(s),
-        s.dir.arrow(),
-        s.flags.tcpdump(),
-        b.seq(s)
-    );
+/// A segment's numbers, relative: `seq 1 ack 2 win 64240 ts 1 ecr 1 len 5`
+/// (ack only with the ACK flag, ts only with the option, len only with data).
+pub fn numbers(b: &Bases, s: &Segment) -> String {
+    let mut out = format!("seq {}", b.seq(s));
     if s.flags.ack {
         let _ = write!(out, " ack {}", b.ack(s));
     }
@@ -90,18 +98,23 @@ pub fn line(b: &Bases, s: &Segment) -> String {
     out
 }
 
+/// One segment as a tcpdump-like line (no trailing newline).
+pub fn line(b: &Bases, s: &Segment) -> String {
+    format!(
+        "{:>9.3} ms  {}  {:<4} {}",
+        b.ms(s),
+        s.dir.arrow(),
+        s.flags.tcpdump(),
+        numbers(b, s)
+    )
+}
+
 /// Lines for segments when nothing else is known (timeouts).
 pub fn plain(segs: &[Segment]) -> String {
     let b = Bases::from_segments(segs);
     segs.iter()
         .map(|s| format!("  {}\n", line(&b, s)))
         .collect()
-}
-
-/// A state name without the kernel's `TCP_` prefix (`FIN_WAIT1`).
-pub fn state_name(s: crate::observe::diag::TcpState) -> &'static str {
-    let n = trace::kernel_name(s);
-    n.strip_prefix("TCP_").unwrap_or(n)
 }
 
 fn side_name(side: Option<trace::Side>) -> &'static str {
@@ -114,13 +127,11 @@ fn side_name(side: Option<trace::Side>) -> &'static str {
 
 /// A state change as a timeline line (like `tcpstates`).
 pub fn state_line(b: &Bases, c: &StateChange) -> String {
-    let ms = (c.at_ns as i128 - b.t0_ns as i128) as f64 / 1e6;
-    use crate::observe::diag::TcpState as S;
-    let note = match (c.old, c.new) {
-        (S::FinWait1 | S::FinWait2 | S::Closing, S::Close) => {
-            "   (handed to a TIME_WAIT socket: tcp_time_wait())"
-        }
-        _ => "",
+    let ms = b.ms_signed(c.at_ns);
+    let note = if phrase::enters_time_wait(c.old, c.new) {
+        "   (handed to a TIME_WAIT socket: tcp_time_wait())"
+    } else {
+        ""
     };
     format!(
         "{ms:>9.3} ms  [{}] {} -> {}{note}",
@@ -132,7 +143,7 @@ pub fn state_line(b: &Bases, c: &StateChange) -> String {
 
 /// A reset sent or received, as a timeline line.
 pub fn reset_line(b: &Bases, r: &Reset) -> String {
-    let ms = (r.at_ns as i128 - b.t0_ns as i128) as f64 / 1e6;
+    let ms = b.ms_signed(r.at_ns);
     let what = match r.direction {
         ResetDirection::Sent => "sent a RST",
         ResetDirection::Received => "received a RST",
@@ -172,18 +183,11 @@ pub fn annotated(
         }
         let mut l = line(&b, s);
         if Some(i) == syn2 {
-            let _ = write!(
-                l,
-                "   <- new SYN hits TIME_WAIT: seq = rcv_nxt{:+}",
-                (s.seq - first.rcv_nxt)
-            );
-            if let (Some(v), Some(r)) = (s.tsval, first.ts_recent) {
-                let _ = write!(l, ", tsval = ts_recent{:+}", (v - r));
-            }
+            let _ = write!(l, "   <- {}", phrase::new_syn(s, first));
         } else if Some(i) == answer {
-            l.push_str("   <- the server's answer");
+            let _ = write!(l, "   <- {}", phrase::ANSWER);
         } else if i == first.fin_index {
-            l.push_str("   (client FIN: the server's side goes to TIME_WAIT)");
+            let _ = write!(l, "   ({})", phrase::CLIENT_FIN);
         }
         let _ = writeln!(out, "  {l}");
     }

@@ -156,10 +156,7 @@ impl Printer<'_> {
             ]);
         }
         if self.args.json {
-            let mut v = report::json::case(run);
-            if let Some(p) = &pcap {
-                v["pcap"] = serde_json::Value::from(p.display().to_string());
-            }
+            let v = report::json::row(run, pcap.as_deref());
             writeln!(out, "{v}")?;
         } else {
             write!(out, "{}", report::text::render(run))?;

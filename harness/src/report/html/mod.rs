@@ -1,0 +1,329 @@
+//! The picture of finished cases: one self-contained HTML page (inline CSS and SVG,
+//! no script, no network, no external font) with, per case, a ladder diagram of the
+//! captured segments beside the verdict and the TCP counters that moved.
+//!
+//! The ladder has two lanes (client left, server right); each segment is an arrow
+//! angled downwards in capture order (the vertical axis is the order of events, not
+//! linear time: gaps range from µs to ms, so a long gap gets a marked break instead).
+//! Labels use [`Bases`] exactly as the text timeline does, and the words come
+//! from [`phrase`], so both reports agree.
+//!
+//! This file is the page: header, index, one section per case. The ladder is
+//! drawn by [`ladder`], the verdict and counters beside it by [`sidebar`], the
+//! look is `style.css`.
+//!
+//! [`Bases`]: crate::report::timeline::Bases
+//! [`phrase`]: crate::report::phrase
+
+mod ladder;
+mod sidebar;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::report::phrase::{self, display_path};
+use crate::run::CaseRun;
+
+/// The page's style sheet, inlined in its `<style>` element.
+const CSS: &str = include_str!("style.css");
+
+/// A TCP state change of one side, drawn as a label on its lane between the
+/// segments captured before and after `at_ns` (same clock as `Segment::at_ns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneState {
+    pub at_ns: u64,
+    pub client_side: bool,
+    pub state: String,
+}
+
+/// The traced state changes of a run, as lane labels (the new state; a hand-over
+/// to the TIME_WAIT mini-socket is labelled TIME_WAIT, which is what it becomes).
+pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
+    use crate::observe::trace::Side;
+    run.obs
+        .states
+        .iter()
+        .filter_map(|c| {
+            let client_side = match c.side? {
+                Side::Client => true,
+                Side::Server => false,
+            };
+            Some(LaneState {
+                at_ns: c.at_ns,
+                client_side,
+                state: phrase::state_after(c.old, c.new).to_string(),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HtmlError {
+    #[error("write the HTML report {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Write the page of `runs` (each with its lane states) to `path`, creating
+/// its parent directory if needed.
+///
+/// # Errors
+/// `HtmlError::Write` with the path when the directory or the file cannot be written.
+pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), HtmlError> {
+    let lanes: Vec<Vec<LaneState>> = runs.iter().map(lane_states).collect();
+    let with: Vec<(&CaseRun, &[LaneState])> = runs
+        .iter()
+        .zip(&lanes)
+        .map(|(r, l)| (r, l.as_slice()))
+        .collect();
+    let err = |source| HtmlError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    std::fs::write(path, render(&with, title)).map_err(err)
+}
+
+/// The whole page: a header with a summary and an index, then one section per case.
+pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
+    let mut out = String::with_capacity(16_384 * runs.len().max(1));
+    let passed = runs.iter().filter(|(r, _)| r.verdict.pass).count();
+    let mut kernels: Vec<&str> = runs.iter().map(|(r, _)| r.kernel.as_str()).collect();
+    kernels.dedup();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"generator\" content=\"synlab {}\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(title)
+    );
+    let _ = write!(
+        out,
+        "<header class=\"page\">\n<h1>{}</h1>\n<p class=\"meta\">{} case{}: \
+         <span class=\"ok\">{passed} passed</span>, <span class=\"{}\">{} failed</span>\
+         {}{} &middot; synlab {}</p>\n",
+        esc(title),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        if passed == runs.len() { "ok" } else { "bad" },
+        runs.len() - passed,
+        if kernels.is_empty() {
+            ""
+        } else {
+            " &middot; kernel "
+        },
+        esc(&kernels.join(", ")),
+        env!("CARGO_PKG_VERSION"),
+    );
+    if runs.len() > 1 {
+        out.push_str(
+            "<nav><table class=\"index\">\n<tr><th></th><th></th><th>case</th><th>answer</th>\
+             <th>client SYNs</th><th>TIME_WAIT after</th><th class=\"num\">time</th></tr>\n",
+        );
+        for (n, (run, _)) in runs.iter().enumerate() {
+            let o = &run.outcome;
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"num dim\">{n}</td><td>{}</td><td><a class=\"mono\" href=\"#case-{n}\">{}</a></td>\
+                 <td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
+                 <td class=\"num dim\">{:.1} ms</td></tr>",
+                badge(run.verdict.pass),
+                esc(&run.case.trial_name()),
+                o.answer.as_str(),
+                o.client_syns,
+                phrase::yes_no(o.time_wait_after),
+                run.duration.as_secs_f64() * 1e3,
+                n = n + 1,
+            );
+        }
+        out.push_str("</table></nav>\n");
+    }
+    out.push_str("</header>\n");
+    for (n, (run, states)) in runs.iter().enumerate() {
+        // A scenario's description is shown open once; its other cases fold it.
+        let first_of_scenario = runs[..n].iter().all(|(r, _)| r.case.file != run.case.file);
+        case_section(&mut out, n + 1, run, states, first_of_scenario);
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The PASS / FAIL badge.
+fn badge(pass: bool) -> &'static str {
+    if pass {
+        "<span class=\"badge pass\">PASS</span>"
+    } else {
+        "<span class=\"badge fail\">FAIL</span>"
+    }
+}
+
+/// Escape text for HTML and SVG, in element content and in quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn sysctls(v: &[(String, String)]) -> String {
+    phrase::sysctls_dressed(
+        v,
+        |kv| format!("<code>{}</code>", esc(kv)),
+        |d| format!("<span class=\"dim\">{d}</span>"),
+    )
+}
+
+fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState], open: bool) {
+    let case = &run.case;
+    let _ = write!(
+        out,
+        "<section class=\"case {}\" id=\"case-{n}\">\n<h2>{} <span class=\"mono\">{}</span></h2>\n",
+        if run.verdict.pass { "pass" } else { "fail" },
+        badge(run.verdict.pass),
+        esc(&case.trial_name()),
+    );
+    let values = esc(&phrase::key_values(&case.values).join(" "));
+    let _ = write!(
+        out,
+        "<p class=\"facts\"><span class=\"mono\">{}</span> &middot; kernel <b class=\"mono\">{}</b> \
+         &middot; {} client &middot; {} &middot; {:.1} ms{}</p>\n\
+         <p class=\"facts\">server sysctl {} &middot; client sysctl {}</p>\n",
+        esc(&display_path(&case.file)),
+        esc(&run.kernel),
+        case.client_kind.as_str(),
+        case.family.as_str(),
+        run.duration.as_secs_f64() * 1e3,
+        if values.is_empty() {
+            String::new()
+        } else {
+            format!(" &middot; matrix <span class=\"mono\">{values}</span>")
+        },
+        sysctls(&case.server_sysctl),
+        sysctls(&case.client_sysctl),
+    );
+    if !case.description.trim().is_empty() || case.kernel_ref.is_some() {
+        let _ = write!(
+            out,
+            "<details class=\"desc\"{}><summary>scenario <span class=\"mono\">{}</span></summary>",
+            if open { " open" } else { "" },
+            esc(&case.scenario)
+        );
+        for para in case
+            .description
+            .split("\n\n")
+            .filter(|p| !p.trim().is_empty())
+        {
+            let _ = write!(out, "<p>{}</p>", esc(para.trim()));
+        }
+        if let Some(r) = &case.kernel_ref {
+            let _ = write!(out, "<p class=\"ref\">kernel: <code>{}</code></p>", esc(r));
+        }
+        out.push_str("</details>\n");
+    }
+    out.push_str("<div class=\"body\">\n<figure>\n");
+    out.push_str(&ladder::ladder(run, states));
+    out.push_str(ladder::LEGEND);
+    out.push_str("</figure>\n<aside>\n");
+    sidebar::sidebar(out, run);
+    out.push_str("</aside>\n</div>\n</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::diag::TcpState;
+    use crate::observe::trace::Side;
+    use crate::report::fixtures::{case_run, challenge_segments, state_change};
+
+    const EVIL: &str = "<script>alert('x')</script> & \"quoted\"";
+
+    #[test]
+    fn page_shows_verdict_outcome_and_tcp_counters() {
+        let run = case_run(challenge_segments(), "plain");
+        let html = render(&[(&run, &[])], "synthetic");
+        assert!(html.contains("<span class=\"badge pass\">PASS</span>"));
+        assert!(
+            html.contains("synthetic.toml:"),
+            "check locations are shown"
+        );
+        assert!(html.contains("Tcp.PassiveOpens"));
+        assert!(
+            html.contains("<dd>sent &lt;RST&gt; &amp; stopped</dd>"),
+            "raw peer notes"
+        );
+        assert!(html.contains("<h3>Why</h3>"));
+        assert!(!html.contains("IpExt.InOctets"), "TCP counters only");
+        assert!(html.contains("<style>\n:root { color-scheme: light; }"));
+        // Self-contained: no script, no network.
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("url("));
+    }
+
+    #[test]
+    fn user_text_is_escaped() {
+        let run = case_run(challenge_segments(), EVIL);
+        let html = render(&[(&run, &[]), (&run, &[])], EVIL);
+        assert!(!html.contains("<script"), "a description must stay inert");
+        assert!(!html.contains("alert('x')"));
+        assert!(
+            html.contains(
+                "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"
+            )
+        );
+        assert!(html.contains("<title>&lt;script&gt;"));
+        assert!(html.contains("tcp_timewait_state_process() &lt;in&gt; minisocks"));
+        assert!(
+            html.contains("href=\"#case-2\""),
+            "an index for several cases"
+        );
+    }
+
+    #[test]
+    fn lane_states_name_the_hand_over_time_wait() {
+        let mut run = case_run(challenge_segments(), "states");
+        run.obs.states = vec![
+            state_change(1, Some(Side::Server), TcpState::FinWait2, TcpState::Close),
+            state_change(2, Some(Side::Client), TcpState::Close, TcpState::SynSent),
+            state_change(3, None, TcpState::Close, TcpState::Listen),
+        ];
+        let lanes = lane_states(&run);
+        let got: Vec<(bool, &str)> = lanes
+            .iter()
+            .map(|l| (l.client_side, l.state.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(false, "TIME_WAIT"), (true, "SYN_SENT")],
+            "no lane for an unknown side"
+        );
+    }
+
+    #[test]
+    fn write_creates_the_directory_and_names_the_path_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = case_run(challenge_segments(), "w");
+        let path = dir.path().join("sub/report.html");
+        write(&path, std::slice::from_ref(&run), "w").unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .starts_with("<!DOCTYPE html>")
+        );
+        let bad = path.join("below-a-file.html");
+        let e = write(&bad, &[run], "w").unwrap_err();
+        assert!(e.to_string().contains("below-a-file.html"), "{e}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The panel beside a case's ladder in the HTML report: the verdict (each check
+//! with expected, seen and its file:line:column), the outcome and the TIME_WAIT
+//! evidence, why the kernel answered so, and the TCP counters that moved.
+
+use std::fmt::Write as _;
+
+use super::{badge, esc};
+use crate::observe::counters::Counters;
+use crate::report::phrase;
+use crate::run::CaseRun;
+
+/// The verdict, outcome, TIME_WAIT evidence and counters beside the ladder.
+pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
+    let obs = &run.obs;
+    let o = &run.outcome;
+    let v = &run.verdict;
+    let _ = write!(
+        out,
+        "<h3>Verdict {}</h3>\n<table class=\"checks\">\n<tr><th></th><th>expect.</th><th>expected</th><th>seen</th></tr>\n",
+        badge(v.pass)
+    );
+    for c in &v.checks {
+        let _ = write!(
+            out,
+            "<tr class=\"{}\"><td class=\"mark\">{}</td><td class=\"mono\">{}</td>\
+             <td class=\"mono val\">{}</td><td class=\"mono val seen\">{}</td></tr>\n\
+             <tr class=\"loc\"><td></td><td colspan=\"3\" class=\"mono\">{}</td></tr>\n",
+            if c.ok { "ok" } else { "bad" },
+            if c.ok { "&#10003;" } else { "&#10007;" },
+            esc(&c.field).replacen("counters.", "<span class=\"dim\">counters.</span><wbr>", 1),
+            esc(&c.expected),
+            esc(&c.seen),
+            esc(&c.loc.to_string()),
+        );
+    }
+    out.push_str("</table>\n");
+    if v.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"bad\">{}</p>",
+            phrase::sentence(phrase::NOTHING_TO_JUDGE)
+        );
+    }
+    for name in &v.unavailable_counters {
+        let code = format!("<code>{}</code>", esc(name));
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{}</p>",
+            phrase::sentence(&phrase::no_counter(&code))
+        );
+    }
+
+    out.push_str("<h3>Outcome</h3>\n<dl>\n");
+    let mut dd = |k: &str, v: String| {
+        let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
+    };
+    dd(
+        "answer",
+        format!("<b class=\"mono\">{}</b>", o.answer.as_str()),
+    );
+    dd(
+        "client SYNs",
+        format!("{}{}", o.client_syns, phrase::retry_gap(o.retry_gap_ms)),
+    );
+    dd("established", phrase::yes_no(o.established).into());
+    dd("TIME_WAIT after", phrase::yes_no(o.time_wait_after).into());
+    if let Err(e) = &obs.connect_result {
+        dd("client", format!("<span class=\"bad\">{}</span>", esc(e)));
+    }
+    for note in &obs.peer_notes {
+        dd("raw peer", esc(note));
+    }
+    let f = &obs.first;
+    dd(
+        "TIME_WAIT before",
+        format!("<span class=\"mono\">{}</span>", esc(&obs.time_wait_before)),
+    );
+    dd(
+        "rcv_nxt",
+        phrase::signed("client ISN", f.rcv_nxt - f.client_isn),
+    );
+    dd("ts_recent", phrase::ts_recent(f.ts_recent));
+    if let Some(d) = o.syn2_seq_vs_rcv_nxt {
+        dd("new SYN seq", phrase::signed("rcv_nxt", d));
+    }
+    if let Some(d) = o.syn2_tsval_vs_ts_recent {
+        dd("new SYN tsval", phrase::signed("ts_recent", d));
+    }
+    if let Some(isn) = obs.forced_isn {
+        dd(
+            "forced ISN",
+            format!("{} (TCP_REPAIR)", phrase::forced_isn(isn, f.rcv_nxt)),
+        );
+    }
+    out.push_str("</dl>\n");
+
+    if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
+        let _ = write!(
+            out,
+            "<h3>Why</h3>\n<p class=\"why\">{}</p>\n<p class=\"why\">The kernel rule predicts <b class=\"mono\">{}</b>{}; \
+             the popular rule predicts <b class=\"mono {}\">{}</b> ({}).</p>\n",
+            esc(&k.why),
+            k.answer.as_str(),
+            if k.answer == o.answer {
+                String::new()
+            } else {
+                format!(
+                    " <span class=\"bad\">but the kernel answered {}: synlab's model of the rule is wrong here, please report</span>",
+                    o.answer.as_str()
+                )
+            },
+            if f.answer == o.answer { "ok" } else { "bad" },
+            f.answer.as_str(),
+            esc(&f.why),
+        );
+    }
+
+    let expected: Vec<&str> = v
+        .checks
+        .iter()
+        .filter_map(|c| c.field.strip_prefix("counters."))
+        .collect();
+    counter_table(out, "Server TCP counters", &obs.server_counters, &expected);
+    counter_table(out, "Client TCP counters", &obs.client_counters, &[]);
+}
+
+/// The changed `Tcp.*` / `TcpExt.*` counters (as in the text report); the ones the
+/// scenario expects are bold.
+fn counter_table(out: &mut String, heading: &str, c: &Counters, expected: &[&str]) {
+    let _ = writeln!(out, "<h3>{heading}</h3>");
+    let tcp = phrase::tcp_counters(c);
+    if tcp.is_empty() {
+        let _ = writeln!(out, "<p class=\"dim\">{}</p>", phrase::NO_TCP_COUNTER);
+        return;
+    }
+    out.push_str("<table class=\"counters\">\n");
+    for (k, v) in tcp {
+        let _ = writeln!(
+            out,
+            "<tr{}><td class=\"mono\">{}</td><td class=\"mono num\">{v:+}</td></tr>",
+            if expected.contains(&k) {
+                " class=\"expected\""
+            } else {
+                ""
+            },
+            esc(k)
+        );
+    }
+    out.push_str("</table>\n");
+}
