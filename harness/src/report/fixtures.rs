@@ -141,7 +141,7 @@ pub fn rich_run() -> CaseRun {
         [server]\nsysctl = { \"net.ipv4.tcp_timestamps\" = 1, \"net.ipv4.tcp_rfc1337\" = [0, 1] }\n\
         [connection]\nport = 8888\nclient_port = 12345\n\
         [expect]\nanswer = \"syn-ack\"\nclient_syns = 1\ntime_wait_after = true\n\
-        counters = { \"TcpExt.PAWSTimewait\" = 0, \"TcpExt.NoSuch\" = 1 }\n";
+        counters = { \"TcpExt.PAWSTimewait\" = 0, \"TcpExt.TCPAOGood\" = 1 }\n";
     let scenario =
         scenario::parse_str(Path::new("/scenarios/timewait/rich.toml"), SRC).expect("parse");
     let case = scenario.cases[1].clone();

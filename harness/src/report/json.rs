@@ -309,7 +309,11 @@ mod tests {
                 json!({}),
                 json!({ "Ip.InReceives": 9, "TcpExt.TCPTimeouts": 2 }),
             ),
-            ("unavailable_counters", json!([]), json!(["TcpExt.NoSuch"])),
+            (
+                "unavailable_counters",
+                json!([]),
+                json!(["TcpExt.TCPAOGood"]),
+            ),
             ("state_source", json!("trace"), json!("sock_diag")),
             ("trace_unavailable", none.clone(), json!("no tracefs")),
             ("duration_ms", json!(77.0), json!(77.0)),

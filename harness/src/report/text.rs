@@ -265,7 +265,7 @@ mod tests {
                 "   client: connect: Connection refused (os error 111)",
                 "   counters (server): Tcp.PassiveOpens +1, TcpExt.PAWSTimewait +3",
                 "   counters (client): TcpExt.TCPTimeouts +2",
-                "   note: this kernel has no counter TcpExt.NoSuch; the case is judged on the rest",
+                "   note: this kernel has no counter TcpExt.TCPAOGood; the case is judged on the rest",
                 "   expect: answer=syn-ack ok, client_syns=1 ok, time_wait_after=true ok, \
                  TcpExt.PAWSTimewait=3 MISMATCH",
             ],
