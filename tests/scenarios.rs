@@ -48,7 +48,9 @@ fn main() {
                 if run.verdict.pass {
                     return Ok(());
                 }
-                // A failure carries all the evidence, and the pcap always.
+                // A failure, or a partial case (an expectation this kernel gave
+                // no way to check: never silently green), carries all the
+                // evidence, and the pcap always.
                 let mut report = text::render(&run);
                 match artifacts::write_pcap(&artifacts::default_dir(&root), &run) {
                     Ok(path) => report.push_str(&format!("   pcap: {}\n", path.display())),

@@ -31,7 +31,7 @@ mod wire;
 
 pub use error::RunError;
 pub use evidence::{FirstConnection, Observation};
-pub use judge::{Check, Outcome, Verdict};
+pub use judge::{Check, Outcome, Status, Unchecked, Verdict};
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
 pub use rules::{Inputs, Prediction};
 pub use run::{CaseRun, RunOptions, kernel_release, run_case, run_cases};

@@ -162,10 +162,11 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
         Err(e) => obs.trace_unavailable = Some(e.to_string()),
     }
     let outcome = judge::analyze(&obs);
-    let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);
+    let kernel = kernel_release();
+    let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
     Ok(CaseRun {
         case: case.clone(),
-        kernel: kernel_release(),
+        kernel,
         obs,
         outcome,
         verdict,

@@ -103,7 +103,7 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
 /// `case` judged on `obs`, as `run_case` would (kernel `6.18.0-test`, 77 ms).
 pub fn judged(case: scenario::Case, obs: Observation) -> CaseRun {
     let outcome = judge::analyze(&obs);
-    let verdict = judge::judge(&case.expect, &outcome, &obs.known_counters);
+    let verdict = judge::judge(&case, &outcome, &obs.known_counters, "6.18.0-test");
     CaseRun {
         case,
         kernel: "6.18.0-test".into(),

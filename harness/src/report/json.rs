@@ -110,6 +110,7 @@ pub fn case(run: &CaseRun) -> Value {
         "client_counters": obs.client_counters,
         "unavailable_counters": run.verdict.unavailable_counters,
         "checks": run.verdict.checks,
+        "unchecked": run.verdict.unchecked,
         "segments": segments,
         "states": states,
         "resets": resets,
@@ -118,6 +119,7 @@ pub fn case(run: &CaseRun) -> Value {
         "snapshots": snapshots,
         "duration_ms": (run.duration.as_secs_f64() * 1e6).round() / 1e3,
         "pass": run.verdict.pass,
+        "verdict": run.verdict.status,
     })
 }
 
@@ -130,7 +132,7 @@ mod tests {
     use crate::report::fixtures::{case_run, challenge_segments, rich_run};
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
-    const ROW_KEYS: [&str; 28] = [
+    const ROW_KEYS: [&str; 30] = [
         "answer",
         "case",
         "checks",
@@ -158,6 +160,8 @@ mod tests {
         "trace_unavailable",
         "trial",
         "unavailable_counters",
+        "unchecked",
+        "verdict",
         "why",
     ];
 
@@ -318,6 +322,7 @@ mod tests {
             ("trace_unavailable", none.clone(), json!("no tracefs")),
             ("duration_ms", json!(77.0), json!(77.0)),
             ("pass", json!(true), json!(false)),
+            ("verdict", json!("pass"), json!("fail")),
         ] {
             assert_eq!((key, &plain[key]), (key, &p), "plain");
             assert_eq!((key, &rich[key]), (key, &r), "rich");

@@ -115,8 +115,21 @@ pub fn render(run: &CaseRun) -> String {
         "   counters (client): {}",
         counters_line(&obs.client_counters)
     );
-    for name in &run.verdict.unavailable_counters {
-        let _ = writeln!(out, "   note: {}", phrase::no_counter(name));
+    for u in &run.verdict.unchecked {
+        let _ = writeln!(
+            out,
+            "   {}: {}",
+            u.loc,
+            phrase::unchecked(&u.field, &u.expected, &u.why)
+        );
+    }
+    for c in run
+        .verdict
+        .checks
+        .iter()
+        .filter_map(|c| c.note.as_ref().map(|n| (c, n)))
+    {
+        let _ = writeln!(out, "   note: expect.{}: {}", c.0.field, c.1);
     }
     let checked: Vec<String> = run
         .verdict
@@ -135,7 +148,7 @@ pub fn render(run: &CaseRun) -> String {
     let _ = writeln!(
         out,
         "{} {} ({:.1} ms)",
-        if run.verdict.pass { "PASS" } else { "FAIL" },
+        run.verdict.status.as_str().to_uppercase(),
         case.trial_name(),
         run.duration.as_secs_f64() * 1e3
     );
@@ -265,7 +278,7 @@ mod tests {
                 "   client: connect: Connection refused (os error 111)",
                 "   counters (server): Tcp.PassiveOpens +1, TcpExt.PAWSTimewait +3",
                 "   counters (client): TcpExt.TCPTimeouts +2",
-                "   note: this kernel has no counter TcpExt.TCPAOGood; the case is judged on the rest",
+                "   /scenarios/timewait/rich.toml:11:62: unchecked expect.counters.TcpExt.TCPAOGood = 1: this kernel has no counter TcpExt.TCPAOGood (printed by 6.7 and later); it may be built without it",
                 "   expect: answer=syn-ack ok, client_syns=1 ok, time_wait_after=true ok, \
                  TcpExt.PAWSTimewait=3 MISMATCH",
             ],

@@ -3,7 +3,7 @@
 
 use super::error::{ScenarioError, invalid};
 use super::expr::compact;
-use super::model::{At, Case, Expect, Loc, MAX_CASES, TsExpr};
+use super::model::{At, Case, Expect, KernelWhen, Loc, MAX_CASES, TsExpr};
 use super::parse::{Choice, Setting, Spec};
 use crate::wire::Side;
 
@@ -132,13 +132,22 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
     let mut sel = vec![0usize; axes.len()];
     loop {
         let mut expect = spec.expect.clone();
+        let mut kernel_expect = Vec::new();
         for (i, w) in whens.iter().enumerate() {
             if w.conds.iter().all(|&(axis, value)| sel[axis] == value) {
                 used[i] = true;
-                merge(&mut expect, &w.when.expect);
+                match &w.when.kernel {
+                    None => expect.merge(&w.when.expect),
+                    Some(cond) => kernel_expect.push(KernelWhen {
+                        cond: cond.clone(),
+                        expect: w.when.expect.clone(),
+                    }),
+                }
             }
         }
-        cases.push(build(origin, spec, &axes, &sel, expect));
+        let mut case = build(origin, spec, &axes, &sel, expect);
+        case.kernel_expect = kernel_expect;
+        cases.push(case);
         if !advance(&mut sel, &axes) {
             break;
         }
@@ -227,32 +236,6 @@ fn resolve_when<'a>(
     Resolved { conds, when }
 }
 
-/// A `when` overrides the fields it sets; its counters replace or add single keys.
-fn merge(base: &mut Expect, over: &Expect) {
-    if over.answer.is_some() {
-        base.answer.clone_from(&over.answer);
-    }
-    if over.client_syns.is_some() {
-        base.client_syns.clone_from(&over.client_syns);
-    }
-    if over.time_wait_after.is_some() {
-        base.time_wait_after.clone_from(&over.time_wait_after);
-    }
-    if over.established.is_some() {
-        base.established.clone_from(&over.established);
-    }
-    for counter in &over.counters {
-        match base
-            .counters
-            .iter_mut()
-            .find(|c| c.value.0 == counter.value.0)
-        {
-            Some(c) => c.clone_from(counter),
-            None => base.counters.push(counter.clone()),
-        }
-    }
-}
-
 /// Steps `sel` to the next combination, last axis fastest; false after the last one.
 fn advance(sel: &mut [usize], axes: &[Axis<'_>]) -> bool {
     for (i, axis) in axes.iter().enumerate().rev() {
@@ -338,6 +321,7 @@ fn build(
         },
         then: spec.then.clone(),
         expect,
+        kernel_expect: Vec::new(),
         timeout: spec.timeout,
     }
 }

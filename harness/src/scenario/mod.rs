@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub use discover::{default_root, discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{
-    Answer, At, Case, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr,
+    Answer, At, Case, ClientKind, Expect, Family, KernelWhen, Loc, MAX_CASES, SeqExpr, Step, TsExpr,
 };
 
 use error::Source;

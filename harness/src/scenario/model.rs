@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::release::{KernelCond, Release};
 use crate::wire::Side;
 
 /// More cases than this in one file is an error: a matrix that large is a typo.
@@ -149,6 +150,43 @@ pub struct Expect {
     pub counters: Vec<At<(String, i64)>>,
 }
 
+impl Expect {
+    /// Apply an override (`[[expect.when]]`): it replaces the fields it sets;
+    /// its counters replace or add single keys.
+    pub fn merge(&mut self, over: &Expect) {
+        if over.answer.is_some() {
+            self.answer.clone_from(&over.answer);
+        }
+        if over.client_syns.is_some() {
+            self.client_syns.clone_from(&over.client_syns);
+        }
+        if over.time_wait_after.is_some() {
+            self.time_wait_after.clone_from(&over.time_wait_after);
+        }
+        if over.established.is_some() {
+            self.established.clone_from(&over.established);
+        }
+        for counter in &over.counters {
+            match self
+                .counters
+                .iter_mut()
+                .find(|c| c.value.0 == counter.value.0)
+            {
+                Some(c) => c.clone_from(counter),
+                None => self.counters.push(counter.clone()),
+            }
+        }
+    }
+}
+
+/// Overrides that hold on some kernels only (`match = { kernel = ">= 6.16" }`):
+/// decided when the case runs, by the release of the kernel it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelWhen {
+    pub cond: At<KernelCond>,
+    pub expect: Expect,
+}
+
 /// One runnable case: a scenario with every matrix axis fixed to one value.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -175,6 +213,8 @@ pub struct Case {
     /// The raw peer's steps after the answer (empty: it only observes).
     pub then: Vec<Step>,
     pub expect: Expect,
+    /// Overrides of `expect` for some kernels, in file order.
+    pub kernel_expect: Vec<KernelWhen>,
     /// Deadline for the whole case.
     pub timeout: Duration,
 }
@@ -189,6 +229,18 @@ impl Case {
             .unwrap_or(&self.name);
         let rest = if rest.is_empty() { "default" } else { rest };
         format!("{}::{}::{}", self.area, self.scenario, rest)
+    }
+
+    /// The expectation on a kernel of `release`: `expect` with every kernel
+    /// override that holds for it applied, in file order.
+    pub fn expect_on(&self, release: Option<Release>) -> Expect {
+        let mut expect = self.expect.clone();
+        for w in &self.kernel_expect {
+            if release.is_some_and(|r| w.cond.value.matches(r)) {
+                expect.merge(&w.expect);
+            }
+        }
+        expect
     }
 
     /// The value of a sysctl for one side, if the case sets it.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_spanned::Spanned;
 
+use crate::release::KernelCond;
+
 use super::error::{ScenarioError, Source};
 use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
@@ -66,6 +68,8 @@ pub(crate) struct When {
     pub field: String,
     pub loc: Loc,
     pub conds: Vec<Cond>,
+    /// `kernel = ">= 6.16"`: decided when the case runs, on that kernel.
+    pub kernel: Option<At<KernelCond>>,
     pub expect: Expect,
 }
 
@@ -632,9 +636,30 @@ impl Checker<'_> {
         } = raw.into_inner();
         let match_field = format!("{field}.match");
         let mut conds = Vec::new();
+        let mut kernel = None;
         for (key, value) in matches.flatten() {
             let cond_field = format!("{match_field}.{:?}", key.get_ref());
             let value_span = value.span();
+            if key.get_ref() == "kernel" {
+                match value.into_inner() {
+                    Value::One(Scalar::Str(text)) => match KernelCond::parse(&text) {
+                        Ok(cond) if kernel.is_none() => {
+                            kernel = Some(At {
+                                value: cond,
+                                loc: self.loc(&value_span),
+                            });
+                        }
+                        Ok(_) => self.error(&key.span(), &cond_field, "kernel is matched twice"),
+                        Err(e) => self.error(&value_span, &cond_field, e.to_string()),
+                    },
+                    _ => self.error(
+                        &value_span,
+                        &cond_field,
+                        "expected a string of comparisons on the kernel release, like \">= 6.16\"",
+                    ),
+                }
+                continue;
+            }
             match value.into_inner() {
                 Value::One(scalar) => conds.push(Cond {
                     field: cond_field,
@@ -666,6 +691,7 @@ impl Checker<'_> {
             field,
             loc,
             conds,
+            kernel,
             expect,
         }
     }

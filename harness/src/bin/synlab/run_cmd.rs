@@ -11,7 +11,7 @@ use clap::Args;
 
 use synlab::report;
 use synlab::scenario::{self, Case};
-use synlab::{CaseRun, RunError, RunOptions};
+use synlab::{CaseRun, RunError, RunOptions, Status};
 
 use crate::Fatal;
 
@@ -82,6 +82,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
         args,
         artifacts: &artifacts,
         failed: 0,
+        partial: 0,
         rule_rows: Vec::new(),
         html_runs: Vec::new(),
         fatal: None,
@@ -100,6 +101,8 @@ struct Printer<'a> {
     args: &'a RunArgs,
     artifacts: &'a Path,
     failed: usize,
+    /// Cases with an expectation this kernel gave no way to check.
+    partial: usize,
     /// (case, folklore, kernel rule, kernel answered) for the closing table.
     rule_rows: Vec<[String; 4]>,
     /// Finished runs, kept for the HTML report.
@@ -144,8 +147,10 @@ impl Printer<'_> {
                 k.remove_command()
             );
         }
-        if !run.verdict.pass {
-            self.failed += 1;
+        match run.verdict.status {
+            Status::Pass => {}
+            Status::Partial => self.partial += 1,
+            Status::Fail => self.failed += 1,
         }
         if let (Some(k), Some(f)) = (&run.outcome.kernel_rule, &run.outcome.folklore_rule) {
             self.rule_rows.push([

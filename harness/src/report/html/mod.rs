@@ -21,6 +21,7 @@ mod sidebar;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::judge::Status;
 use crate::report::phrase::{self, display_path};
 use crate::run::CaseRun;
 
@@ -132,7 +133,7 @@ pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
                 "<tr><td class=\"num dim\">{n}</td><td>{}</td><td><a class=\"mono\" href=\"#case-{n}\">{}</a></td>\
                  <td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
                  <td class=\"num dim\">{:.1} ms</td></tr>",
-                badge(run.verdict.pass),
+                badge(run.verdict.status),
                 esc(&run.case.trial_name()),
                 o.answer.as_str(),
                 o.client_syns,
@@ -154,11 +155,11 @@ pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
 }
 
 /// The PASS / FAIL badge.
-fn badge(pass: bool) -> &'static str {
-    if pass {
-        "<span class=\"badge pass\">PASS</span>"
-    } else {
-        "<span class=\"badge fail\">FAIL</span>"
+fn badge(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "<span class=\"badge pass\">PASS</span>",
+        Status::Partial => "<span class=\"badge partial\">PARTIAL</span>",
+        Status::Fail => "<span class=\"badge fail\">FAIL</span>",
     }
 }
 
@@ -191,8 +192,8 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
     let _ = write!(
         out,
         "<section class=\"case {}\" id=\"case-{n}\">\n<h2>{} <span class=\"mono\">{}</span></h2>\n",
-        if run.verdict.pass { "pass" } else { "fail" },
-        badge(run.verdict.pass),
+        run.verdict.status.as_str(),
+        badge(run.verdict.status),
         esc(&case.trial_name()),
     );
     let values = esc(&phrase::key_values(&case.values).join(" "));

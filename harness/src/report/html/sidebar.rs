@@ -17,7 +17,7 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
     let _ = write!(
         out,
         "<h3>Verdict {}</h3>\n<table class=\"checks\">\n<tr><th></th><th>expect.</th><th>expected</th><th>seen</th></tr>\n",
-        badge(v.pass)
+        badge(v.status)
     );
     for c in &v.checks {
         let _ = write!(
@@ -41,12 +41,28 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
             phrase::sentence(phrase::NOTHING_TO_JUDGE)
         );
     }
-    for name in &v.unavailable_counters {
-        let code = format!("<code>{}</code>", esc(name));
+    for u in &v.unchecked {
         let _ = writeln!(
             out,
-            "<p class=\"note\">{}</p>",
-            phrase::sentence(&phrase::no_counter(&code))
+            "<p class=\"note bad\"><span class=\"mono\">{}</span>: {}</p>",
+            esc(&u.loc.to_string()),
+            esc(&phrase::sentence(&phrase::unchecked(
+                &u.field,
+                &u.expected,
+                &u.why
+            )))
+        );
+    }
+    for (c, note) in v
+        .checks
+        .iter()
+        .filter_map(|c| c.note.as_ref().map(|n| (c, n)))
+    {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">expect.{}: {}</p>",
+            esc(&c.field),
+            esc(note)
         );
     }
 

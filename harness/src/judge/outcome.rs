@@ -1,14 +1,14 @@
-//! Judge a case: classify what the captured segments show (the server's answer
-//! to the SYN that hit TIME_WAIT, the client's SYN count, ...) and compare it with
-//! the scenario's `[expect]`. Pure functions over typed segments: no root needed
-//! to test them.
+//! What a case showed, read off its evidence: the server's answer to the SYN
+//! that hit TIME_WAIT, how many SYNs the client needed, whether it got
+//! through, the counters that moved, and what the kernel's and the popular
+//! rule predict for the same inputs. Pure functions: no root needed to test.
 
 use serde::Serialize;
 
 use crate::evidence::{Observation, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
-use crate::scenario::{Answer, Expect, Loc};
+use crate::scenario::Answer;
 use crate::wire::{Dir, Segment};
 
 /// The server's answer to one segment: its next segment towards the client.
@@ -108,105 +108,10 @@ pub fn analyze(obs: &Observation) -> Outcome {
     }
 }
 
-/// One expectation compared with what was seen.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub field: String,
-    #[serde(serialize_with = "ser_loc")]
-    pub loc: Loc,
-    pub expected: String,
-    pub seen: String,
-    pub ok: bool,
-}
-
-fn ser_loc<S: serde::Serializer>(l: &Loc, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&l.to_string())
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    pub pass: bool,
-    pub checks: Vec<Check>,
-    /// Expected counters this kernel does not have: reported, not judged.
-    pub unavailable_counters: Vec<String>,
-}
-
-/// Compare the expectation with the outcome. A counter the running kernel lacks
-/// is listed in `unavailable_counters` and the case is judged on the rest; a case
-/// with nothing left to judge fails.
-pub fn judge(expect: &Expect, outcome: &Outcome, known_counters: &[String]) -> Verdict {
-    let mut checks = Vec::new();
-    let mut push = |field: &str, loc: &Loc, expected: String, seen: String| {
-        let ok = expected == seen;
-        checks.push(Check {
-            field: field.to_string(),
-            loc: loc.clone(),
-            expected,
-            seen,
-            ok,
-        });
-    };
-    if let Some(a) = &expect.answer {
-        push(
-            "answer",
-            &a.loc,
-            a.value.as_str().into(),
-            outcome.answer.as_str().into(),
-        );
-    }
-    if let Some(n) = &expect.client_syns {
-        push(
-            "client_syns",
-            &n.loc,
-            n.value.to_string(),
-            outcome.client_syns.to_string(),
-        );
-    }
-    if let Some(b) = &expect.time_wait_after {
-        push(
-            "time_wait_after",
-            &b.loc,
-            b.value.to_string(),
-            outcome.time_wait_after.to_string(),
-        );
-    }
-    if let Some(b) = &expect.established {
-        push(
-            "established",
-            &b.loc,
-            b.value.to_string(),
-            outcome.established.to_string(),
-        );
-    }
-    let mut unavailable = Vec::new();
-    for c in &expect.counters {
-        let (name, want) = &c.value;
-        if !known_counters.iter().any(|k| k == name) {
-            unavailable.push(name.clone());
-            continue;
-        }
-        let seen = outcome.counters.get(name).copied().unwrap_or(0);
-        push(
-            &format!("counters.{name}"),
-            &c.loc,
-            want.to_string(),
-            seen.to_string(),
-        );
-    }
-    let pass = !checks.is_empty() && checks.iter().all(|c| c.ok);
-    Verdict {
-        pass,
-        checks,
-        unavailable_counters: unavailable,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::evidence::first_tests::{first_connection, seg};
-    use crate::scenario::At;
-    use std::path::PathBuf;
 
     fn obs(segments: Vec<Segment>) -> Observation {
         Observation::for_tests(segments)
@@ -251,62 +156,5 @@ mod tests {
         let o = analyze(&obs(segs));
         assert_eq!(o.answer, Answer::Rst);
         assert!(!o.established);
-    }
-
-    fn loc() -> Loc {
-        Loc {
-            file: PathBuf::from("x.toml"),
-            line: 3,
-            column: 1,
-        }
-    }
-
-    #[test]
-    fn judge_reports_each_field_and_unavailable_counters() {
-        let mut segs = first_connection();
-        segs.push(seg(Dir::ToServer, "S", 100, 0, 10));
-        segs.push(seg(Dir::ToClient, ".", 5002, 0, 10));
-        let o = analyze(&obs(segs));
-        let expect = Expect {
-            answer: Some(At {
-                value: Answer::SynAck,
-                loc: loc(),
-            }),
-            client_syns: None,
-            time_wait_after: Some(At {
-                value: false,
-                loc: loc(),
-            }),
-            established: None,
-            counters: vec![
-                At {
-                    value: ("TcpExt.PAWSTimewait".into(), 0),
-                    loc: loc(),
-                },
-                At {
-                    value: ("TcpExt.NoSuchCounter".into(), 1),
-                    loc: loc(),
-                },
-            ],
-        };
-        let v = judge(&expect, &o, &["TcpExt.PAWSTimewait".into()]);
-        assert!(!v.pass);
-        assert_eq!(v.checks.len(), 3);
-        assert_eq!(v.checks[0].seen, "ack");
-        assert!(!v.checks[0].ok && v.checks[1].ok && v.checks[2].ok);
-        assert_eq!(v.unavailable_counters, vec!["TcpExt.NoSuchCounter"]);
-    }
-
-    #[test]
-    fn nothing_to_judge_is_not_a_pass() {
-        let o = analyze(&obs(first_connection()));
-        let expect = Expect {
-            counters: vec![At {
-                value: ("TcpExt.Gone".into(), 0),
-                loc: loc(),
-            }],
-            ..Expect::default()
-        };
-        assert!(!judge(&expect, &o, &[]).pass);
     }
 }

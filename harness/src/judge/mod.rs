@@ -1,0 +1,8 @@
+//! Judge a case: `outcome` reads what the evidence shows, `verdict` compares it
+//! with the scenario's expectation for the kernel it ran on.
+
+mod outcome;
+mod verdict;
+
+pub use outcome::{Outcome, analyze};
+pub use verdict::{Check, Status, Unchecked, Verdict, judge};
