@@ -14,7 +14,7 @@ pub use crate::wire::TcpState;
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::IPPROTO_TCP;
 use netlink_packet_sock_diag::inet::{
-    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, Timer,
 };
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
@@ -51,6 +51,9 @@ pub struct TcpSock {
     pub src: SocketAddr,
     /// The remote address and port.
     pub dst: SocketAddr,
+    /// For a TIME_WAIT (or FIN_WAIT2 mini-) socket: the milliseconds until
+    /// its timer fires (`idiag_expires`, what `ss -tano` shows as `timer:(timewait,…)`).
+    pub timewait_ms: Option<u32>,
 }
 
 impl std::fmt::Display for TcpSock {
@@ -192,7 +195,10 @@ fn parse_datagram(mut bytes: &[u8], out: &mut Vec<TcpSock>) -> Result<bool, Diag
             NetlinkPayload::Done(_) => return Ok(true),
             NetlinkPayload::Noop => {}
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                out.push(tcp_sock(&response)?);
+                out.push(tcp_sock(
+                    &response,
+                    expires_ms(&bytes[..len.min(bytes.len())]),
+                )?);
             }
             NetlinkPayload::Error(e) => {
                 return Err(DiagError::Kernel(e.to_io()));
@@ -216,8 +222,18 @@ fn nlmsg_align(len: usize) -> usize {
     (len + 3) & !3
 }
 
+/// `idiag_expires` of one message (the netlink header, then `inet_diag_msg`:
+/// family, state, timer, retrans, a 48-byte `inet_diag_sockid`, then the u32
+/// expiry in milliseconds). The crate parses the field but drops it for a
+/// TIME_WAIT timer, so it is read here.
+fn expires_ms(message: &[u8]) -> Option<u32> {
+    const AT: usize = 16 + 4 + 48;
+    let raw: [u8; 4] = message.get(AT..AT + 4)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(raw))
+}
+
 /// Converts one `inet_diag_msg` into a [`TcpSock`].
-fn tcp_sock(response: &InetResponse) -> Result<TcpSock, DiagError> {
+fn tcp_sock(response: &InetResponse, expires_ms: Option<u32>) -> Result<TcpSock, DiagError> {
     let header = &response.header;
     let state = TcpState::from_kernel(header.state).ok_or(DiagError::UnknownState(header.state))?;
     let id = &header.socket_id;
@@ -225,6 +241,10 @@ fn tcp_sock(response: &InetResponse) -> Result<TcpSock, DiagError> {
         state,
         src: SocketAddr::new(id.source_address, id.source_port),
         dst: SocketAddr::new(id.destination_address, id.destination_port),
+        timewait_ms: match header.timer {
+            Some(Timer::TimeWait) => expires_ms,
+            _ => None,
+        },
     })
 }
 
@@ -299,10 +319,14 @@ mod tests {
         assert_eq!(tw[0].state, TcpState::TimeWait);
         assert_eq!(tw[0].src, SocketAddr::new(ip, server_port));
         assert_eq!(tw[0].dst, SocketAddr::new(ip, client_port));
+        // TIME_WAIT lasts TCP_TIMEWAIT_LEN (60 s); it has only just begun.
+        let left = tw[0].timewait_ms.expect("a TIME_WAIT timer");
+        assert!((55_000..=60_000).contains(&left), "idiag_expires {left} ms");
         eprintln!("{}", tw[0]);
         let all = tcp_sockets(family, ALL_STATES).expect("diag");
+        let same = |s: &TcpSock| (s.state, s.src, s.dst) == (tw[0].state, tw[0].src, tw[0].dst);
         assert!(
-            all.contains(&tw[0]),
+            all.iter().any(same),
             "ALL_STATES includes TIME-WAIT: {all:?}"
         );
         let not_tw = find(
