@@ -8,6 +8,8 @@ pub const MAX_OFFSET: u64 = (1 << 31) - 1;
 
 /// The accepted forms of `seq`, for error messages.
 pub const SEQ_FORMS: &str = r#""auto", "rcv_nxt", "rcv_nxt + N" or "rcv_nxt - N""#;
+/// The accepted forms of `ack`, for error messages.
+pub const ACK_FORMS: &str = r#""snd_nxt", "snd_nxt + N" or "snd_nxt - N""#;
 /// The accepted forms of `tsval`, for error messages.
 pub const TS_FORMS: &str = r#""auto", "none", "ts_recent", "ts_recent + N" or "ts_recent - N""#;
 
@@ -48,6 +50,15 @@ pub fn parse_seq(text: &str) -> Result<SeqExpr, ExprError> {
         return Ok(SeqExpr::Auto);
     }
     relative(text, "rcv_nxt", SEQ_FORMS).map(SeqExpr::RcvNxt)
+}
+
+/// Parses `[segment] ack`: `"snd_nxt" | "snd_nxt + N" | "snd_nxt - N"`, the
+/// offset from the TIME_WAIT socket's `snd_nxt`.
+///
+/// # Errors
+/// Any other text, or N above [`MAX_OFFSET`].
+pub fn parse_ack(text: &str) -> Result<i64, ExprError> {
+    relative(text, "snd_nxt", ACK_FORMS)
 }
 
 /// Parses `tsval`: `"auto" | "none" | "ts_recent" | "ts_recent + N" | "ts_recent - N"`.
@@ -175,6 +186,15 @@ mod tests {
         assert_eq!(parse_ts("ts_recent-10"), Ok(TsExpr::TsRecent(-10)));
         assert!(parse_ts("rcv_nxt").is_err());
         assert!(parse_ts("None").is_err());
+    }
+
+    #[test]
+    fn ack_forms() {
+        assert_eq!(parse_ack("snd_nxt"), Ok(0));
+        assert_eq!(parse_ack("snd_nxt - 1"), Ok(-1));
+        assert_eq!(parse_ack("snd_nxt+70000"), Ok(70_000));
+        assert!(parse_ack("rcv_nxt").is_err());
+        assert!(parse_ack("auto").is_err());
     }
 
     #[test]

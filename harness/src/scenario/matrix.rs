@@ -3,7 +3,10 @@
 
 use super::error::{ScenarioError, invalid};
 use super::expr::compact;
-use super::model::{At, Case, Expect, KernelWhen, Loc, MAX_CASES, TsExpr};
+use super::model::{
+    At, Case, ClientKind, Close, EventKind, Expect, KernelWhen, Loc, MAX_CASES, PortMode, TsExpr,
+};
+use super::parse::SpecEvent;
 use super::parse::{Choice, Setting, Spec};
 use crate::wire::Side;
 
@@ -16,8 +19,15 @@ enum Slot {
     Port,
     ClientPort,
     Family,
+    ClosesFirst,
+    Close,
     Seq,
     Tsval,
+    Flags,
+    Ack,
+    Len,
+    ReconnectPort,
+    AfterMs,
 }
 
 /// A list-valued setting, with its final label.
@@ -59,7 +69,8 @@ impl<'a> Axis<'a> {
     /// A `when` value as this axis spells its values.
     fn normalise(&self, text: String) -> String {
         match self.slot {
-            Slot::Seq | Slot::Tsval => compact(&text),
+            Slot::Seq | Slot::Tsval | Slot::Ack => compact(&text),
+            Slot::Flags => crate::wire::Flags::from_tcpdump(&text).tcpdump(),
             _ => text,
         }
     }
@@ -185,8 +196,24 @@ fn axes(spec: &Spec) -> Vec<Axis<'_>> {
     out.extend(Axis::of(Slot::Port, &spec.port));
     out.extend(Axis::of(Slot::ClientPort, &spec.client_port));
     out.extend(Axis::of(Slot::Family, &spec.family));
+    out.extend(Axis::of(Slot::ClosesFirst, &spec.closes_first));
+    out.extend(Axis::of(Slot::Close, &spec.close));
     out.extend(Axis::of(Slot::Seq, &spec.seq));
     out.extend(Axis::of(Slot::Tsval, &spec.tsval));
+    match &spec.event {
+        SpecEvent::Syn => {}
+        SpecEvent::Segment {
+            flags, ack, len, ..
+        } => {
+            out.extend(Axis::of(Slot::Flags, flags));
+            out.extend(Axis::of(Slot::Ack, ack));
+            out.extend(Axis::of(Slot::Len, len));
+        }
+        SpecEvent::Reconnect { port, after_ms } => {
+            out.extend(Axis::of(Slot::ReconnectPort, port));
+            out.extend(Axis::of(Slot::AfterMs, after_ms));
+        }
+    }
     // Stable: file order decides which of two equal labels is the later one.
     out.sort_by_key(|a| a.pos);
     out
@@ -297,6 +324,20 @@ fn build(
 
     let seq = pick(&spec.seq, index(Slot::Seq));
     let tsval = pick(&spec.tsval, index(Slot::Tsval));
+    let event = match &spec.event {
+        SpecEvent::Syn => EventKind::Syn,
+        SpecEvent::Segment {
+            flags, ack, len, ..
+        } => EventKind::Segment {
+            flags: pick(flags, index(Slot::Flags)).value.clone(),
+            ack: pick(ack, index(Slot::Ack)).value,
+            len: pick(len, index(Slot::Len)).value,
+        },
+        SpecEvent::Reconnect { port, after_ms } => EventKind::Reconnect {
+            port: pick(port, index(Slot::ReconnectPort)).value,
+            after_ms: pick(after_ms, index(Slot::AfterMs)).value,
+        },
+    };
     Case {
         area: origin.area.to_owned(),
         scenario: origin.name.to_owned(),
@@ -309,6 +350,10 @@ fn build(
         client_sysctl,
         client_kind: spec.client_kind,
         family: pick(&spec.family, index(Slot::Family)).value,
+        closes_first: pick(&spec.closes_first, index(Slot::ClosesFirst)).value,
+        close: pick(&spec.close, index(Slot::Close)).value,
+        event,
+        kernel: spec.kernel.clone(),
         port: pick(&spec.port, index(Slot::Port)).value,
         client_port: pick(&spec.client_port, index(Slot::ClientPort)).value,
         seq: At {
@@ -394,6 +439,8 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
             .collect(),
     );
 
+    combination_checks(spec, cases, &mut report);
+
     report(
         cases
             .iter()
@@ -416,5 +463,109 @@ fn is_empty(e: &Expect) -> bool {
         && e.client_syns.is_none()
         && e.time_wait_after.is_none()
         && e.established.is_none()
+        && e.timer_restarted.is_none()
+        && e.connect.is_none()
+        && e.isn_from_time_wait.is_none()
         && e.counters.is_empty()
+        && e.client_counters.is_empty()
+}
+
+/// The location of the value a case took for a setting (its choice), or the
+/// setting's first location.
+fn choice_loc<T: PartialEq>(setting: &Setting<T>, value: &T) -> Loc {
+    setting
+        .choices
+        .iter()
+        .find(|c| c.value == *value)
+        .unwrap_or(&setting.choices[0])
+        .loc
+        .clone()
+}
+
+/// Events, closers and clients that do not go together.
+fn combination_checks(
+    spec: &Spec,
+    cases: &[Case],
+    report: &mut impl FnMut(Vec<(&Case, Loc, &str, String)>),
+) {
+    let cf = &spec.closes_first;
+    let mut each = |what: &dyn Fn(&Case) -> Option<(Loc, &'static str, String)>| {
+        report(
+            cases
+                .iter()
+                .filter_map(|c| what(c).map(|(loc, field, m)| (c, loc, field, m)))
+                .collect(),
+        );
+    };
+    each(&|c| match (&c.event, c.client_kind, c.closes_first) {
+        (EventKind::Segment { .. }, ClientKind::Kernel, _) => Some((
+            spec.expect_loc.clone(),
+            "segment",
+            "a [segment] is written by the raw client: set kind = \"raw\" in [client]".into(),
+        )),
+        (EventKind::Reconnect { .. }, ClientKind::Raw, _) => Some((
+            spec.expect_loc.clone(),
+            "reconnect",
+            "[reconnect] is a new socket of the kernel client: a raw client has no TIME_WAIT \
+             of its own (kind = \"kernel\")"
+                .into(),
+        )),
+        (EventKind::Reconnect { .. }, _, Side::Server) => Some((
+            choice_loc(cf, &c.closes_first),
+            "connection.closes_first",
+            "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\"".into(),
+        )),
+        (EventKind::Syn | EventKind::Segment { .. }, _, Side::Client) => Some((
+            choice_loc(cf, &c.closes_first),
+            "connection.closes_first",
+            "with closes_first = \"client\" the TIME_WAIT is the client's: the event is \
+             [reconnect]"
+                .into(),
+        )),
+        _ => None,
+    });
+    each(&|c| {
+        (c.close == Close::Linger0 && c.client_kind == ClientKind::Raw).then(|| {
+            (
+                choice_loc(&spec.close, &c.close),
+                "connection.close",
+                "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\"".into(),
+            )
+        })
+    });
+    if let SpecEvent::Segment {
+        flags,
+        ack_given,
+        ack,
+        ..
+    } = &spec.event
+    {
+        each(&|c| match &c.event {
+            EventKind::Segment { flags: f, .. } if *ack_given && !f.contains('.') => Some((
+                ack.choices[0].loc.clone(),
+                "segment.ack",
+                format!("flags {f:?} have no ACK: the segment carries no ack number"),
+            )),
+            _ => None,
+        });
+        let _ = flags;
+    }
+    each(&|c| {
+        let e = &c.expect;
+        let reconnect = matches!(c.event, EventKind::Reconnect { .. });
+        match (&e.connect, &e.timer_restarted) {
+            (Some(at), _) if !reconnect => Some((
+                at.loc.clone(),
+                "expect.connect",
+                "what connect() returned is an expectation of [reconnect]".into(),
+            )),
+            (_, Some(at)) if reconnect => Some((
+                at.loc.clone(),
+                "expect.timer_restarted",
+                "the timer is the server's TIME_WAIT's, which [reconnect] does not touch".into(),
+            )),
+            _ => None,
+        }
+    });
+    let _ = PortMode::Bind;
 }

@@ -71,6 +71,64 @@ impl ClientKind {
     }
 }
 
+/// How the side that closes first closes (`[connection] close`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// `close()`: a FIN, and TIME_WAIT after the peer's FIN.
+    Fin,
+    /// `SO_LINGER {1, 0}` then `close()`: an RST instead (`tcp_disconnect()`),
+    /// no TIME_WAIT.
+    Linger0,
+}
+
+impl Close {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Close::Fin => "fin",
+            Close::Linger0 => "linger0",
+        }
+    }
+}
+
+/// How the kernel client's new socket gets its port (`[reconnect] port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortMode {
+    /// `SO_REUSEADDR` and `bind(client_port)` before `connect()`, like `nc -p`.
+    Bind,
+    /// `connect()` picks the port; the client namespace's
+    /// `ip_local_port_range` is narrowed to `client_port`, so it must collide.
+    Ephemeral,
+}
+
+impl PortMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortMode::Bind => "bind",
+            PortMode::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+/// What hits the TIME_WAIT socket: the file's `[second_syn]`, `[segment]` or
+/// `[reconnect]`. The event's seq and tsval (`Case::seq`, `Case::tsval`) are
+/// relative to the TIME_WAIT socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A SYN from the client's 4-tuple.
+    Syn,
+    /// One segment of any kind from the raw client.
+    Segment {
+        /// tcpdump letters: `S`, `S.`, `SF`, `.`, `F`, `F.`, `R`, `R.`, `P.`.
+        flags: String,
+        /// `ack` as an offset from the TIME_WAIT socket's `snd_nxt`.
+        ack: i64,
+        /// Payload bytes.
+        len: u32,
+    },
+    /// A new `connect()` from the side that holds TIME_WAIT (the kernel client).
+    Reconnect { port: PortMode, after_ms: u32 },
+}
+
 /// What the server answered the SYN that hit TIME_WAIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Answer {
@@ -146,8 +204,17 @@ pub struct Expect {
     pub time_wait_after: Option<At<bool>>,
     /// The client completed a handshake (its ACK of a SYN-ACK was captured).
     pub established: Option<At<bool>>,
+    /// The TIME_WAIT timer was pushed back to a fresh 60 s by the event.
+    pub timer_restarted: Option<At<bool>>,
+    /// `[reconnect]`: "ok" or the errno name `bind()`/`connect()` returned.
+    pub connect: Option<At<String>>,
+    /// The new connection's ISN on the TIME_WAIT side is `snd_nxt + 65537`
+    /// (`tw_snd_nxt + 65535 + 2`).
+    pub isn_from_time_wait: Option<At<bool>>,
     /// Exact delta of MIB counters in the server namespace, keyed `TcpExt.Name` / `Tcp.Name`.
     pub counters: Vec<At<(String, i64)>>,
+    /// The same for the client namespace.
+    pub client_counters: Vec<At<(String, i64)>>,
 }
 
 impl Expect {
@@ -166,15 +233,26 @@ impl Expect {
         if over.established.is_some() {
             self.established.clone_from(&over.established);
         }
-        for counter in &over.counters {
-            match self
-                .counters
-                .iter_mut()
-                .find(|c| c.value.0 == counter.value.0)
-            {
-                Some(c) => c.clone_from(counter),
-                None => self.counters.push(counter.clone()),
-            }
+        if over.timer_restarted.is_some() {
+            self.timer_restarted.clone_from(&over.timer_restarted);
+        }
+        if over.connect.is_some() {
+            self.connect.clone_from(&over.connect);
+        }
+        if over.isn_from_time_wait.is_some() {
+            self.isn_from_time_wait.clone_from(&over.isn_from_time_wait);
+        }
+        merge_counters(&mut self.counters, &over.counters);
+        merge_counters(&mut self.client_counters, &over.client_counters);
+    }
+}
+
+/// Counters of an override replace or add single keys.
+fn merge_counters(base: &mut Vec<At<(String, i64)>>, over: &[At<(String, i64)>]) {
+    for counter in over {
+        match base.iter_mut().find(|c| c.value.0 == counter.value.0) {
+            Some(c) => c.clone_from(counter),
+            None => base.push(counter.clone()),
         }
     }
 }
@@ -206,6 +284,14 @@ pub struct Case {
     pub client_sysctl: Vec<(String, String)>,
     pub client_kind: ClientKind,
     pub family: Family,
+    /// Whose side ends in TIME_WAIT (`[connection] closes_first`).
+    pub closes_first: Side,
+    pub close: Close,
+    /// The event under test; `seq`, `tsval` and `then` belong to it.
+    pub event: EventKind,
+    /// The kernels the scenario is for (`kernel = ">= 6.14"`); on others each
+    /// case is skipped, and says so.
+    pub kernel: Option<At<KernelCond>>,
     pub port: u16,
     pub client_port: u16,
     pub seq: At<SeqExpr>,

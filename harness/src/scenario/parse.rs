@@ -10,11 +10,14 @@ use crate::release::KernelCond;
 
 use super::error::{ScenarioError, Source};
 use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
+use super::model::{Close, PortMode};
 use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
 use super::value::{
-    CounterError, check_sysctl_key, counter_check, family_value, parse_answer, port_value,
-    seq_value, sysctl_value, ts_value,
+    CounterError, ack_value, after_ms_value, check_sysctl_key, close_value, closes_first_value,
+    connect_value, counter_check, family_value, flags_value, len_value, parse_answer,
+    port_mode_value, port_value, seq_value, sysctl_value, ts_value,
 };
+use crate::wire::Side;
 
 pub(crate) const DEFAULT_PORT: u16 = 8888;
 pub(crate) const DEFAULT_CLIENT_PORT: u16 = 12345;
@@ -53,6 +56,19 @@ pub(crate) struct Setting<T> {
     pub pos: usize,
 }
 
+/// The fields of `[expect]` and of each `[[expect.when]]`, as TOML spelt them.
+struct ExpectFields {
+    answer: Option<Spanned<String>>,
+    client_syns: Option<Spanned<i64>>,
+    time_wait_after: Option<Spanned<bool>>,
+    established: Option<Spanned<bool>>,
+    timer_restarted: Option<Spanned<bool>>,
+    connect: Option<Spanned<String>>,
+    isn_from_time_wait: Option<Spanned<bool>>,
+    counters: Option<Table<Spanned<i64>>>,
+    client_counters: Option<Table<Spanned<i64>>>,
+}
+
 /// One `[[expect.when]]` condition: axis label = value.
 #[derive(Debug, Clone)]
 pub(crate) struct Cond {
@@ -87,12 +103,36 @@ pub(crate) struct Spec {
     pub port: Setting<u16>,
     pub client_port: Setting<u16>,
     pub family: Setting<Family>,
+    pub closes_first: Setting<Side>,
+    pub close: Setting<Close>,
+    /// The event's table, with the settings only it has.
+    pub event: SpecEvent,
+    /// The event's seq and tsval (`[second_syn]` or `[segment]`).
     pub seq: Setting<SeqExpr>,
     pub tsval: Setting<TsExpr>,
     pub then: Vec<Step>,
     pub expect_loc: Loc,
     pub expect: Expect,
     pub when: Vec<When>,
+    /// `kernel = ">= 6.14"`: the kernels the scenario is for.
+    pub kernel: Option<At<KernelCond>>,
+}
+
+/// Which event the file describes, and the settings only that event has.
+#[derive(Debug, Clone)]
+pub(crate) enum SpecEvent {
+    Syn,
+    Segment {
+        flags: Setting<String>,
+        ack: Setting<i64>,
+        /// `ack` was written (not the default).
+        ack_given: bool,
+        len: Setting<u32>,
+    },
+    Reconnect {
+        port: Setting<PortMode>,
+        after_ms: Setting<u32>,
+    },
 }
 
 /// Checks each value of `raw` and returns the `Spec`, or every error found.
@@ -199,10 +239,11 @@ impl Checker<'_> {
 
         // A default value points at the start of the file, or at its section's header.
         let file_start = self.src.loc(0);
-        let (port, client_port, family) = match raw.connection.map(Spanned::into_inner) {
-            Some(c) => (c.port, c.client_port, c.family),
-            None => (None, None, None),
-        };
+        let (port, client_port, family, closes_first, close) =
+            match raw.connection.map(Spanned::into_inner) {
+                Some(c) => (c.port, c.client_port, c.family, c.closes_first, c.close),
+                None => (None, None, None, None, None),
+            };
         let port = self.setting_or(
             port,
             "connection.port",
@@ -227,32 +268,187 @@ impl Checker<'_> {
             (Family::V4, Family::V4.as_str()),
             &file_start,
         );
+        let closes_first = self.setting_or(
+            closes_first,
+            "connection.closes_first",
+            "closes_first",
+            closes_first_value,
+            (Side::Server, "server"),
+            &file_start,
+        );
+        let close = self.setting_or(
+            close,
+            "connection.close",
+            "close",
+            close_value,
+            (Close::Fin, "fin"),
+            &file_start,
+        );
 
-        let (seq, tsval, then, syn_loc) = match raw.second_syn {
-            Some(s) => {
-                let loc = self.loc(&s.span());
-                let s = s.into_inner();
-                (s.seq, s.tsval, s.then, loc)
-            }
-            None => (None, None, None, file_start),
+        // One event per file: [second_syn] (the default), [segment] or [reconnect].
+        let tables = [
+            raw.second_syn.as_ref().map(|t| ("second_syn", t.span())),
+            raw.segment.as_ref().map(|t| ("segment", t.span())),
+            raw.reconnect.as_ref().map(|t| ("reconnect", t.span())),
+        ];
+        let given: Vec<(&str, std::ops::Range<usize>)> = tables.into_iter().flatten().collect();
+        if let [(first, _), (second, span), ..] = given.as_slice() {
+            self.error(
+                span,
+                second,
+                format!(
+                    "a scenario has one event: [{first}] is already here; \
+                     [second_syn], [segment] and [reconnect] exclude each other"
+                ),
+            );
+        }
+        let (seq, tsval, then, event) = if let Some(seg) = raw.segment {
+            let seg_span = seg.span();
+            let loc = self.loc(&seg_span);
+            let seg = seg.into_inner();
+            let ack_given = seg.ack.is_some();
+            let flags = match seg.flags {
+                Some(f) => self.setting_or(
+                    Some(f),
+                    "segment.flags",
+                    "flags",
+                    flags_value,
+                    (String::new(), ""),
+                    &loc,
+                ),
+                None => {
+                    self.error(
+                        &seg_span,
+                        "segment.flags",
+                        "is required: the segment's flags in tcpdump letters (\"F.\", \"R\", \"S\", ...)",
+                    );
+                    self.setting_or(
+                        None,
+                        "segment.flags",
+                        "flags",
+                        flags_value,
+                        (".".to_owned(), "."),
+                        &loc,
+                    )
+                }
+            };
+            let ack = self.setting_or(
+                seg.ack,
+                "segment.ack",
+                "ack",
+                ack_value,
+                (0, "snd_nxt"),
+                &loc,
+            );
+            let len = self.setting_or(seg.len, "segment.len", "len", len_value, (0, "0"), &loc);
+            let seq = self.setting_or(
+                seg.seq,
+                "segment.seq",
+                "seq",
+                seq_value,
+                (SeqExpr::RcvNxt(0), "rcv_nxt"),
+                &loc,
+            );
+            let tsval = self.setting_or(
+                seg.tsval,
+                "segment.tsval",
+                "tsval",
+                ts_value,
+                (TsExpr::Auto, "auto"),
+                &loc,
+            );
+            (
+                seq,
+                tsval,
+                Vec::new(),
+                SpecEvent::Segment {
+                    flags,
+                    ack,
+                    ack_given,
+                    len,
+                },
+            )
+        } else if let Some(rec) = raw.reconnect {
+            let loc = self.loc(&rec.span());
+            let rec = rec.into_inner();
+            let port = self.setting_or(
+                rec.port,
+                "reconnect.port",
+                "port",
+                port_mode_value,
+                (PortMode::Bind, "bind"),
+                &loc,
+            );
+            let after_ms = self.setting_or(
+                rec.after_ms,
+                "reconnect.after_ms",
+                "after_ms",
+                after_ms_value,
+                (0, "0"),
+                &loc,
+            );
+            let seq = self.setting_or(
+                None,
+                "reconnect",
+                "seq",
+                seq_value,
+                (SeqExpr::Auto, "auto"),
+                &loc,
+            );
+            let tsval = self.setting_or(
+                None,
+                "reconnect",
+                "tsval",
+                ts_value,
+                (TsExpr::Auto, "auto"),
+                &loc,
+            );
+            (
+                seq,
+                tsval,
+                Vec::new(),
+                SpecEvent::Reconnect { port, after_ms },
+            )
+        } else {
+            let (seq, tsval, then, syn_loc) = match raw.second_syn {
+                Some(s) => {
+                    let loc = self.loc(&s.span());
+                    let s = s.into_inner();
+                    (s.seq, s.tsval, s.then, loc)
+                }
+                None => (None, None, None, file_start.clone()),
+            };
+            let then = self.then(then, client_kind);
+            let seq = self.setting_or(
+                seq,
+                "second_syn.seq",
+                "seq",
+                seq_value,
+                (SeqExpr::Auto, "auto"),
+                &syn_loc,
+            );
+            let tsval = self.setting_or(
+                tsval,
+                "second_syn.tsval",
+                "tsval",
+                ts_value,
+                (TsExpr::Auto, "auto"),
+                &syn_loc,
+            );
+            (seq, tsval, then, SpecEvent::Syn)
         };
-        let then = self.then(then, client_kind);
-        let seq = self.setting_or(
-            seq,
-            "second_syn.seq",
-            "seq",
-            seq_value,
-            (SeqExpr::Auto, "auto"),
-            &syn_loc,
-        );
-        let tsval = self.setting_or(
-            tsval,
-            "second_syn.tsval",
-            "tsval",
-            ts_value,
-            (TsExpr::Auto, "auto"),
-            &syn_loc,
-        );
+        let kernel = raw
+            .kernel
+            .and_then(|k| match KernelCond::parse(k.get_ref()) {
+                Ok(value) => Some(At {
+                    value,
+                    loc: self.loc(&k.span()),
+                }),
+                Err(e) => {
+                    self.error(&k.span(), "kernel", e.to_string());
+                    None
+                }
+            });
         if client_kind == ClientKind::Kernel {
             for choice in tsval.choices.iter().filter(|c| c.value != TsExpr::Auto) {
                 self.errors.push(super::error::invalid(
@@ -269,15 +465,26 @@ impl Checker<'_> {
             client_syns,
             time_wait_after,
             established,
+            timer_restarted,
+            connect,
+            isn_from_time_wait,
             counters,
+            client_counters,
             when,
         } = raw.expect.into_inner();
         let expect = self.expect(
             "expect",
-            answer,
-            client_syns,
-            (time_wait_after, established),
-            counters,
+            ExpectFields {
+                answer,
+                client_syns,
+                time_wait_after,
+                established,
+                timer_restarted,
+                connect,
+                isn_from_time_wait,
+                counters,
+                client_counters,
+            },
         );
         let when = when
             .unwrap_or_default()
@@ -297,6 +504,10 @@ impl Checker<'_> {
             port,
             client_port,
             family,
+            closes_first,
+            close,
+            event,
+            kernel,
             seq,
             tsval,
             then,
@@ -526,14 +737,18 @@ impl Checker<'_> {
         steps
     }
 
-    fn expect(
-        &mut self,
-        prefix: &str,
-        answer: Option<Spanned<String>>,
-        client_syns: Option<Spanned<i64>>,
-        (time_wait_after, established): (Option<Spanned<bool>>, Option<Spanned<bool>>),
-        counters: Option<Table<Spanned<i64>>>,
-    ) -> Expect {
+    fn expect(&mut self, prefix: &str, raw: ExpectFields) -> Expect {
+        let ExpectFields {
+            answer,
+            client_syns,
+            time_wait_after,
+            established,
+            timer_restarted,
+            connect,
+            isn_from_time_wait,
+            counters,
+            client_counters,
+        } = raw;
         let answer = answer.and_then(|a| {
             let field = format!("{prefix}.answer");
             match parse_answer(a.get_ref()) {
@@ -573,20 +788,53 @@ impl Checker<'_> {
                 }
             }
         });
-        let time_wait_after = time_wait_after.map(|b| At {
-            value: *b.get_ref(),
-            loc: self.loc(&b.span()),
+        let flag = |me: &Self, b: Option<Spanned<bool>>| {
+            b.map(|b| At {
+                value: *b.get_ref(),
+                loc: me.loc(&b.span()),
+            })
+        };
+        let time_wait_after = flag(self, time_wait_after);
+        let established = flag(self, established);
+        let timer_restarted = flag(self, timer_restarted);
+        let isn_from_time_wait = flag(self, isn_from_time_wait);
+        let connect = connect.and_then(|c| match connect_value(c.get_ref()) {
+            Ok(value) => Some(At {
+                value,
+                loc: self.loc(&c.span()),
+            }),
+            Err(message) => {
+                self.error(&c.span(), &format!("{prefix}.connect"), message);
+                None
+            }
         });
-        let established = established.map(|b| At {
-            value: *b.get_ref(),
-            loc: self.loc(&b.span()),
-        });
-        let mut entries = counters.map(|t| t.0).unwrap_or_default();
+        let counters = self.counters(&format!("{prefix}.counters"), counters);
+        let client_counters = self.counters(&format!("{prefix}.client_counters"), client_counters);
+        Expect {
+            answer,
+            client_syns,
+            time_wait_after,
+            established,
+            timer_restarted,
+            connect,
+            isn_from_time_wait,
+            counters,
+            client_counters,
+        }
+    }
+
+    /// A counters table: each name one some kernel prints, each delta possible.
+    fn counters(
+        &mut self,
+        field: &str,
+        table: Option<Table<Spanned<i64>>>,
+    ) -> Vec<At<(String, i64)>> {
+        let mut entries = table.map(|t| t.0).unwrap_or_default();
         entries.sort_by_key(|(k, _)| k.span().start);
         if let Some((key, _)) = entries.get(MAX_TABLE_ENTRIES) {
             self.error(
                 &key.span(),
-                &format!("{prefix}.counters"),
+                field,
                 format!(
                     "{} counters, more than the {MAX_TABLE_ENTRIES} one table may check",
                     entries.len()
@@ -596,7 +844,7 @@ impl Checker<'_> {
         }
         let mut list = Vec::new();
         for (key, value) in entries {
-            let field = format!("{prefix}.counters.{:?}", key.get_ref());
+            let field = format!("{field}.{:?}", key.get_ref());
             match counter_check(key.get_ref(), *value.get_ref()) {
                 Ok(()) => {}
                 // A wrong delta points at the value, a wrong name at the key.
@@ -614,13 +862,7 @@ impl Checker<'_> {
                 loc: self.loc(&value.span()),
             });
         }
-        Expect {
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            counters: list,
-        }
+        list
     }
 
     fn when(&mut self, index: usize, raw: Spanned<RawWhen>) -> When {
@@ -632,7 +874,11 @@ impl Checker<'_> {
             client_syns,
             time_wait_after,
             established,
+            timer_restarted,
+            connect,
+            isn_from_time_wait,
             counters,
+            client_counters,
         } = raw.into_inner();
         let match_field = format!("{field}.match");
         let mut conds = Vec::new();
@@ -682,10 +928,17 @@ impl Checker<'_> {
         }
         let expect = self.expect(
             &field,
-            answer,
-            client_syns,
-            (time_wait_after, established),
-            counters,
+            ExpectFields {
+                answer,
+                client_syns,
+                time_wait_after,
+                established,
+                timer_restarted,
+                connect,
+                isn_from_time_wait,
+                counters,
+                client_counters,
+            },
         );
         When {
             field,

@@ -19,6 +19,10 @@ pub struct RawFile {
     pub client: Option<Spanned<RawClient>>,
     pub connection: Option<Spanned<RawConnection>>,
     pub second_syn: Option<Spanned<RawSecondSyn>>,
+    pub segment: Option<Spanned<RawSegment>>,
+    pub reconnect: Option<Spanned<RawReconnect>>,
+    /// The kernels the scenario is for (`">= 6.14"`).
+    pub kernel: Option<Spanned<String>>,
     pub expect: Spanned<RawExpect>,
 }
 
@@ -41,6 +45,8 @@ pub struct RawConnection {
     pub port: Option<Spanned<Value>>,
     pub client_port: Option<Spanned<Value>>,
     pub family: Option<Spanned<Value>>,
+    pub closes_first: Option<Spanned<Value>>,
+    pub close: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +57,23 @@ pub struct RawSecondSyn {
     pub then: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSegment {
+    pub flags: Option<Spanned<Value>>,
+    pub seq: Option<Spanned<Value>>,
+    pub ack: Option<Spanned<Value>>,
+    pub tsval: Option<Spanned<Value>>,
+    pub len: Option<Spanned<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconnect {
+    pub port: Option<Spanned<Value>>,
+    pub after_ms: Option<Spanned<Value>>,
+}
+
 /// The fields an expectation may set; shared by `[expect]` and each `[[expect.when]]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +82,11 @@ pub struct RawExpect {
     pub client_syns: Option<Spanned<i64>>,
     pub time_wait_after: Option<Spanned<bool>>,
     pub established: Option<Spanned<bool>>,
+    pub timer_restarted: Option<Spanned<bool>>,
+    pub connect: Option<Spanned<String>>,
+    pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
+    pub client_counters: Option<Table<Spanned<i64>>>,
     pub when: Option<Vec<Spanned<RawWhen>>>,
 }
 
@@ -74,7 +101,11 @@ pub struct RawWhen {
     pub client_syns: Option<Spanned<i64>>,
     pub time_wait_after: Option<Spanned<bool>>,
     pub established: Option<Spanned<bool>>,
+    pub timer_restarted: Option<Spanned<bool>>,
+    pub connect: Option<Spanned<String>>,
+    pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
+    pub client_counters: Option<Table<Spanned<i64>>>,
 }
 
 /// A TOML table kept as its entries, each key with its position. The entries come in

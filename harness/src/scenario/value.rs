@@ -2,9 +2,10 @@
 //! ports, families and the `[second_syn]` expressions, each with its refusal message.
 
 use super::expr::{self, compact};
-use super::model::{Answer, Family, SeqExpr, TsExpr};
+use super::model::{Answer, Close, Family, PortMode, SeqExpr, TsExpr};
 use super::raw::Scalar;
 use crate::mib;
+use crate::wire::{Flags, Side};
 
 pub(crate) fn parse_answer(s: &str) -> Option<Answer> {
     [Answer::SynAck, Answer::Ack, Answer::Rst, Answer::None]
@@ -34,7 +35,6 @@ pub(crate) fn check_sysctl_key(key: &str) -> Result<(), String> {
     }
 }
 
-/// `^(TcpExt|Tcp|IpExt|Ip)\.[A-Za-z0-9]+$`
 /// Why a counter expectation is refused: its name, or the delta it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CounterError {
@@ -122,6 +122,112 @@ pub(crate) fn family_value(v: &Scalar) -> Result<(Family, String), String> {
             "expected \"ipv4\" or \"ipv6\", found {}",
             other.kind()
         )),
+    }
+}
+
+/// A string among `names`, as the value it names.
+fn one_of<T: Copy>(v: &Scalar, names: &[(&str, T)]) -> Result<(T, String), String> {
+    let list = names
+        .iter()
+        .map(|(n, _)| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match v {
+        Scalar::Str(s) => names
+            .iter()
+            .find(|(n, _)| n == s)
+            .map(|(n, t)| (*t, (*n).to_owned()))
+            .ok_or_else(|| format!("unknown value {s:?}, expected {list}")),
+        other => Err(format!("expected {list}, found {}", other.kind())),
+    }
+}
+
+pub(crate) fn closes_first_value(v: &Scalar) -> Result<(Side, String), String> {
+    one_of(v, &[("server", Side::Server), ("client", Side::Client)])
+}
+
+pub(crate) fn close_value(v: &Scalar) -> Result<(Close, String), String> {
+    one_of(v, &[("fin", Close::Fin), ("linger0", Close::Linger0)])
+}
+
+pub(crate) fn port_mode_value(v: &Scalar) -> Result<(PortMode, String), String> {
+    one_of(
+        v,
+        &[("bind", PortMode::Bind), ("ephemeral", PortMode::Ephemeral)],
+    )
+}
+
+/// tcpdump's letters for a segment's flags: S, F, R, P and `.` for ACK, each
+/// at most once; shown in tcpdump's order (`SF.`).
+pub(crate) fn flags_value(v: &Scalar) -> Result<(String, String), String> {
+    let Scalar::Str(s) = v else {
+        return Err(format!(
+            "expected tcpdump flag letters such as \"F.\", found {}",
+            v.kind()
+        ));
+    };
+    let bad = s.chars().find(|c| !"SFRP.".contains(*c));
+    let twice = s.chars().find(|c| s.matches(*c).count() > 1);
+    if s.is_empty() || bad.is_some() || twice.is_some() {
+        return Err(format!(
+            "{s:?}: expected tcpdump flag letters, each once: S (SYN), F (FIN), R (RST), P (PSH) \
+             and . (ACK), as in \"S\", \"S.\", \"SF\", \".\", \"F.\", \"R\", \"P.\""
+        ));
+    }
+    let text = Flags::from_tcpdump(s).tcpdump();
+    Ok((text.clone(), text))
+}
+
+pub(crate) fn ack_value(v: &Scalar) -> Result<(i64, String), String> {
+    match v {
+        Scalar::Str(s) => expr::parse_ack(s)
+            .map(|e| (e, compact(s)))
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string such as \"snd_nxt\" (one of {}), found {}",
+            expr::ACK_FORMS,
+            other.kind()
+        )),
+    }
+}
+
+/// `[segment] len`: payload bytes, within one Ethernet frame.
+pub(crate) fn len_value(v: &Scalar) -> Result<(u32, String), String> {
+    int_in(v, 0..=1400)
+}
+
+/// `[reconnect] after_ms`: at most a minute (TIME_WAIT's own length).
+pub(crate) fn after_ms_value(v: &Scalar) -> Result<(u32, String), String> {
+    int_in(v, 0..=60_000)
+}
+
+/// `[expect] connect`: "ok" or the name of an errno (`EADDRNOTAVAIL`).
+pub(crate) fn connect_value(s: &str) -> Result<String, String> {
+    let known =
+        |name: &str| (1..200).any(|n| format!("{:?}", nix::errno::Errno::from_raw(n)) == name);
+    if s == "ok" || (s.starts_with('E') && known(s)) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?}: expected \"ok\" or the name of an errno as connect() or bind() return it \
+             (\"EADDRNOTAVAIL\", \"EADDRINUSE\", \"ECONNREFUSED\", ...)"
+        ))
+    }
+}
+
+/// An integer in `range`, for `len` and `after_ms`.
+fn int_in(v: &Scalar, range: std::ops::RangeInclusive<i64>) -> Result<(u32, String), String> {
+    match v {
+        Scalar::Int(n) if range.contains(n) => {
+            let n = u32::try_from(*n).map_err(|_| format!("{n} is out of range"))?;
+            Ok((n, n.to_string()))
+        }
+        Scalar::Int(n) => Err(format!(
+            "{n} is out of range {}..={}",
+            range.start(),
+            range.end()
+        )),
+        other => Err(format!("expected an integer, found {}", other.kind())),
     }
 }
 
