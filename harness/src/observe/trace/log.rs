@@ -164,8 +164,9 @@ pub struct TraceInfo {
     pub mounted_tracefs: bool,
     /// The CPUs with a perf event (and a ring) each.
     pub cpus: Vec<u32>,
-    /// Who releases the perf events once the process is gone: `exit` (the exit
-    /// waits for the tracepoints' RCU grace periods).
+    /// Who releases the perf events once the process is gone: `kernel worker`
+    /// (the exit does not wait) or `exit` (the exit waits for the tracepoints'
+    /// RCU grace periods; io_uring was unavailable).
     pub released_by: String,
 }
 

@@ -19,7 +19,8 @@
 //!   ms. Closing is cheap except for the last perf event of a tracepoint:
 //!   `perf_trace_event_unreg()` then waits in `tracepoint_synchronize_unregister()`,
 //!   30-52 ms per tracepoint, one after the other under `event_mutex`. A
-//!   process exiting with the events open takes 104-133 ms longer to exit.
+//!   process exiting with the events open took 104-133 ms longer to exit, so
+//!   the events are handed to the kernel for their release (`release.rs`).
 //! - **One set of events per process** ([`SharedTrace`]): the cases of a
 //!   process share the events, filtered in the kernel by the lab's addresses
 //!   only; each case subscribes with its own [`TraceSpec`] and gets exactly its
@@ -74,6 +75,7 @@ mod log;
 mod owner;
 mod perf;
 mod record;
+mod release;
 mod ring;
 mod shared;
 mod spec;

@@ -14,6 +14,7 @@ use super::format::EventFormat;
 use super::log::TraceInfo;
 use super::perf::{enable, open_tracepoint, set_filter, set_output};
 use super::record::{PerfRecord, parse};
+use super::release::hand_over;
 use super::ring::Ring;
 use super::spec::TraceSpec;
 
@@ -30,8 +31,11 @@ pub(super) struct Tracer {
     decoder: Decoder,
     /// One per CPU.
     rings: Vec<CpuRing>,
-    /// The events, open until the process exits.
+    /// The events, kept open only when they could not be handed to the kernel
+    /// for their release ([`hand_over`]); then the exit waits for it.
     _events: Vec<OwnedFd>,
+    /// The io_uring that holds the events until the kernel releases them.
+    _release: Option<OwnedFd>,
     /// Records the kernel dropped or throttled so far (read from the rings).
     lost: u64,
 }
@@ -114,6 +118,10 @@ impl Tracer {
             enable(event.as_fd()).map_err(io_err("enable a perf event"))?;
         }
 
+        let (release, events, released_by) = match hand_over(&events) {
+            Ok(ring) => (Some(ring), Vec::new(), "kernel worker"),
+            Err(_) => (None, events, "exit"),
+        };
         let info = TraceInfo {
             clock: "mono".into(),
             realtime_offset_ns: realtime_offset_ns(),
@@ -121,13 +129,14 @@ impl Tracer {
             resets: decoder.send_reset.is_some() && decoder.receive_reset.is_some(),
             mounted_tracefs,
             cpus: cpus.clone(),
-            released_by: "exit".into(),
+            released_by: released_by.into(),
         };
         Ok(Tracer {
             info,
             decoder,
             rings,
             _events: events,
+            _release: release,
             lost: 0,
         })
     }
