@@ -2,7 +2,6 @@
 //! two ends, and the task and context the kernel ran it in.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
 
 use super::error::TraceError;
 use super::format::{EventFormat, parse_format};
@@ -54,49 +53,53 @@ pub(super) enum Kind {
     },
 }
 
+/// The traced events: `format` files relative to the tracefs root, all there
+/// since Linux 4.16 (inet_sock_set_state; the reset events came in 4.15).
+const FORMATS: [&str; 3] = [
+    "events/sock/inet_sock_set_state/format",
+    "events/tcp/tcp_send_reset/format",
+    "events/tcp/tcp_receive_reset/format",
+];
+
 /// The formats of the traced events, which decode their raw records.
 #[derive(Debug, Clone)]
 pub(super) struct Decoder {
     pub(super) state: EventFormat,
-    pub(super) send_reset: Option<EventFormat>,
-    pub(super) receive_reset: Option<EventFormat>,
+    pub(super) send_reset: EventFormat,
+    pub(super) receive_reset: EventFormat,
 }
 
-/// The `format` files of the traced events, relative to the tracefs root.
-const STATE: &str = "events/sock/inet_sock_set_state/format";
-const SEND_RESET: &str = "events/tcp/tcp_send_reset/format";
-const RECEIVE_RESET: &str = "events/tcp/tcp_receive_reset/format";
-
 impl Decoder {
-    /// Reads and parses the events' formats (the reset events are optional);
-    /// also says whether tracefs had to be mounted privately to read them.
+    /// Reads and parses the events' formats; also says whether tracefs had to
+    /// be mounted privately to read them.
     pub(super) fn load() -> Result<(Decoder, bool), TraceError> {
-        let files = read_files(&[STATE, SEND_RESET, RECEIVE_RESET])?;
-        let parse = |rel: &str, text: &Option<String>| -> Result<Option<EventFormat>, TraceError> {
-            let Some(text) = text else { return Ok(None) };
-            let format = parse_format(text).map_err(|what| TraceError::Format {
-                path: PathBuf::from(rel),
+        let files = read_files(&FORMATS)?;
+        let mut formats = FORMATS.iter().zip(files.texts).map(|(rel, text)| {
+            let format = parse_format(&text).and_then(|f| match f.id {
+                Some(_) => Ok(f),
+                None => Err("no ID line".into()),
+            });
+            format.map_err(|what| TraceError::Format {
+                path: files.root.join(rel),
                 what,
-            })?;
-            if format.id.is_none() {
-                return Err(TraceError::Format {
-                    path: PathBuf::from(rel),
-                    what: "no ID line".into(),
-                });
-            }
-            Ok(Some(format))
+            })
+        });
+        let mut next = || {
+            formats
+                .next()
+                .unwrap_or_else(|| unreachable!("three formats"))
         };
-        let mut texts = files.texts.iter();
-        let mut next = |rel| parse(rel, texts.next().unwrap_or(&None));
-        let state = next(STATE)?.ok_or_else(|| TraceError::Unavailable {
-            why: "this kernel has no sock:inet_sock_set_state trace event (Linux 4.16+)".into(),
-        })?;
         let decoder = Decoder {
-            state,
-            send_reset: next(SEND_RESET)?,
-            receive_reset: next(RECEIVE_RESET)?,
+            state: next()?,
+            send_reset: next()?,
+            receive_reset: next()?,
         };
         Ok((decoder, files.private_mount))
+    }
+
+    /// The formats, in the order the tracer opens and filters the events.
+    pub(super) fn formats(&self) -> [&EventFormat; 3] {
+        [&self.state, &self.send_reset, &self.receive_reset]
     }
 
     /// Decodes one raw tracepoint record, stamped `ts` and run by thread `tid`;
@@ -104,16 +107,12 @@ impl Decoder {
     /// does not know.
     pub(super) fn decode(&self, ts: u64, tid: i32, data: &[u8]) -> Option<Record> {
         let common = |f: &EventFormat, name: &str| f.field(name).and_then(|x| x.read_uint(data));
-        let id = common(&self.state, "common_type")? as u16;
-        let (format, which) = if Some(id) == self.state.id {
-            (&self.state, 0)
-        } else if let Some(f) = self.send_reset.as_ref().filter(|f| f.id == Some(id)) {
-            (f, 1)
-        } else if let Some(f) = self.receive_reset.as_ref().filter(|f| f.id == Some(id)) {
-            (f, 2)
-        } else {
-            return None;
-        };
+        let id = Some(common(&self.state, "common_type")? as u16);
+        let (format, which) = self
+            .formats()
+            .into_iter()
+            .zip(0..)
+            .find(|(f, _)| f.id == id)?;
         let flags = common(format, "common_flags")? as u8;
         let skaddr = common(format, "skaddr").unwrap_or(0);
         let (src, dst) = endpoints(format, data)?;

@@ -138,8 +138,8 @@ pub(super) fn split_records(ring: &[u8]) -> Vec<&[u8]> {
 pub(super) fn decoder() -> Decoder {
     Decoder {
         state: parse_format(STATE_FORMAT).unwrap(),
-        send_reset: Some(parse_format(SEND_RESET_FORMAT).unwrap()),
-        receive_reset: Some(parse_format(RECEIVE_RESET_FORMAT).unwrap()),
+        send_reset: parse_format(SEND_RESET_FORMAT).unwrap(),
+        receive_reset: parse_format(RECEIVE_RESET_FORMAT).unwrap(),
     }
 }
 

@@ -157,8 +157,6 @@ pub struct TraceInfo {
     /// The filter the kernel accepted for `sock:inet_sock_set_state`
     /// (`none` when every candidate was refused).
     pub kernel_filter: String,
-    /// Whether `tcp:tcp_send_reset` and `tcp:tcp_receive_reset` are traced.
-    pub resets: bool,
     /// The host had no tracefs mounted: the event formats were read through a
     /// private mount.
     pub mounted_tracefs: bool,

@@ -30,11 +30,9 @@ pub(super) struct Ring {
     data_size: usize,
 }
 
-// SAFETY: the mapping belongs to the Ring alone; the data is read and the tail
-// written only through `&mut self`, and `&Ring` gives no access to either.
+// SAFETY: the mapping belongs to the Ring alone and is unmapped once, by its
+// Drop; moving the Ring to another thread moves that ownership.
 unsafe impl Send for Ring {}
-// SAFETY: as above.
-unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Maps the ring of `event` with `data_pages` data pages (a power of two).

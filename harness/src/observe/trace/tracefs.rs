@@ -3,8 +3,8 @@
 //! none, through a private mount that only a short-lived thread sees.
 
 use std::fs;
-use std::io::{self, Read};
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::statfs;
 use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_change};
@@ -17,11 +17,12 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 /// `f_type` of a tracefs mount (`include/uapi/linux/magic.h`).
 const TRACEFS_MAGIC: i64 = 0x7472_6163;
 
-/// What [`read_files`] read: each file's text (`None` when it does not
-/// exist), and whether it took a private mount of tracefs to read them.
+/// What [`read_files`] read: each file's text, the tracefs root they were
+/// read from as the host names it, and whether it took a private mount.
 #[derive(Debug, Clone)]
 pub(super) struct Files {
-    pub(super) texts: Vec<Option<String>>,
+    pub(super) texts: Vec<String>,
+    pub(super) root: PathBuf,
     pub(super) private_mount: bool,
 }
 
@@ -35,7 +36,8 @@ pub(super) fn read_files(rels: &[&str]) -> Result<Files, TraceError> {
     match statfs(root) {
         #[allow(clippy::unnecessary_cast)]
         Ok(st) if st.f_type as i64 == TRACEFS_MAGIC => Ok(Files {
-            texts: read_all(root, rels).map_err(|(rel, e)| read_error(rel, e))?,
+            texts: read_all(root, rels)?,
+            root: root.to_path_buf(),
             private_mount: false,
         }),
         Ok(_) => read_privately(rels),
@@ -54,7 +56,7 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
     let rels: Vec<String> = rels.iter().map(|r| r.to_string()).collect();
     let reader = std::thread::Builder::new()
         .name("synlab-tracefs".into())
-        .spawn(move || -> Result<Vec<Option<String>>, TraceError> {
+        .spawn(move || -> Result<Vec<String>, TraceError> {
             let fail = |what: &str, e: io::Error| {
                 let hint = match e.raw_os_error() {
                     Some(libc::EPERM) => " (needs CAP_SYS_ADMIN: run as root)",
@@ -78,7 +80,7 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
             mount("nodev", TRACEFS, "tracefs", flags, None)
                 .map_err(|e| fail("mount tracefs privately", e.into()))?;
             let rels: Vec<&str> = rels.iter().map(String::as_str).collect();
-            read_all(Path::new(TRACEFS), &rels).map_err(|(rel, e)| read_error(&rel, e))
+            read_all(Path::new(TRACEFS), &rels)
         })
         .map_err(|e| TraceError::Unavailable {
             why: format!("start the thread that reads tracefs: {e}"),
@@ -88,45 +90,24 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
     })??;
     Ok(Files {
         texts,
+        root: PathBuf::from(TRACEFS),
         private_mount: true,
     })
 }
 
-fn read_all(root: &Path, rels: &[&str]) -> Result<Vec<Option<String>>, (String, io::Error)> {
+fn read_all(root: &Path, rels: &[&str]) -> Result<Vec<String>, TraceError> {
     rels.iter()
-        .map(|rel| match read_tracefs(&root.join(rel)) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err((rel.to_string(), e)),
+        .map(|rel| {
+            let path = root.join(rel);
+            fs::read_to_string(&path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => TraceError::Unavailable {
+                    why: format!("{}: no such trace event on this kernel", path.display()),
+                },
+                _ => TraceError::Io {
+                    op: format!("read {}", path.display()),
+                    source: e,
+                },
+            })
         })
         .collect()
-}
-
-fn read_error(rel: impl AsRef<str>, source: io::Error) -> TraceError {
-    TraceError::Io {
-        op: format!("read {TRACEFS}/{}", rel.as_ref()),
-        source,
-    }
-}
-
-/// Reads a tracefs text file with one large buffer: some answer a second,
-/// continuing read with EOF, so the small first read of `fs::read_to_string`
-/// could cut them short.
-fn read_tracefs(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

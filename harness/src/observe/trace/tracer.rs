@@ -18,10 +18,9 @@ use super::release::hand_over;
 use super::ring::Ring;
 use super::spec::TraceSpec;
 
-/// Data pages of each CPU's ring (256 KiB with 4 KiB pages). A sample is about
-/// 100 bytes and a case makes a few dozen after the kernel filter; the rings
-/// are read at every case's start and stop, so this holds thousands of cases'
-/// events between two reads.
+/// Data pages of each CPU's ring (256 KiB with 4 KiB pages): some 2500
+/// samples of about 100 bytes. A case makes a few dozen after the kernel
+/// filter, and the rings are read at every case's start and stop.
 const RING_DATA_PAGES: usize = 64;
 
 /// The perf events of the traced tracepoints on every online CPU, and their
@@ -50,58 +49,56 @@ struct CpuRing {
 }
 
 /// The events of one tracepoint, one per CPU in the order of `cpus`.
-struct PerCpu {
-    format: EventFormat,
+struct PerCpu<'a> {
+    format: &'a EventFormat,
     fds: Vec<OwnedFd>,
 }
 
 impl Tracer {
-    /// Opens `sock:inet_sock_set_state` (and `tcp:tcp_send_reset` and
-    /// `tcp:tcp_receive_reset` where the kernel has them) on every online CPU,
-    /// with the kernel filter of `filter`, and enables them.
+    /// Opens `sock:inet_sock_set_state`, `tcp:tcp_send_reset` and
+    /// `tcp:tcp_receive_reset` on every online CPU, with the kernel filter of
+    /// `filter`, and enables them.
     ///
     /// Equivalent to: `perf record -a -k mono -e sock:inet_sock_set_state
     /// --filter FILTER -e tcp:tcp_send_reset -e tcp:tcp_receive_reset --filter FILTER`
     pub(super) fn open(filter: &TraceSpec) -> Result<Tracer, TraceError> {
         let (decoder, mounted_tracefs) = Decoder::load()?;
         let cpus = online_cpus()?;
-        let open_all = |format: &EventFormat| -> Result<PerCpu, TraceError> {
-            let id = format.id.map(u64::from).unwrap_or_default();
-            let fds = cpus
-                .iter()
-                .map(|&cpu| {
-                    open_tracepoint(id, cpu, RECORD_CLOCK).map_err(|e| open_error(id, cpu, e))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(PerCpu {
-                format: format.clone(),
-                fds,
+        let per_event = decoder
+            .formats()
+            .into_iter()
+            .map(|format| {
+                let id = format.id.map(u64::from).unwrap_or_default();
+                let fds = cpus
+                    .iter()
+                    .map(|&cpu| {
+                        open_tracepoint(id, cpu, RECORD_CLOCK)
+                            .map_err(|e| open_error(&format.name, cpu, e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(PerCpu { format, fds })
             })
-        };
-        let state = open_all(&decoder.state)?;
-        // Resets are traced where the kernel has both events.
-        let resets = match (&decoder.send_reset, &decoder.receive_reset) {
-            (Some(sent), Some(received)) => Some((open_all(sent)?, open_all(received)?)),
-            _ => None,
-        };
+            .collect::<Result<Vec<_>, TraceError>>()?;
 
-        // tcp_send_reset's addresses are sockaddrs (no filterable field): it
-        // stays unfiltered, and the userspace check keeps what is the case's.
-        let kernel_filter = set_filters(&state, filter, true)?;
-        if let Some((_, received)) = &resets {
-            set_filters(received, filter, false)?;
+        // Reported: the filter of inet_sock_set_state, the first event.
+        let mut filters = Vec::new();
+        for event in &per_event {
+            filters.push(set_filters(event, filter)?);
         }
+        let kernel_filter = filters.swap_remove(0);
 
+        // Each CPU's ring is its inet_sock_set_state event's; the others of
+        // that CPU write into it.
         let mut rings = Vec::with_capacity(cpus.len());
         for (i, &cpu) in cpus.iter().enumerate() {
-            let owner = state.fds[i].as_fd();
+            let owner = per_event[0].fds[i].as_fd();
             let ring = Ring::map(owner, RING_DATA_PAGES)
                 .map_err(io_err(format!("map the perf ring of CPU {cpu}")))?;
-            if let Some((sent, received)) = &resets {
-                for other in [&sent.fds[i], &received.fds[i]] {
-                    set_output(other.as_fd(), owner)
-                        .map_err(io_err(format!("send CPU {cpu}'s reset events to its ring")))?;
-                }
+            for other in &per_event[1..] {
+                set_output(other.fds[i].as_fd(), owner).map_err(io_err(format!(
+                    "send {} of CPU {cpu} to its ring",
+                    other.format.name
+                )))?;
             }
             rings.push(CpuRing {
                 cpu,
@@ -109,11 +106,7 @@ impl Tracer {
                 loss_counted: false,
             });
         }
-        let mut events = state.fds;
-        if let Some((sent, received)) = resets {
-            events.extend(sent.fds);
-            events.extend(received.fds);
-        }
+        let events: Vec<OwnedFd> = per_event.into_iter().flat_map(|e| e.fds).collect();
         for event in &events {
             enable(event.as_fd()).map_err(io_err("enable a perf event"))?;
         }
@@ -126,7 +119,6 @@ impl Tracer {
             clock: "mono".into(),
             realtime_offset_ns: realtime_offset_ns(),
             kernel_filter,
-            resets: decoder.send_reset.is_some() && decoder.receive_reset.is_some(),
             mounted_tracefs,
             cpus: cpus.clone(),
             released_by: released_by.into(),
@@ -192,43 +184,47 @@ impl Tracer {
     }
 }
 
-/// Sets the first filter the kernel accepts on every CPU's event.
-fn set_filters(
-    events: &PerCpu,
-    spec: &TraceSpec,
-    has_protocol: bool,
-) -> Result<String, TraceError> {
-    let name = events.format.name.as_str();
-    let Some((first, rest)) = events.fds.split_first() else {
+/// Sets the first filter the kernel accepts on every CPU's event; `none` for
+/// an event without port fields (`tcp_send_reset` has only sockaddrs): the
+/// userspace check keeps what is the case's.
+fn set_filters(events: &PerCpu<'_>, spec: &TraceSpec) -> Result<String, TraceError> {
+    let format = events.format;
+    let failed = || io_err(format!("set the filter of {}", format.name));
+    let Some(first) = events
+        .fds
+        .first()
+        .filter(|_| format.field("sport").is_some())
+    else {
         return Ok("none".into());
     };
-    let chosen = first_accepted(spec, has_protocol, |f| set_filter(first.as_fd(), f))
-        .map_err(io_err(format!("set the filter of {name}")))?;
+    let has_protocol = format.field("protocol").is_some();
+    let chosen =
+        first_accepted(spec, has_protocol, |f| set_filter(first.as_fd(), f)).map_err(failed())?;
     if chosen != "none" {
-        for fd in rest {
-            set_filter(fd.as_fd(), &chosen).map_err(io_err(format!("set the filter of {name}")))?;
+        for fd in &events.fds[1..] {
+            set_filter(fd.as_fd(), &chosen).map_err(failed())?;
         }
     }
     Ok(chosen)
 }
 
-fn open_error(id: u64, cpu: u32, e: io::Error) -> TraceError {
+fn open_error(event: &str, cpu: u32, e: io::Error) -> TraceError {
+    let what = format!("perf_event_open of {event} on CPU {cpu}");
     match e.raw_os_error() {
         Some(libc::EACCES | libc::EPERM) => TraceError::Unavailable {
             why: format!(
-                "perf_event_open of tracepoint {id} on CPU {cpu}: {e} (needs root or \
-                 CAP_PERFMON; a kernel in lockdown mode refuses it)"
+                "{what}: {e} (needs root or CAP_PERFMON; a kernel in lockdown mode refuses it)"
             ),
         },
         Some(libc::ENOSYS | libc::ENOENT | libc::ENODEV | libc::EINVAL) => {
             TraceError::Unavailable {
                 why: format!(
-                    "perf_event_open of tracepoint {id} on CPU {cpu}: {e} (a kernel without \
-                 CONFIG_PERF_EVENTS, or older than 4.1 without perf's use_clockid)"
+                    "{what}: {e} (a kernel without CONFIG_PERF_EVENTS, or older than 4.1 without \
+                 perf's use_clockid)"
                 ),
             }
         }
-        _ => io_err(format!("perf_event_open of tracepoint {id} on CPU {cpu}"))(e),
+        _ => io_err(what)(e),
     }
 }
 
