@@ -29,7 +29,7 @@
 
 use std::ffi::c_void;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::io_uring::{IoringRegisterOp, io_uring_params, io_uring_register, io_uring_setup};
 
@@ -40,11 +40,13 @@ use rustix::io_uring::{IoringRegisterOp, io_uring_params, io_uring_register, io_
 ///
 /// Equivalent to: `io_uring_setup(1, {})`,
 /// `io_uring_register(ring, IORING_REGISTER_FILES, events, n)`
-pub(super) fn hand_over(events: &[OwnedFd]) -> io::Result<OwnedFd> {
+pub(super) fn hand_over<'a>(
+    events: impl IntoIterator<Item = BorrowedFd<'a>>,
+) -> io::Result<OwnedFd> {
+    let fds: Vec<RawFd> = events.into_iter().map(|e| e.as_raw_fd()).collect();
     let mut params = io_uring_params::default();
     // SAFETY: no flags are set, so no field of `params` names a descriptor.
     let ring = unsafe { io_uring_setup(1, &mut params) }?;
-    let fds: Vec<RawFd> = events.iter().map(AsRawFd::as_raw_fd).collect();
     let n = u32::try_from(fds.len()).map_err(io::Error::other)?;
     // SAFETY: IORING_REGISTER_FILES reads `n` descriptors from `fds`, which
     // lives across the call; each is an open perf event.
@@ -61,7 +63,7 @@ pub(super) fn hand_over(events: &[OwnedFd]) -> io::Result<OwnedFd> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsFd, AsRawFd};
 
     use super::*;
     use crate::observe::trace::clock::RECORD_CLOCK;
@@ -75,7 +77,8 @@ mod tests {
         let (decoder, _) = Decoder::load().expect("the event formats");
         let id = decoder.state.id.map(u64::from).expect("an id");
         let event = open_tracepoint(id, 0, RECORD_CLOCK).expect("perf_event_open");
-        let ring = hand_over(&[event]).expect("io_uring");
+        let ring = hand_over([event.as_fd()]).expect("io_uring");
+        drop(event);
         // The event's descriptor is closed now; the ring still lists it.
         let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", ring.as_raw_fd()))
             .expect("the ring's fdinfo");

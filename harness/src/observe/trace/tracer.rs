@@ -80,11 +80,15 @@ impl Tracer {
             })
             .collect::<Result<Vec<_>, TraceError>>()?;
 
-        // Reported: the filter of inet_sock_set_state, the first event.
+        // Handed to the kernel at once, the events cost no wait when dropped,
+        // also when a later step fails.
+        let release = hand_over(per_event.iter().flat_map(|e| &e.fds).map(AsFd::as_fd)).ok();
+
         let mut filters = Vec::new();
         for event in &per_event {
             filters.push(set_filters(event, filter)?);
         }
+        // The one reported: inet_sock_set_state's.
         let kernel_filter = filters.swap_remove(0);
 
         // Each CPU's ring is its inet_sock_set_state event's; the others of
@@ -110,10 +114,11 @@ impl Tracer {
         for event in &events {
             enable(event.as_fd()).map_err(io_err("enable a perf event"))?;
         }
-
-        let (release, events, released_by) = match hand_over(&events) {
-            Ok(ring) => (Some(ring), Vec::new(), "kernel worker"),
-            Err(_) => (None, events, "exit"),
+        // Ours are closed now when the kernel holds the events.
+        let (events, released_by) = if release.is_some() {
+            (Vec::new(), "kernel worker")
+        } else {
+            (events, "exit")
         };
         let info = TraceInfo {
             clock: "mono".into(),
