@@ -13,7 +13,9 @@
 //! ring's descriptor is closed here; the ring's teardown, `io_ring_exit_work()`,
 //! runs on a kernel worker, and its `fput()` of the events, from a kernel
 //! thread, goes to the delayed-fput worker. The exit took 0.05 ms with the
-//! events handed over, the same as without events. The events still die with
+//! events handed over, the same as without events (a C program; `costs.rs`
+//! measures the same with a test process: 103 ms with the events open, 1-5 ms
+//! handed over). The events still die with
 //! the process, also on SIGKILL: nothing of ours outlives it but the kernel's
 //! own cleanup.
 //!

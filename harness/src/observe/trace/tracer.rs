@@ -234,7 +234,7 @@ fn open_error(event: &str, cpu: u32, e: io::Error) -> TraceError {
 }
 
 /// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,6`).
-fn online_cpus() -> Result<Vec<u32>, TraceError> {
+pub(super) fn online_cpus() -> Result<Vec<u32>, TraceError> {
     let path = "/sys/devices/system/cpu/online";
     let text = fs::read_to_string(path).map_err(io_err(format!("read {path}")))?;
     parse_cpu_list(&text).ok_or_else(|| TraceError::Format {
