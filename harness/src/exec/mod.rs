@@ -13,10 +13,11 @@ use crate::evidence::{FirstConnection, Observation};
 use crate::lab::Lab;
 use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
-use crate::observe::diag::{self, TcpState};
+use crate::observe::diag;
 use crate::peer::{Client, Ends, Played, kernel};
 use crate::scenario::Case;
 use crate::wire::Side;
+use crate::wire::TcpState;
 
 use plan::{Event, Step, plan};
 

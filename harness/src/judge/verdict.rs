@@ -204,6 +204,9 @@ fn counter_stand_in(
         (_, Some(v)) if v < m.first => Err(format!(
             "this kernel ({v}) predates {name} ({added}) and has nothing that counted the same event"
         )),
+        (_, Some(v)) if !m.printed_by(v) => Err(format!(
+            "this kernel ({v}) is past the releases that printed {name} ({added})"
+        )),
         _ => Err(format!(
             "this kernel has no counter {name} (printed by {added}); it may be built without it"
         )),

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use crate::wire::TcpState;
+use crate::wire::TcpState;
 
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::IPPROTO_TCP;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::evidence::Observation;
 use crate::judge;
 use crate::observe::counters::Counters;
-use crate::observe::diag::TcpState;
 use crate::observe::trace::{Context, Owner, Reset, ResetDirection, Side, StateChange};
 use crate::run::CaseRun;
 use crate::scenario;
+use crate::wire::TcpState;
 use crate::wire::{Dir, Segment, Seq};
 
 /// The capture-clock origin of the synthetic segments (ns).

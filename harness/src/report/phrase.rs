@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::evidence::FirstConnection;
 use crate::observe::counters::Counters;
-use crate::observe::diag::TcpState;
 use crate::observe::trace;
+use crate::wire::TcpState;
 use crate::wire::{Segment, Seq, TsVal};
 
 /// The note on the client's FIN of the first connection.

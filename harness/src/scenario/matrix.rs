@@ -482,6 +482,9 @@ fn choice_loc<T: PartialEq>(setting: &Setting<T>, value: &T) -> Loc {
         .clone()
 }
 
+/// Where a refused combination points, its field and its message.
+type Refusal = (Loc, &'static str, String);
+
 /// Events, closers and clients that do not go together.
 fn combination_checks(
     spec: &Spec,
@@ -489,7 +492,7 @@ fn combination_checks(
     report: &mut impl FnMut(Vec<(&Case, Loc, &str, String)>),
 ) {
     let cf = &spec.closes_first;
-    let mut each = |what: &dyn Fn(&Case) -> Option<(Loc, &'static str, String)>| {
+    let mut each = |what: &dyn Fn(&Case) -> Option<Refusal>| {
         report(
             cases
                 .iter()

@@ -1,44 +1,28 @@
-//! The ring buffer's clock: `tai` (exact) or `mono` (offset measured), and what
-//! turns its time into CLOCK_REALTIME.
+//! The clock of the perf records, CLOCK_MONOTONIC, and the offset that turns
+//! it into CLOCK_REALTIME, the clock of the capture's SO_TIMESTAMPNS stamps.
+//!
+//! perf refuses CLOCK_REALTIME and CLOCK_TAI for tracepoint events (EINVAL,
+//! measured on 6.18): `perf_event_set_clock()` takes only the NMI-safe
+//! CLOCK_MONOTONIC and CLOCK_MONOTONIC_RAW for a PMU without
+//! `PERF_PMU_CAP_NO_NMI`, and the tracepoint PMU has none.
 
-use super::error::{TraceError, io_err};
-use super::instance::Instance;
-use super::tracefs::read_tracefs;
+/// The clock the perf events stamp their records with (`attr.clockid`).
+pub(super) const RECORD_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
 
-/// Sets the instance's clock to `tai` (exact) or `mono` (offset measured), and
-/// returns its name and the offset to CLOCK_REALTIME.
-///
-/// Equivalent to: `echo tai > trace_clock`
-pub(super) fn set_clock(instance: &Instance) -> Result<(&'static str, i64), TraceError> {
-    let path = instance.path.join("trace_clock");
-    let offered = read_tracefs(&path).map_err(io_err(format!("read {}", path.display())))?;
-    let has = |name: &str| {
-        offered
-            .split_whitespace()
-            .any(|c| c.trim_matches(|ch| ch == '[' || ch == ']') == name)
-    };
-    if has("tai") {
-        instance.write("trace_clock", "tai")?;
-        // CLOCK_TAI - CLOCK_REALTIME is the kernel's TAI offset, a whole number
-        // of seconds; the two reads are microseconds apart, so rounding is exact.
-        let diff = clock_ns(libc::CLOCK_TAI) - clock_ns(libc::CLOCK_REALTIME);
-        let secs = (diff + 500_000_000).div_euclid(1_000_000_000);
-        return Ok(("tai", i64::try_from(-secs * 1_000_000_000).unwrap_or(0)));
-    }
-    if has("mono") {
-        instance.write("trace_clock", "mono")?;
-        let before = clock_ns(libc::CLOCK_REALTIME);
-        let mono = clock_ns(libc::CLOCK_MONOTONIC);
-        let after = clock_ns(libc::CLOCK_REALTIME);
-        let offset = (before + after) / 2 - mono;
-        return Ok(("mono", i64::try_from(offset).unwrap_or(0)));
-    }
-    Err(TraceError::Unavailable {
-        why: format!(
-            "the kernel offers neither the tai nor the mono trace clock: {}",
-            offered.trim()
-        ),
-    })
+/// The record clock now, in its nanoseconds (what a record's time holds).
+pub(super) fn record_clock_now() -> u64 {
+    u64::try_from(clock_ns(RECORD_CLOCK)).unwrap_or(0)
+}
+
+/// CLOCK_REALTIME - CLOCK_MONOTONIC now, from a MONOTONIC read between two
+/// REALTIME reads (they are well under a microsecond apart). Measured when a
+/// case starts its trace, it also holds for that case's events, unless the wall
+/// clock is stepped meanwhile.
+pub(super) fn realtime_offset_ns() -> i64 {
+    let before = clock_ns(libc::CLOCK_REALTIME);
+    let mono = clock_ns(RECORD_CLOCK);
+    let after = clock_ns(libc::CLOCK_REALTIME);
+    i64::try_from((before + after) / 2 - mono).unwrap_or(0)
 }
 
 pub(super) fn clock_ns(clock: libc::clockid_t) -> i128 {

@@ -1,27 +1,20 @@
-//! What one trace collected, and the [`TraceLog`] it makes: sorted by time,
-//! attributed to the owner threads, on CLOCK_REALTIME.
+//! The [`TraceLog`] that one case's records make: sorted by time, attributed to
+//! the owner threads, on CLOCK_REALTIME.
 
 use super::decode::{Kind, Record};
 use super::log::{Reset, StateChange, TraceInfo, TraceLog};
 use super::owner::{attribute, incarnations};
 use super::spec::TraceSpec;
 
-/// The records a trace kept so far, and whether a page said events were missed.
-#[derive(Default)]
-pub(super) struct Collected {
-    pub(super) records: Vec<Record>,
-    pub(super) missed_pages: bool,
-}
-
-/// The log of `collected` (records that matched `spec`), attributed to
-/// `spec.owners`, on CLOCK_REALTIME.
+/// The log of `records` (those that matched `spec`), attributed to
+/// `spec.owners`, on CLOCK_REALTIME; `lost`: what the kernel lost meanwhile.
 pub(super) fn assemble(
-    collected: &Collected,
+    records: &[Record],
     spec: &TraceSpec,
     info: &TraceInfo,
     lost: u64,
 ) -> TraceLog {
-    let mut records = collected.records.clone();
+    let mut records = records.to_vec();
     records.sort_by_key(|r| r.ts);
     let owners = attribute(&records, &spec.owners);
     let socks = incarnations(&records);
@@ -63,9 +56,6 @@ pub(super) fn assemble(
             }),
         }
     }
-    // A page flagged "events missed" with no count in the stats still
-    // means something was lost.
-    let lost = lost.max(u64::from(collected.missed_pages));
     TraceLog {
         changes,
         resets,

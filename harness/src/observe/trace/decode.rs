@@ -2,14 +2,12 @@
 //! two ends, and the task and context the kernel ran it in.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 
-use super::error::{TraceError, io_err};
+use super::error::TraceError;
 use super::format::{EventFormat, parse_format};
 use super::log::{Context, ResetDirection};
-use super::ring::{PageLayout, read_uint};
-use super::tracefs::read_tracefs;
-use crate::observe::diag::TcpState;
+use super::tracefs::read_files;
+use crate::wire::TcpState;
 
 /// `common_flags` bits (`enum trace_flag_type`, include/linux/trace_events.h).
 const TRACE_FLAG_HARDIRQ: u8 = 0x08;
@@ -55,51 +53,66 @@ pub(super) enum Kind {
     },
 }
 
-/// The formats needed to decode pages of one instance.
+/// The traced events: `format` files relative to the tracefs root, all there
+/// since Linux 4.16 (inet_sock_set_state; the reset events came in 4.15).
+const FORMATS: [&str; 3] = [
+    "events/sock/inet_sock_set_state/format",
+    "events/tcp/tcp_send_reset/format",
+    "events/tcp/tcp_receive_reset/format",
+];
+
+/// The formats of the traced events, which decode their raw records.
 #[derive(Debug, Clone)]
 pub(super) struct Decoder {
-    pub(super) page: PageLayout,
     pub(super) state: EventFormat,
-    pub(super) send_reset: Option<EventFormat>,
-    pub(super) receive_reset: Option<EventFormat>,
+    pub(super) send_reset: EventFormat,
+    pub(super) receive_reset: EventFormat,
 }
 
 impl Decoder {
-    pub(super) fn load(instance: &Path) -> Result<Decoder, TraceError> {
-        let read = |rel: &str| -> Result<EventFormat, TraceError> {
-            let path = instance.join(rel);
-            let text = read_tracefs(&path).map_err(io_err(format!("read {}", path.display())))?;
-            parse_format(&text).map_err(|what| TraceError::Format { path, what })
+    /// Reads and parses the events' formats; also says whether tracefs had to
+    /// be mounted privately to read them.
+    pub(super) fn load() -> Result<(Decoder, bool), TraceError> {
+        let files = read_files(&FORMATS)?;
+        let mut formats = FORMATS.iter().zip(files.texts).map(|(rel, text)| {
+            let format = parse_format(&text).and_then(|f| match f.id {
+                Some(_) => Ok(f),
+                None => Err("no ID line".into()),
+            });
+            format.map_err(|what| TraceError::Format {
+                path: files.root.join(rel),
+                what,
+            })
+        });
+        let mut next = || {
+            formats
+                .next()
+                .unwrap_or_else(|| unreachable!("three formats"))
         };
-        let header = read("events/header_page")?;
-        let page = PageLayout::from_format(&header).map_err(|what| TraceError::Format {
-            path: instance.join("events/header_page"),
-            what,
-        })?;
-        let optional = |rel: &str| instance.join(rel).exists().then(|| read(rel)).transpose();
-        Ok(Decoder {
-            page,
-            state: read("events/sock/inet_sock_set_state/format")?,
-            send_reset: optional("events/tcp/tcp_send_reset/format")?,
-            receive_reset: optional("events/tcp/tcp_receive_reset/format")?,
-        })
+        let decoder = Decoder {
+            state: next()?,
+            send_reset: next()?,
+            receive_reset: next()?,
+        };
+        Ok((decoder, files.private_mount))
     }
 
-    /// Decodes one event; None for events of other types, other protocols,
-    /// or states this module does not know.
-    pub(super) fn decode(&self, ts: u64, data: &[u8]) -> Option<Record> {
-        let common = |f: &EventFormat, name: &str| f.field(name).and_then(|x| read_uint(data, x));
-        let id = common(&self.state, "common_type")? as u16;
-        let (format, which) = if Some(id) == self.state.id {
-            (&self.state, 0)
-        } else if let Some(f) = self.send_reset.as_ref().filter(|f| f.id == Some(id)) {
-            (f, 1)
-        } else if let Some(f) = self.receive_reset.as_ref().filter(|f| f.id == Some(id)) {
-            (f, 2)
-        } else {
-            return None;
-        };
-        let tid = common(format, "common_pid")? as u32 as i32;
+    /// The formats, in the order the tracer opens and filters the events.
+    pub(super) fn formats(&self) -> [&EventFormat; 3] {
+        [&self.state, &self.send_reset, &self.receive_reset]
+    }
+
+    /// Decodes one raw tracepoint record, stamped `ts` and run by thread `tid`;
+    /// None for events of other types, other protocols, or states this module
+    /// does not know.
+    pub(super) fn decode(&self, ts: u64, tid: i32, data: &[u8]) -> Option<Record> {
+        let common = |f: &EventFormat, name: &str| f.field(name).and_then(|x| x.read_uint(data));
+        let id = Some(common(&self.state, "common_type")? as u16);
+        let (format, which) = self
+            .formats()
+            .into_iter()
+            .zip(0..)
+            .find(|(f, _)| f.id == id)?;
         let flags = common(format, "common_flags")? as u8;
         let skaddr = common(format, "skaddr").unwrap_or(0);
         let (src, dst) = endpoints(format, data)?;
@@ -162,11 +175,11 @@ fn endpoints(f: &EventFormat, data: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     }
     let port = |name: &str| {
         f.field(name)
-            .and_then(|x| read_uint(data, x))
+            .and_then(|x| x.read_uint(data))
             .map(|p| p as u16)
     };
     let (sport, dport) = (port("sport")?, port("dport")?);
-    let v6 = match f.field("family").and_then(|x| read_uint(data, x)) {
+    let v6 = match f.field("family").and_then(|x| x.read_uint(data)) {
         Some(fam) => fam == libc::AF_INET6 as u64,
         None => saddr.iter().all(|b| *b == 0) && daddr.iter().all(|b| *b == 0),
     };
@@ -206,7 +219,7 @@ mod tests {
     use TcpState::*;
 
     #[test]
-    fn real_page_decodes_to_the_tcpstates_timeline() {
+    fn real_ring_decodes_to_the_tcpstates_timeline() {
         let records = decoded_fixture();
         let states: Vec<(
             u64,
@@ -226,27 +239,28 @@ mod tests {
             })
             .map(|(k, s, d, o, n, c, t)| (k & 0xffff, s, d, o, n, c, t))
             .collect();
-        let (l, srv, cli) = (0x30c0, 0x09c0, 0x4440);
+        let (l, srv, cli) = (0x0000, 0x09c0, 0x3a80);
         let (task, soft) = (Context::Task, Context::Softirq);
+        let t = 29516;
         let expected = vec![
-            (l, v6(8888), any6(), Close, Listen, task, 7181),
-            (cli, v6(12345), v6(8888), Close, SynSent, task, 7181),
-            (cli, v6(12345), v6(8888), SynSent, Established, task, 7181),
-            (srv, v6(8888), v6(12345), Listen, SynRecv, soft, 7181),
-            (srv, v6(8888), v6(12345), SynRecv, Established, soft, 7181),
-            (srv, v6(8888), v6(12345), Established, FinWait1, task, 7181),
-            (cli, v6(12345), v6(8888), Established, CloseWait, soft, 7181),
-            // The FIN's ACK and the client's FIN arrive in softirq while
-            // another task (7281) runs: its tid proves nothing.
-            (srv, v6(8888), v6(12345), FinWait1, FinWait2, soft, 7281),
-            (srv, v6(8888), v6(12345), FinWait2, Close, soft, 7281),
-            (cli, v6(12345), v6(8888), CloseWait, LastAck, task, 7181),
-            (cli, v6(12345), v6(8888), LastAck, Close, task, 7181),
+            (l, v6(8888), any6(), Close, Listen, task, t),
+            (cli, v6(12345), v6(8888), Close, SynSent, task, t),
+            (cli, v6(12345), v6(8888), SynSent, Established, task, t),
+            (srv, v6(8888), v6(12345), Listen, SynRecv, soft, t),
+            (srv, v6(8888), v6(12345), SynRecv, Established, soft, t),
+            (srv, v6(8888), v6(12345), Established, FinWait1, task, t),
+            (cli, v6(12345), v6(8888), Established, CloseWait, soft, t),
+            (cli, v6(12345), v6(8888), CloseWait, LastAck, task, t),
+            // The client's FIN reaches the server in softirq: tcp_time_wait()
+            // takes over, and the full socket goes to CLOSE.
+            (srv, v6(8888), v6(12345), FinWait1, FinWait2, soft, t),
+            (srv, v6(8888), v6(12345), FinWait2, Close, soft, t),
+            (cli, v6(12345), v6(8888), LastAck, Close, task, t),
             // The same memory as a new socket, connecting to a closed port
             // (no local port yet when SYN_SENT is entered).
-            (cli, v6(0), v6(12346), Close, SynSent, task, 7181),
-            (cli, v6(34744), v6(12346), SynSent, Close, task, 7181),
-            (l, v6(8888), any6(), Listen, Close, task, 7181),
+            (cli, v6(0), v6(12346), Close, SynSent, task, t),
+            (cli, v6(51066), v6(12346), SynSent, Close, task, t),
+            (l, v6(8888), any6(), Listen, Close, task, t),
         ];
         assert_eq!(states, expected);
 
@@ -256,7 +270,7 @@ mod tests {
             .collect();
         assert_eq!(resets.len(), 2);
         assert_eq!(resets[0].skaddr, 0, "a RST for a closed port has no socket");
-        assert_eq!((resets[0].src, resets[0].dst), (v6(12346), v6(34744)));
+        assert_eq!((resets[0].src, resets[0].dst), (v6(12346), v6(51066)));
         assert_eq!(
             resets[0].kind,
             Kind::Reset {
@@ -265,7 +279,7 @@ mod tests {
                 reason: Some("NO_SOCKET".into())
             }
         );
-        assert_eq!((resets[1].src, resets[1].dst), (v6(34744), v6(12346)));
+        assert_eq!((resets[1].src, resets[1].dst), (v6(51066), v6(12346)));
         assert!(matches!(
             resets[1].kind,
             Kind::Reset {

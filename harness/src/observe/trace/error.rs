@@ -1,5 +1,5 @@
 //! Why a state trace could not be made or read ([`TraceError`]), and the helper
-//! that names the tracefs operation that failed.
+//! that names the operation that failed.
 
 use std::io;
 use std::path::PathBuf;
@@ -14,24 +14,25 @@ pub enum TraceError {
         /// One sentence a person can act on.
         why: String,
     },
-    /// A tracefs operation failed after the instance was made.
+    /// A tracefs read or a perf operation failed.
     #[error("{op}: {source}")]
     Io {
-        /// What was done, like `write tai to .../trace_clock`.
+        /// What was done, like `map the perf ring of CPU 1`.
         op: String,
         source: io::Error,
     },
-    /// A tracefs `format` file that this module cannot read.
+    /// A tracefs `format` file (or another kernel list) that this module cannot read.
     #[error("{path}: unexpected format: {what}")]
     Format { path: PathBuf, what: String },
-    /// A ring-buffer page that does not decode.
-    #[error("{path}: malformed ring-buffer page: {what}")]
-    Page { path: PathBuf, what: String },
+    /// A perf ring that holds a record that does not parse.
+    #[error("perf ring of CPU {cpu}: malformed record: {what}")]
+    Ring { cpu: u32, what: String },
 }
 
 impl TraceError {
     /// True when the environment cannot trace at all (as opposed to a failure
     /// part-way), so the caller should fall back to sock_diag.
+    #[cfg(test)]
     pub fn is_unavailable(&self) -> bool {
         matches!(self, TraceError::Unavailable { .. })
     }

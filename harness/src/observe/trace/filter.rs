@@ -1,29 +1,25 @@
-//! The kernel filter of an event: the most specific one the kernel accepts for
-//! a [`TraceSpec`] (IPv4 by host-order address, IPv6 by family and ports).
+//! The kernel filter of an event (ftrace filter syntax, set on each perf event):
+//! the most specific one the kernel accepts for a [`TraceSpec`] (IPv4 by
+//! host-order address, IPv6 by family and ports).
 
+use std::io;
 use std::net::IpAddr;
 
-use super::error::TraceError;
-use super::instance::Instance;
 use super::spec::TraceSpec;
 
-/// Writes the first filter the kernel accepts for `event` (`sock/...`), from
+/// Sets the first filter that the kernel accepts for `spec` with `set`, from
 /// the most to the least specific, and returns it (`none` when all were
-/// refused: the userspace check still applies).
-///
-/// Equivalent to: `echo FILTER > events/EVENT/filter`
-pub(super) fn set_filter(
-    instance: &Instance,
-    event: &str,
+/// refused: the userspace check still applies). `has_protocol`: the event has
+/// a `protocol` field (`sock:inet_sock_set_state`).
+pub(super) fn first_accepted(
     spec: &TraceSpec,
     has_protocol: bool,
-) -> Result<String, TraceError> {
-    let rel = format!("events/{event}/filter");
+    mut set: impl FnMut(&str) -> io::Result<()>,
+) -> io::Result<String> {
     for candidate in filter_candidates(spec, has_protocol) {
-        match instance.write(&rel, &candidate) {
+        match set(&candidate) {
             Ok(()) => return Ok(candidate),
-            Err(TraceError::Io { source, .. })
-                if matches!(source.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
             Err(e) => return Err(e),
         }
     }

@@ -1,5 +1,5 @@
-//! Event formats: the field offsets of `events/<system>/<event>/format` and
-//! `events/header_page`, and the reset reasons of a print fmt.
+//! Event formats: the id and field offsets of `events/<system>/<event>/format`,
+//! and the reset reasons of its print fmt.
 
 use std::collections::HashMap;
 
@@ -14,9 +14,26 @@ pub(super) struct Field {
 /// `__print_symbolic(REC->reason, ...)` when it has one.
 #[derive(Debug, Clone, Default)]
 pub(super) struct EventFormat {
+    /// The event's name, like `inet_sock_set_state`.
+    pub(super) name: String,
     pub(super) id: Option<u16>,
     fields: HashMap<String, Field>,
     pub(super) reasons: HashMap<u32, String>,
+}
+
+impl Field {
+    /// The field as an unsigned number (host byte order), if it is 1, 2, 4
+    /// or 8 bytes and inside `record`.
+    pub(super) fn read_uint(self, record: &[u8]) -> Option<u64> {
+        let b = record.get(self.offset..self.offset + self.size)?;
+        Some(match self.size {
+            1 => u64::from(b[0]),
+            2 => u64::from(u16::from_ne_bytes(b.try_into().ok()?)),
+            4 => u64::from(u32::from_ne_bytes(b.try_into().ok()?)),
+            8 => u64::from_ne_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    }
 }
 
 impl EventFormat {
@@ -25,12 +42,14 @@ impl EventFormat {
     }
 }
 
-/// Parses a tracefs `format` file (also `events/header_page`).
+/// Parses a tracefs `format` file.
 pub(super) fn parse_format(text: &str) -> Result<EventFormat, String> {
     let mut format = EventFormat::default();
     for line in text.lines() {
         let line = line.trim();
-        if let Some(id) = line.strip_prefix("ID:") {
+        if let Some(name) = line.strip_prefix("name:") {
+            format.name = name.trim().to_string();
+        } else if let Some(id) = line.strip_prefix("ID:") {
             format.id = Some(
                 id.trim()
                     .parse()
@@ -95,13 +114,13 @@ fn parse_symbols(fmt: &str, prefix: &str) -> HashMap<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::trace::fixtures::{HEADER_PAGE, SEND_RESET_FORMAT, STATE_FORMAT};
-    use crate::observe::trace::ring::PageLayout;
+    use crate::observe::trace::fixtures::{SEND_RESET_FORMAT, STATE_FORMAT};
 
     #[test]
     fn format_file_gives_offsets_of_every_field() {
         let f = parse_format(STATE_FORMAT).unwrap();
         assert_eq!(f.id, Some(2287));
+        assert_eq!(f.name, "inet_sock_set_state");
         assert_eq!(f.field("common_pid"), Some(Field { offset: 4, size: 4 }));
         assert_eq!(f.field("skaddr"), Some(Field { offset: 8, size: 8 }));
         assert_eq!(
@@ -125,10 +144,6 @@ mod tests {
                 size: 16
             })
         );
-        let header = PageLayout::from_format(&parse_format(HEADER_PAGE).unwrap()).unwrap();
-        assert_eq!(header.timestamp, Field { offset: 0, size: 8 });
-        assert_eq!(header.commit, Field { offset: 8, size: 8 });
-        assert_eq!(header.data, 16);
     }
 
     #[test]

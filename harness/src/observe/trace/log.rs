@@ -3,28 +3,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::observe::diag::TcpState;
-
-/// Which end of the case an event belongs to, by the server's address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Server,
-    Client,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Server => "server",
-            Side::Client => "client",
-        })
-    }
-}
+pub use crate::wire::Side;
+use crate::wire::TcpState;
 
 /// Where the kernel was when it changed the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,19 +133,23 @@ impl fmt::Display for Reset {
 /// How the trace was set up, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceInfo {
-    /// The instance directory (removed when the trace ends).
-    pub instance: PathBuf,
-    /// The ring buffer's clock: `tai` (exact) or `mono` (offset measured).
+    /// The records' clock: `mono` (perf accepts no wall clock for tracepoints).
     pub clock: String,
-    /// Added to the ring buffer's time to get CLOCK_REALTIME nanoseconds.
+    /// Added to the records' time to get CLOCK_REALTIME nanoseconds; measured
+    /// when the trace started.
     pub realtime_offset_ns: i64,
     /// The filter the kernel accepted for `sock:inet_sock_set_state`
     /// (`none` when every candidate was refused).
     pub kernel_filter: String,
-    /// Whether `tcp:tcp_send_reset` and `tcp:tcp_receive_reset` are traced.
-    pub resets: bool,
-    /// The host had no tracefs mounted: this process uses its private mount.
+    /// The host had no tracefs mounted: the event formats were read through a
+    /// private mount.
     pub mounted_tracefs: bool,
+    /// The CPUs with a perf event (and a ring) each.
+    pub cpus: Vec<u32>,
+    /// Who releases the perf events once the process is gone: `kernel worker`
+    /// (the exit does not wait) or `exit` (the exit waits for the tracepoints'
+    /// RCU grace periods; io_uring was unavailable).
+    pub released_by: String,
 }
 
 /// Everything a trace saw, sorted by time.
@@ -170,7 +157,8 @@ pub struct TraceInfo {
 pub struct TraceLog {
     pub changes: Vec<StateChange>,
     pub resets: Vec<Reset>,
-    /// Events the kernel dropped or overwrote (buffer full); 0 normally.
+    /// Events the kernel dropped (ring full) or throttled, at least this many;
+    /// 0 normally.
     pub lost_events: u64,
     pub info: TraceInfo,
 }
@@ -182,6 +170,7 @@ impl TraceLog {
     }
 
     /// The case's own state changes of one side.
+    #[cfg(test)]
     pub fn side(&self, side: Side) -> impl Iterator<Item = &StateChange> {
         self.own_changes().filter(move |c| c.side == Some(side))
     }

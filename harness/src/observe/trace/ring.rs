@@ -1,236 +1,149 @@
-//! Ring-buffer pages: what one read of `per_cpu/cpuN/trace_pipe_raw` returns,
-//! decoded into time-stamped raw events (`kernel/trace/ring_buffer.c`).
+//! One CPU's perf ring buffer mapped into this process: hands out the records
+//! the kernel wrote since the last read, in order, and gives their space back
+//! (the `data_head`/`data_tail` protocol of `struct perf_event_mmap_page`).
 
-use super::format::{EventFormat, Field};
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Ring-buffer event types (`include/linux/ring_buffer.h`); 1..=28 are data
-/// events whose length is `type_len * 4`.
-const RB_TYPE_PADDING: u32 = 29;
-const RB_TYPE_TIME_EXTEND: u32 = 30;
-const RB_TYPE_TIME_STAMP: u32 = 31;
-/// Bits of a time delta in the event header; extends carry the upper bits.
-const TS_SHIFT: u32 = 27;
-/// The absolute time stamp keeps 59 bits; the top 5 come from the page.
-const TS_MSB: u64 = 0xf8 << 56;
-/// Flags in a page's `commit` word (`kernel/trace/ring_buffer.c`).
-const RB_MISSED_EVENTS: u64 = 1 << 31;
-const RB_MISSED_MASK: u64 = 3 << 30;
+use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
 
-/// Where a ring-buffer page keeps its time stamp, commit word and data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct PageLayout {
-    pub(super) timestamp: Field,
-    pub(super) commit: Field,
-    pub(super) data: usize,
+/// Offsets in `struct perf_event_mmap_page` (the first page of the mapping).
+const DATA_HEAD: usize = 1024;
+const DATA_TAIL: usize = 1032;
+const DATA_OFFSET: usize = 1040;
+const DATA_SIZE: usize = 1048;
+/// `struct perf_event_header`: u32 type, u16 misc, u16 size.
+const HEADER_LEN: usize = 8;
+/// More than any record of the traced events (a sample is 104 to 120 bytes).
+/// A ring with less free space than this when read may have refused one.
+const FULL_MARGIN: u64 = 256;
+
+/// A mapped ring: the control page and `2^n` data pages. Mapped writable, so
+/// the kernel never overwrites what was not read: when it is full, new records
+/// are dropped and counted in a `PERF_RECORD_LOST`.
+pub(super) struct Ring {
+    base: NonNull<u8>,
+    len: usize,
+    data_offset: usize,
+    data_size: usize,
 }
 
-impl PageLayout {
-    pub(super) fn from_format(f: &EventFormat) -> Result<PageLayout, String> {
-        let get = |n: &str| f.field(n).ok_or_else(|| format!("header_page has no {n}"));
-        Ok(PageLayout {
-            timestamp: get("timestamp")?,
-            commit: get("commit")?,
-            data: get("data")?.offset,
-        })
-    }
-}
+// SAFETY: the mapping belongs to the Ring alone and is unmapped once, by its
+// Drop; moving the Ring to another thread moves that ownership.
+unsafe impl Send for Ring {}
 
-/// One data event of a page: its ring-buffer time and its bytes (starting
-/// with `common_type`).
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct RawEvent<'a> {
-    pub(super) ts: u64,
-    pub(super) data: &'a [u8],
-}
-
-#[derive(Debug)]
-pub(super) struct ParsedPage<'a> {
-    pub(super) records: Vec<RawEvent<'a>>,
-    /// The kernel lost events before this page (buffer full).
-    pub(super) missed: bool,
-}
-
-/// Decodes one page read from `trace_pipe_raw` (format: `events/header_page`,
-/// `events/header_event`; reader: `rb_update_read_stamp()` in
-/// kernel/trace/ring_buffer.c).
-pub(super) fn parse_page<'a>(
-    page: &'a [u8],
-    layout: &PageLayout,
-) -> Result<ParsedPage<'a>, String> {
-    let mut ts = read_uint(page, layout.timestamp).ok_or("page shorter than its header")?;
-    let commit = read_uint(page, layout.commit).ok_or("page shorter than its header")?;
-    let missed = commit & RB_MISSED_EVENTS != 0;
-    let len = usize::try_from(commit & !RB_MISSED_MASK & 0xffff_ffff).map_err(|e| e.to_string())?;
-    let end = layout.data + len;
-    if end > page.len() {
-        return Err(format!(
-            "commit {len} runs past the page ({} bytes)",
-            page.len()
-        ));
-    }
-    let mut records = Vec::new();
-    let mut off = layout.data;
-    while off + 4 <= end {
-        let word = u32_at(page, off).ok_or("truncated event header")?;
-        let type_len = word & 0x1f;
-        let delta = u64::from(word >> 5);
-        let array0 = || u32_at(page, off + 4).ok_or(format!("truncated event at {off}"));
-        match type_len {
-            0 => {
-                // Length in array[0] (it counts itself), data from array[1].
-                let total = array0()? as usize;
-                if total < 4 {
-                    return Err(format!("event at {off} has length {total}"));
-                }
-                ts += delta;
-                let data = page
-                    .get(off + 8..off + 4 + total)
-                    .ok_or(format!("event at {off} runs past the page"))?;
-                records.push(RawEvent { ts, data });
-                off += 4 + total;
-            }
-            1..=28 => {
-                ts += delta;
-                let n = type_len as usize * 4;
-                let data = page
-                    .get(off + 4..off + 4 + n)
-                    .ok_or(format!("event at {off} runs past the page"))?;
-                records.push(RawEvent { ts, data });
-                off += 4 + n;
-            }
-            RB_TYPE_PADDING => {
-                if delta == 0 {
-                    break; // the rest of the page is empty
-                }
-                // A discarded event: skip it; its delta does not count.
-                off += 4 + array0()? as usize;
-            }
-            RB_TYPE_TIME_EXTEND => {
-                ts += (u64::from(array0()?) << TS_SHIFT) + delta;
-                off += 8;
-            }
-            RB_TYPE_TIME_STAMP => {
-                let mut abs = (u64::from(array0()?) << TS_SHIFT) + delta;
-                // rb_fix_abs_ts(): the top 5 bits come from the previous stamp.
-                if ts & TS_MSB != 0 {
-                    abs |= ts & TS_MSB;
-                    if abs < ts {
-                        abs += 1 << 59;
-                    }
-                }
-                ts = abs;
-                off += 8;
-            }
-            _ => unreachable!("type_len has 5 bits"),
-        }
-    }
-    Ok(ParsedPage { records, missed })
-}
-
-pub(super) fn read_uint(buf: &[u8], f: Field) -> Option<u64> {
-    let b = buf.get(f.offset..f.offset + f.size)?;
-    Some(match f.size {
-        1 => u64::from(b[0]),
-        2 => u64::from(u16::from_ne_bytes(b.try_into().ok()?)),
-        4 => u64::from(u32::from_ne_bytes(b.try_into().ok()?)),
-        8 => u64::from_ne_bytes(b.try_into().ok()?),
-        _ => return None,
-    })
-}
-
-fn u32_at(buf: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(buf.get(off..off + 4)?.try_into().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::observe::trace::fixtures::{HEADER_PAGE, decoder, page_bytes};
-    use crate::observe::trace::format::parse_format;
-
-    #[test]
-    fn real_page_keeps_nanoseconds_and_orders_the_events() {
-        let bytes = page_bytes();
-        let page = parse_page(&bytes, &decoder().page).unwrap();
-        assert_eq!(page.records.len(), 16);
-        // The page stamp is the first event's time (CLOCK_TAI, ns); the text
-        // trace would print 1795719070.643791.
-        assert_eq!(page.records[0].ts, 1_795_719_070_643_791_302);
-        assert_eq!(page.records[15].ts, 1_795_719_070_749_971_368);
-        assert!(page.records.windows(2).all(|w| w[0].ts <= w[1].ts));
-    }
-
-    /// Builds a page: 16-byte header (time stamp, commit) and `body`.
-    fn page(ts: u64, commit_flags: u64, body: &[u32]) -> Vec<u8> {
-        let mut p = Vec::new();
-        p.extend_from_slice(&ts.to_ne_bytes());
-        p.extend_from_slice(&((body.len() as u64 * 4) | commit_flags).to_ne_bytes());
-        for w in body {
-            p.extend_from_slice(&w.to_ne_bytes());
-        }
-        p.resize(4096, 0);
-        p
-    }
-
-    fn header(type_len: u32, delta: u32) -> u32 {
-        type_len | (delta << 5)
-    }
-
-    #[test]
-    fn page_decoding_follows_extends_absolute_stamps_and_discards() {
-        let layout = PageLayout {
-            timestamp: Field { offset: 0, size: 8 },
-            commit: Field { offset: 8, size: 8 },
-            data: 16,
+impl Ring {
+    /// Maps the ring of `event` with `data_pages` data pages (a power of two).
+    ///
+    /// Equivalent to: `mmap(NULL, (1 + data_pages) * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`
+    pub(super) fn map(event: BorrowedFd<'_>, data_pages: usize) -> io::Result<Ring> {
+        let page = rustix::param::page_size();
+        let len = (1 + data_pages) * page;
+        // SAFETY: a fresh shared mapping of a perf event at an address the
+        // kernel picks; it overlaps nothing, and Drop unmaps it.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                event,
+                0,
+            )
+        }?;
+        let base =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        let mut ring = Ring {
+            base,
+            len,
+            data_offset: page,
+            data_size: len - page,
         };
-        let base: u64 = 1_795_719_070_000_000_000; // has the top 5 bits set
-        let abs = base + (1 << 28) + 1000;
-        #[rustfmt::skip]
-        let body = [
-            header(1, 5), 0xaaaa,                 // data, 4 bytes, +5
-            header(RB_TYPE_TIME_EXTEND, 7), 2,    // +(2 << 27) + 7
-            header(2, 0), 0xbbbb, 0xcccc,         // data, 8 bytes
-            header(RB_TYPE_PADDING, 1), 12, 0, 0, // a discarded event (16 bytes): skipped
-            header(0, 3), 12, 0xdddd, 0xeeee,     // long form: length 12 counts itself
-            // absolute: the low 59 bits of `abs`; the top 5 come from the page
-            header(RB_TYPE_TIME_STAMP, (abs & ((1 << 27) - 1)) as u32),
-            ((abs & !TS_MSB) >> 27) as u32,
-            header(1, 1), 0xffff,
-            header(RB_TYPE_PADDING, 0),           // end of page
-            header(1, 1), 0x1111,                 // never read
-        ];
-        let p = page(base, RB_MISSED_EVENTS, &body);
-        let parsed = parse_page(&p, &layout).unwrap();
-        assert!(parsed.missed);
-        let got: Vec<(u64, Vec<u8>)> = parsed
-            .records
-            .iter()
-            .map(|r| (r.ts - base, r.data.to_vec()))
-            .collect();
-        let after_extend = 5 + (2 << 27) + 7;
-        assert_eq!(
-            got,
-            vec![
-                (5, 0xaaaa_u32.to_ne_bytes().to_vec()),
-                (
-                    after_extend,
-                    [0xbbbb_u32.to_ne_bytes(), 0xcccc_u32.to_ne_bytes()].concat()
-                ),
-                (
-                    after_extend + 3,
-                    [0xdddd_u32.to_ne_bytes(), 0xeeee_u32.to_ne_bytes()].concat()
-                ),
-                ((1 << 28) + 1001, 0xffff_u32.to_ne_bytes().to_vec()),
-            ]
-        );
+        // Linux 4.1+ says where the data is; older kernels leave 0 there.
+        let (offset, size) = (ring.word(DATA_OFFSET), ring.word(DATA_SIZE));
+        if offset != 0 && size != 0 {
+            ring.data_offset = usize::try_from(offset).map_err(io::Error::other)?;
+            ring.data_size = usize::try_from(size).map_err(io::Error::other)?;
+        }
+        if !ring.data_size.is_power_of_two() || ring.data_offset + ring.data_size > len {
+            return Err(io::Error::other(format!(
+                "perf ring with data at {}+{} in a {len}-byte mapping",
+                ring.data_offset, ring.data_size
+            )));
+        }
+        Ok(ring)
     }
 
-    #[test]
-    fn page_with_a_bad_commit_is_an_error() {
-        let layout = PageLayout::from_format(&parse_format(HEADER_PAGE).unwrap()).unwrap();
-        let mut p = page(0, 0, &[header(1, 0), 0]);
-        p[8..16].copy_from_slice(&9000u64.to_ne_bytes());
-        assert!(parse_page(&p, &layout).is_err());
-        assert!(parse_page(&p[..10], &layout).is_err());
+    /// Calls `each` with every record (header included) that the kernel wrote
+    /// since the last read, then gives their space back to the kernel. Stops
+    /// with an error at a record whose header makes no sense.
+    ///
+    /// Returns whether the ring was full: then the kernel may have dropped
+    /// records since the last read. It says how many only in a
+    /// `PERF_RECORD_LOST` that it writes once there is room again, that is
+    /// after this read, with the next record.
+    pub(super) fn read(&mut self, mut each: impl FnMut(&[u8])) -> Result<bool, String> {
+        // The kernel publishes data_head after writing the records before it.
+        let head = self.atomic(DATA_HEAD).load(Ordering::Acquire);
+        let mut tail = self.atomic(DATA_TAIL).load(Ordering::Relaxed);
+        let full = (self.data_size as u64).saturating_sub(head.wrapping_sub(tail)) < FULL_MARGIN;
+        let mut record = Vec::new();
+        let mut result = Ok(());
+        while tail < head {
+            let mut header = [0u8; HEADER_LEN];
+            self.copy_out(tail, &mut header);
+            let size = usize::from(u16::from_ne_bytes([header[6], header[7]]));
+            if size < HEADER_LEN || size > self.data_size || (head - tail) < size as u64 {
+                result = Err(format!(
+                    "record of {size} bytes at {tail} with the head at {head}"
+                ));
+                tail = head; // give it all back: nothing after it can be trusted
+                break;
+            }
+            record.resize(size, 0);
+            self.copy_out(tail, &mut record);
+            each(&record);
+            tail += size as u64;
+        }
+        // Our reads of the records are done before the kernel may reuse them.
+        self.atomic(DATA_TAIL).store(tail, Ordering::Release);
+        result.map(|()| full)
+    }
+
+    /// Copies `out.len()` bytes from ring position `pos` (wrapping at the end).
+    fn copy_out(&self, pos: u64, out: &mut [u8]) {
+        let mask = self.data_size as u64 - 1;
+        let start = (pos & mask) as usize;
+        let first = out.len().min(self.data_size - start);
+        // SAFETY: both ranges lie inside the data area of the mapping (start <
+        // data_size, first <= data_size - start, the rest wraps to its start
+        // and out.len() <= data_size), which the kernel does not write between
+        // data_tail and data_head; `out` is our own memory.
+        unsafe {
+            let data = self.base.as_ptr().add(self.data_offset);
+            std::ptr::copy_nonoverlapping(data.add(start), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, out.as_mut_ptr().add(first), out.len() - first);
+        }
+    }
+
+    fn atomic(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: the control page is mapped for as long as `self` lives; the
+        // field is 8-byte aligned (page start + multiple of 8), and the kernel
+        // and we access it only atomically.
+        unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(offset).cast::<u64>()) }
+    }
+
+    fn word(&self, offset: usize) -> u64 {
+        self.atomic(offset).load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map`, which nothing
+        // references any more.
+        let _ = unsafe { munmap(self.base.as_ptr().cast(), self.len) };
     }
 }

@@ -1,5 +1,5 @@
-//! Test helpers that run real connections in private network namespaces on a
-//! private or the shared trace; they need root and say so clearly without it.
+//! Test helpers that run real connections in private network namespaces on the
+//! shared trace; they need root and say so clearly without it.
 
 use std::collections::HashMap;
 use std::io::{self, Read as _};
@@ -8,16 +8,19 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::clock::clock_ns;
-use super::{SharedTrace, Side, StateTrace, TraceError, TraceInfo, TraceLog, TraceSpec};
+use super::{SharedTrace, Side, TraceLog, TraceSpec};
 use crate::lab::netlink;
-use crate::observe::diag::{self, TcpState};
+use crate::observe::diag;
+use crate::wire::TcpState;
 
 use TcpState::*;
 
 pub(super) fn require_root() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        panic!("this test needs root (tracefs, unshare(CLONE_NEWNET)): run `sudo cargo test`");
+        panic!(
+            "this test needs root (perf_event_open, tracefs, unshare(CLONE_NEWNET)): run `sudo cargo test`"
+        );
     }
 }
 
@@ -64,7 +67,11 @@ pub(super) fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static
 }
 
 /// Polls the trace until `done` holds, for at most 5 s.
-pub(super) fn wait_for(trace: &AnyTrace, what: &str, done: impl Fn(&TraceLog) -> bool) -> TraceLog {
+pub(super) fn wait_for(
+    trace: &SharedTrace,
+    what: &str,
+    done: impl Fn(&TraceLog) -> bool,
+) -> TraceLog {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = trace.snapshot().expect("read the trace");
@@ -108,45 +115,6 @@ pub(super) fn sequences(log: &TraceLog, side: Side) -> Vec<Vec<(TcpState, TcpSta
         .collect()
 }
 
-/// A private or a shared trace, for tests that run both.
-pub(super) enum AnyTrace {
-    Private(Box<StateTrace>),
-    Shared(SharedTrace),
-}
-
-impl AnyTrace {
-    pub(super) fn start(shared: bool, scope: &[IpAddr], spec: TraceSpec) -> AnyTrace {
-        if shared {
-            AnyTrace::Shared(SharedTrace::start(scope, spec).expect("start the shared trace"))
-        } else {
-            AnyTrace::Private(Box::new(
-                StateTrace::start(spec).expect("start the state trace"),
-            ))
-        }
-    }
-
-    fn info(&self) -> &TraceInfo {
-        match self {
-            AnyTrace::Private(t) => t.info(),
-            AnyTrace::Shared(t) => t.info(),
-        }
-    }
-
-    fn snapshot(&self) -> Result<TraceLog, TraceError> {
-        match self {
-            AnyTrace::Private(t) => t.snapshot(),
-            AnyTrace::Shared(t) => t.snapshot(),
-        }
-    }
-
-    pub(super) fn stop(self) -> Result<TraceLog, TraceError> {
-        match self {
-            AnyTrace::Private(t) => t.stop(),
-            AnyTrace::Shared(t) => t.stop(),
-        }
-    }
-}
-
 pub(super) struct CloseFirst {
     pub(super) log: TraceLog,
     listen_window: (u64, u64),
@@ -157,13 +125,12 @@ pub(super) struct CloseFirst {
 /// In the calling thread's namespace: a listener on 127.0.0.1:`port`, a
 /// client bound to :`cport`; the server closes first, then the client.
 /// `sync` lines up parallel runs: after their traces start, and before
-/// they stop. `shared`: on the process's shared instance for `[ip]`.
+/// they stop. The trace is the process's shared one for `[ip]`.
 pub(super) fn server_closes_first(
     ip: IpAddr,
     port: u16,
     cport: u16,
     sync: Option<Arc<Barrier>>,
-    shared: bool,
 ) -> CloseFirst {
     let server = SocketAddr::new(ip, port);
     let client = SocketAddr::new(ip, cport);
@@ -171,8 +138,8 @@ pub(super) fn server_closes_first(
         .ports([port, cport])
         .server(server)
         .owner(gettid());
-    let trace = AnyTrace::start(shared, &[ip], spec);
-    assert_eq!(trace.info().clock, "tai");
+    let trace = SharedTrace::start(&[ip], spec).expect("start the shared trace");
+    assert_eq!(trace.info().clock, "mono");
     if let Some(b) = &sync {
         b.wait();
     }
@@ -209,14 +176,7 @@ pub(super) fn server_closes_first(
     if let Some(b) = &sync {
         b.wait();
     }
-    let instance = trace.info().instance.clone();
     let log = trace.stop().expect("stop the state trace");
-    assert_eq!(
-        instance.exists(),
-        shared,
-        "{}: a private instance goes with stop(), the shared one stays",
-        instance.display()
-    );
     CloseFirst {
         log,
         listen_window: (t0, t1),

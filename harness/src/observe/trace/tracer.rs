@@ -1,183 +1,257 @@
-//! A [`Tracer`]: an instance set up with its buffer, clock, filters and events,
-//! and read back page by page from every CPU.
+//! A [`Tracer`]: the traced tracepoints opened as perf events on every online
+//! CPU, filtered in the kernel, each CPU's events writing into one ring; read
+//! back as decoded records.
 
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 
-use super::clock::{clock_ns, set_clock};
+use super::clock::{RECORD_CLOCK, realtime_offset_ns};
 use super::decode::{Decoder, Record};
 use super::error::{TraceError, io_err};
-use super::filter::set_filter;
-use super::instance::Instance;
+use super::filter::first_accepted;
+use super::format::EventFormat;
 use super::log::TraceInfo;
-use super::ring::parse_page;
+use super::perf::{enable, open_tracepoint, set_filter, set_output};
+use super::record::{PerfRecord, parse};
+use super::release::hand_over;
+use super::ring::Ring;
 use super::spec::TraceSpec;
-use super::tracefs::{MOUNTED_BY_US, read_tracefs};
 
-/// Per-CPU ring buffer of our instance. mkdir allocates the kernel default
-/// (1.4 MB per CPU here); a case makes a few dozen 72-byte events after the
-/// kernel filter, so this is plenty, and 16 parallel cases on 64 CPUs stay small.
-const BUFFER_KB_PER_CPU: u32 = 128;
+/// Data pages of each CPU's ring (256 KiB with 4 KiB pages): some 2500
+/// samples of about 100 bytes. A case makes a few dozen after the kernel
+/// filter, and the rings are read at every case's start and stop.
+const RING_DATA_PAGES: usize = 64;
 
-/// An instance set up and enabled: what [`StateTrace`] and the shared hub
-/// behind [`SharedTrace`] own.
-///
-/// [`StateTrace`]: super::StateTrace
-/// [`SharedTrace`]: super::SharedTrace
+/// The perf events of the traced tracepoints on every online CPU, and their
+/// rings. Nothing to undo: the events and the mappings die with the process.
 pub(super) struct Tracer {
-    pub(super) instance: Instance,
     pub(super) info: TraceInfo,
     decoder: Decoder,
-    page_size: usize,
-    cpus: Vec<PathBuf>,
-    /// The ring buffer's clock (CLOCK_TAI or CLOCK_MONOTONIC).
-    clock: libc::clockid_t,
+    /// One per CPU.
+    rings: Vec<CpuRing>,
+    /// The events, kept open only when they could not be handed to the kernel
+    /// for their release ([`hand_over`]); then the exit waits for it.
+    _events: Vec<OwnedFd>,
+    /// The io_uring that holds the events until the kernel releases them.
+    _release: Option<OwnedFd>,
+    /// Records the kernel dropped or throttled so far (read from the rings).
+    lost: u64,
+}
+
+/// A CPU's ring, and whether a loss found there awaits the kernel's report.
+struct CpuRing {
+    cpu: u32,
+    ring: Ring,
+    /// The ring was found full: the loss is counted; the `PERF_RECORD_LOST`
+    /// that the kernel writes later is not counted again.
+    loss_counted: bool,
+}
+
+/// The events of one tracepoint, one per CPU in the order of `cpus`.
+struct PerCpu<'a> {
+    format: &'a EventFormat,
+    fds: Vec<OwnedFd>,
 }
 
 impl Tracer {
-    /// Sets up a fresh `instance` with the kernel filter of `filter` and
-    /// enables the events.
-    pub(super) fn setup(instance: Instance, filter: &TraceSpec) -> Result<Tracer, TraceError> {
-        let state_dir = instance.path.join("events/sock/inet_sock_set_state");
-        if !state_dir.join("format").exists() {
-            return Err(TraceError::Unavailable {
-                why: "this kernel has no sock:inet_sock_set_state trace event (Linux 4.16+)".into(),
+    /// Opens `sock:inet_sock_set_state`, `tcp:tcp_send_reset` and
+    /// `tcp:tcp_receive_reset` on every online CPU, with the kernel filter of
+    /// `filter`, and enables them.
+    ///
+    /// Equivalent to: `perf record -a -k mono -e sock:inet_sock_set_state
+    /// --filter FILTER -e tcp:tcp_send_reset -e tcp:tcp_receive_reset --filter FILTER`
+    pub(super) fn open(filter: &TraceSpec) -> Result<Tracer, TraceError> {
+        let (decoder, mounted_tracefs) = Decoder::load()?;
+        let cpus = online_cpus()?;
+        let per_event = decoder
+            .formats()
+            .into_iter()
+            .map(|format| {
+                let id = format.id.map(u64::from).unwrap_or_default();
+                let fds = cpus
+                    .iter()
+                    .map(|&cpu| {
+                        open_tracepoint(id, cpu, RECORD_CLOCK)
+                            .map_err(|e| open_error(&format.name, cpu, e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(PerCpu { format, fds })
+            })
+            .collect::<Result<Vec<_>, TraceError>>()?;
+
+        // Handed to the kernel at once, the events cost no wait when dropped,
+        // also when a later step fails.
+        let release = hand_over(per_event.iter().flat_map(|e| &e.fds).map(AsFd::as_fd)).ok();
+
+        let mut filters = Vec::new();
+        for event in &per_event {
+            filters.push(set_filters(event, filter)?);
+        }
+        // The one reported: inet_sock_set_state's.
+        let kernel_filter = filters.swap_remove(0);
+
+        // Each CPU's ring is its inet_sock_set_state event's; the others of
+        // that CPU write into it.
+        let mut rings = Vec::with_capacity(cpus.len());
+        for (i, &cpu) in cpus.iter().enumerate() {
+            let owner = per_event[0].fds[i].as_fd();
+            let ring = Ring::map(owner, RING_DATA_PAGES)
+                .map_err(io_err(format!("map the perf ring of CPU {cpu}")))?;
+            for other in &per_event[1..] {
+                set_output(other.fds[i].as_fd(), owner).map_err(io_err(format!(
+                    "send {} of CPU {cpu} to its ring",
+                    other.format.name
+                )))?;
+            }
+            rings.push(CpuRing {
+                cpu,
+                ring,
+                loss_counted: false,
             });
         }
-        let decoder = Decoder::load(&instance.path)?;
-
-        instance.write("buffer_size_kb", &BUFFER_KB_PER_CPU.to_string())?;
-        // Keep the beginning of the story when the buffer fills; losses are counted.
-        instance.write("options/overwrite", "0")?;
-        let (clock, realtime_offset_ns) = set_clock(&instance)?;
-
-        let kernel_filter = set_filter(&instance, "sock/inet_sock_set_state", filter, true)?;
-        instance.write("events/sock/inet_sock_set_state/enable", "1")?;
-        let mut resets = decoder.send_reset.is_some() && decoder.receive_reset.is_some();
-        if resets {
-            // tcp_send_reset's addresses are sockaddrs (no filterable field):
-            // unfiltered, kept by the userspace check.
-            set_filter(&instance, "tcp/tcp_receive_reset", filter, false)?;
-            resets = instance
-                .write("events/tcp/tcp_send_reset/enable", "1")
-                .is_ok()
-                && instance
-                    .write("events/tcp/tcp_receive_reset/enable", "1")
-                    .is_ok();
+        let events: Vec<OwnedFd> = per_event.into_iter().flat_map(|e| e.fds).collect();
+        for event in &events {
+            enable(event.as_fd()).map_err(io_err("enable a perf event"))?;
         }
-        instance.write("tracing_on", "1")?;
-
-        let page_size = page_size(&instance.path);
-        let cpus = cpu_dirs(&instance.path)?;
+        // Ours are closed now when the kernel holds the events.
+        let (events, released_by) = if release.is_some() {
+            (Vec::new(), "kernel worker")
+        } else {
+            (events, "exit")
+        };
         let info = TraceInfo {
-            instance: instance.path.clone(),
-            clock: clock.to_string(),
-            realtime_offset_ns,
+            clock: "mono".into(),
+            realtime_offset_ns: realtime_offset_ns(),
             kernel_filter,
-            resets,
-            mounted_tracefs: MOUNTED_BY_US.load(Ordering::Relaxed),
+            mounted_tracefs,
+            cpus: cpus.clone(),
+            released_by: released_by.into(),
         };
         Ok(Tracer {
-            instance,
             info,
             decoder,
-            page_size,
-            cpus,
-            clock: if clock == "tai" {
-                libc::CLOCK_TAI
-            } else {
-                libc::CLOCK_MONOTONIC
-            },
+            rings,
+            _events: events,
+            _release: release,
+            lost: 0,
         })
     }
 
-    /// The ring buffer's clock now, in its own nanoseconds (what `Record::ts` holds).
-    pub(super) fn now(&self) -> u64 {
-        u64::try_from(clock_ns(self.clock)).unwrap_or(0)
-    }
-
-    /// Reads every CPU's `trace_pipe_raw` until it has no more pages, handing
-    /// each decoded record to `sink`; returns whether a page said that events
-    /// were missed.
-    pub(super) fn drain(&self, mut sink: impl FnMut(Record)) -> Result<bool, TraceError> {
-        let mut page = vec![0u8; self.page_size];
-        let mut missed = false;
-        for dir in &self.cpus {
-            let path = dir.join("trace_pipe_raw");
-            let mut file = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path)
-                .map_err(io_err(format!("open {}", path.display())))?;
-            loop {
-                let n = match file.read(&mut page) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_err(format!("read {}", path.display()))(e)),
-                };
-                let parsed = parse_page(&page[..n], &self.decoder.page).map_err(|what| {
-                    TraceError::Page {
-                        path: path.clone(),
-                        what,
+    /// Reads every CPU's ring, handing each decoded record to `sink`; counts
+    /// what the kernel lost.
+    ///
+    /// A loss is counted when it is found, as one event: a full ring, or a
+    /// throttle record. The kernel's own count comes in a `PERF_RECORD_LOST`
+    /// only with the next record after the ring was read, maybe while another
+    /// case runs; counting it then would charge that case with a loss it did
+    /// not have, so a lost record is counted only for a loss not yet found.
+    pub(super) fn drain(&mut self, mut sink: impl FnMut(Record)) -> Result<(), TraceError> {
+        let decoder = &self.decoder;
+        let lost = &mut self.lost;
+        let mut bad = None;
+        for r in &mut self.rings {
+            let (cpu, loss_counted) = (r.cpu, &mut r.loss_counted);
+            let full = r
+                .ring
+                .read(|bytes| match parse(bytes) {
+                    Ok(PerfRecord::Sample { tid, time, raw }) => {
+                        if let Some(record) = decoder.decode(time, tid, raw) {
+                            sink(record);
+                        }
                     }
-                })?;
-                missed |= parsed.missed;
-                for raw in parsed.records {
-                    if let Some(record) = self.decoder.decode(raw.ts, raw.data) {
-                        sink(record);
+                    Ok(PerfRecord::Lost(n)) => {
+                        if !std::mem::take(loss_counted) {
+                            *lost += n;
+                        }
                     }
-                }
+                    Ok(PerfRecord::Throttled) => *lost += 1,
+                    Ok(PerfRecord::Other) => {}
+                    Err(what) => {
+                        bad.get_or_insert((cpu, what));
+                    }
+                })
+                .map_err(|what| TraceError::Ring { cpu, what })?;
+            if full {
+                *lost += 1;
+                r.loss_counted = true;
             }
         }
-        Ok(missed)
+        match bad {
+            Some((cpu, what)) => Err(TraceError::Ring { cpu, what }),
+            None => Ok(()),
+        }
     }
 
-    /// Events the kernel could not store (per_cpu/cpuN/stats).
+    /// Records the kernel dropped (ring full) or throttled, in what was read.
     pub(super) fn lost_events(&self) -> u64 {
-        self.cpus
-            .iter()
-            .filter_map(|dir| read_tracefs(&dir.join("stats")).ok())
-            .map(|text| lost_in_stats(&text))
-            .sum()
+        self.lost
     }
 }
 
-/// The ring-buffer sub-buffer size: one `read` of `trace_pipe_raw` returns one.
-fn page_size(instance: &Path) -> usize {
-    let kb = read_tracefs(&instance.join("buffer_subbuf_size_kb"))
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok());
-    // SAFETY: sysconf has no preconditions.
-    let sys = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    kb.map_or(sys, |kb| (kb * 1024).max(sys))
+/// Sets the first filter the kernel accepts on every CPU's event; `none` for
+/// an event without port fields (`tcp_send_reset` has only sockaddrs): the
+/// userspace check keeps what is the case's.
+fn set_filters(events: &PerCpu<'_>, spec: &TraceSpec) -> Result<String, TraceError> {
+    let format = events.format;
+    let failed = || io_err(format!("set the filter of {}", format.name));
+    let Some(first) = events
+        .fds
+        .first()
+        .filter(|_| format.field("sport").is_some())
+    else {
+        return Ok("none".into());
+    };
+    let has_protocol = format.field("protocol").is_some();
+    let chosen =
+        first_accepted(spec, has_protocol, |f| set_filter(first.as_fd(), f)).map_err(failed())?;
+    if chosen != "none" {
+        for fd in &events.fds[1..] {
+            set_filter(fd.as_fd(), &chosen).map_err(failed())?;
+        }
+    }
+    Ok(chosen)
 }
 
-fn cpu_dirs(instance: &Path) -> Result<Vec<PathBuf>, TraceError> {
-    let dir = instance.join("per_cpu");
-    let mut cpus: Vec<(usize, PathBuf)> = fs::read_dir(&dir)
-        .map_err(io_err(format!("list {}", dir.display())))?
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_str()?.strip_prefix("cpu")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    cpus.sort();
-    Ok(cpus.into_iter().map(|(_, p)| p).collect())
+fn open_error(event: &str, cpu: u32, e: io::Error) -> TraceError {
+    let what = format!("perf_event_open of {event} on CPU {cpu}");
+    match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => TraceError::Unavailable {
+            why: format!(
+                "{what}: {e} (needs root or CAP_PERFMON; a kernel in lockdown mode refuses it)"
+            ),
+        },
+        Some(libc::ENOSYS | libc::ENOENT | libc::ENODEV | libc::EINVAL) => {
+            TraceError::Unavailable {
+                why: format!(
+                    "{what}: {e} (a kernel without CONFIG_PERF_EVENTS, or older than 4.1 without \
+                 perf's use_clockid)"
+                ),
+            }
+        }
+        _ => io_err(what)(e),
+    }
 }
 
-/// `overrun` + `dropped events` of a per_cpu `stats` file.
-fn lost_in_stats(text: &str) -> u64 {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(k, _)| matches!(k.trim(), "overrun" | "dropped events"))
-        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
-        .sum()
+/// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,6`).
+pub(super) fn online_cpus() -> Result<Vec<u32>, TraceError> {
+    let path = "/sys/devices/system/cpu/online";
+    let text = fs::read_to_string(path).map_err(io_err(format!("read {path}")))?;
+    parse_cpu_list(&text).ok_or_else(|| TraceError::Format {
+        path: path.into(),
+        what: format!("not a CPU list: {text:?}"),
+    })
+}
+
+fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<u32>().ok()?..=b.parse::<u32>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
 }
 
 #[cfg(test)]
@@ -185,9 +259,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stats_give_overruns_and_dropped_events() {
-        let stats = "entries: 0\noverrun: 2\ncommit overrun: 0\nbytes: 0\n\
-                     oldest event ts: 1795718368.199833\ndropped events: 3\nread events: 16\n";
-        assert_eq!(lost_in_stats(stats), 5);
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0,2-3,6"), Some(vec![0, 2, 3, 6]));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("x"), None);
     }
 }

@@ -245,9 +245,9 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::diag::TcpState;
     use crate::observe::trace::Side;
     use crate::report::fixtures::{case_run, challenge_segments, state_change};
+    use crate::wire::TcpState;
 
     const EVIL: &str = "<script>alert('x')</script> & \"quoted\"";
 
