@@ -14,6 +14,7 @@
 mod error;
 mod evidence;
 mod exec;
+mod handover;
 mod judge;
 mod lab;
 mod mib;

@@ -3,7 +3,6 @@
 //! (198.18.0.0/15, 2001:2::/48) and per-namespace `net.*` sysctls. Nothing is
 //! made in the root namespace; dropping the `Lab` frees everything.
 
-pub mod later;
 pub mod netlink;
 pub mod ns;
 
@@ -14,7 +13,6 @@ use sysctl::Sysctl;
 
 use crate::scenario::Family;
 use crate::wire::Side;
-pub use later::{DropLater, drop_later};
 pub use ns::NsThread;
 
 /// Interface names inside the namespaces (private to each namespace, so fixed names

@@ -19,6 +19,7 @@ use nix::sys::time::TimeSpec;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 
+use crate::handover::ClosedInKernel;
 use crate::wire::{Frame, Segment};
 
 /// CLOCK_REALTIME in ns: the capture's clock (SO_TIMESTAMPNS), for stamps
@@ -56,8 +57,10 @@ impl Capture {
     ///
     /// Equivalent to: `tcpdump -i <veth> -w -` (in the server namespace).
     pub fn start(ifindex: u32) -> Result<Capture, CaptureError> {
-        let fd = open_packet_socket(ifindex)?;
-        // SAFETY: the OwnedFd stays owned (and open) by the AsyncFd until it drops.
+        // Closing an AF_PACKET socket waits for an RCU grace period
+        // (`packet_release()`): it is closed on a kernel worker (`handover`).
+        let fd = ClosedInKernel::new(open_packet_socket(ifindex)?);
+        // SAFETY: the descriptor stays owned (and open) by the AsyncFd until it drops.
         let afd = unsafe { AsyncFd::register(fd) }.map_err(|e| CaptureError::Io {
             op: "register with tokio",
             source: e.into_parts().1,
@@ -65,11 +68,9 @@ impl Capture {
         let store = Arc::new(Mutex::new(Store::default()));
         let (tx, rx) = watch::channel(0usize);
         let writer = Arc::clone(&store);
-        // The reader goes when its namespace thread does; its socket is closed
-        // off that thread (see `lab::later`), and the thread exits at once.
-        let afd = ClosedLater(Some(afd));
+        // The reader goes when its namespace thread does; its socket is
+        // deregistered and handed to the kernel to close.
         tokio::task::spawn_local(async move {
-            let Some(afd) = afd.0.as_ref() else { return };
             let mut buf = vec![0u8; 65536];
             loop {
                 let Ok(mut guard) = afd.readable().await else {
@@ -163,19 +164,6 @@ impl Capture {
                     return cond(&segs).ok_or(segs);
                 }
             }
-        }
-    }
-}
-
-/// The capture's socket, deregistered from the runtime and closed on a
-/// background thread when dropped (`packet_release()` waits for an RCU grace
-/// period).
-struct ClosedLater(Option<AsyncFd<OwnedFd>>);
-
-impl Drop for ClosedLater {
-    fn drop(&mut self) {
-        if let Some(afd) = self.0.take() {
-            crate::lab::drop_later(afd.into_inner());
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The raw client: the scripted peer of `raw.rs` driven through the client
-//! steps. It lives on the client namespace's thread; its socket is closed off
-//! that thread when the case is done (AF_PACKET close waits for RCU).
+//! steps. It lives on the client namespace's thread; its socket is closed on a
+//! kernel worker when the case is done (AF_PACKET close waits for RCU).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use super::raw::{self, Endpoints, RawPeer, TimeWait};
 use super::{Ends, Played, Syn};
 use crate::error::RunError;
 use crate::evidence::FirstConnection;
-use crate::lab::{CLIENT_MAC, DropLater, LabError, SERVER_MAC, netlink};
+use crate::lab::{CLIENT_MAC, LabError, SERVER_MAC, netlink};
 use crate::scenario::Case;
 use crate::wire::Side;
 
@@ -19,7 +19,7 @@ use crate::wire::Side;
 const SETTLE_LIMIT: Duration = Duration::from_secs(1);
 
 pub(crate) struct RawClient {
-    peer: DropLater<Arc<RawPeer>>,
+    peer: Arc<RawPeer>,
     /// Frames the client veth sent before the capture started (none expected).
     uncaptured_before: u64,
 }
@@ -54,7 +54,7 @@ impl RawClient {
         let sent_before = sent_before?;
         Ok(RawClient {
             uncaptured_before: sent_before.saturating_sub(ends.capture.incoming()),
-            peer: DropLater::new(Arc::new(opened.map_err(RunError::Raw)?)),
+            peer: Arc::new(opened.map_err(RunError::Raw)?),
         })
     }
 

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
@@ -16,6 +16,7 @@ use nix::sys::socket::{MsgFlags, send};
 use nix::unistd::Pid;
 use tokio::time::Instant as TokioInstant;
 
+use crate::handover::ClosedInKernel;
 use crate::observe::capture::{Capture, packet_socket};
 use crate::scenario::{SeqExpr, Step, TsExpr};
 use crate::wire::{Dir, EmitError, Flags, Segment, Seq, TsVal};
@@ -52,7 +53,8 @@ pub struct Endpoints {
 
 /// An AF_PACKET socket on the client's veth end and the peer's own clock.
 pub struct RawPeer {
-    fd: OwnedFd,
+    /// Closed on a kernel worker (`packet_release()` waits for RCU).
+    fd: ClosedInKernel,
     ep: Endpoints,
     t0: Instant,
     ts_base: TsVal,
@@ -80,7 +82,7 @@ impl RawPeer {
         })?;
         pin_to_current_cpu();
         Ok(RawPeer {
-            fd,
+            fd: ClosedInKernel::new(fd),
             ep,
             t0: Instant::now(),
             ts_base: TsVal(1_000_000),
@@ -349,7 +351,7 @@ mod tests {
     fn the_peer_writes_client_to_server_segments() {
         let peer = RawPeer {
             // A closed-on-drop placeholder; `segment` does not touch it.
-            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            fd: ClosedInKernel::new(std::fs::File::open("/dev/null").unwrap().into()),
             ep: Endpoints {
                 ifindex: 0,
                 client_mac: [2, 0, 0, 0, 0, 2],

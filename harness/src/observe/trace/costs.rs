@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::clock::RECORD_CLOCK;
 use super::decode::Decoder;
 use super::perf::open_tracepoint;
-use super::release::hand_over;
 use super::testnet::require_root;
 use super::tracer::online_cpus;
+use crate::handover::hand_over;
 
 /// Set in the child process that [`exit_costs`] starts: how it leaves.
 const CHILD_MODE: &str = "SYNLAB_TRACE_COSTS_CHILD";

@@ -77,7 +77,6 @@ mod log;
 mod owner;
 mod perf;
 mod record;
-mod release;
 mod ring;
 mod shared;
 mod spec;

@@ -14,9 +14,9 @@ use super::format::EventFormat;
 use super::log::TraceInfo;
 use super::perf::{enable, open_tracepoint, set_filter, set_output};
 use super::record::{PerfRecord, parse};
-use super::release::hand_over;
 use super::ring::Ring;
 use super::spec::TraceSpec;
+use crate::handover::hand_over;
 
 /// Data pages of each CPU's ring (256 KiB with 4 KiB pages): some 2500
 /// samples of about 100 bytes. A case makes a few dozen after the kernel
