@@ -145,8 +145,12 @@ pub struct Report {
     pub machine: Machine,
     pub lab_netlink: Row,
     pub lab_shell: Row,
-    /// A whole `synlab run` process for one case, started cold each time.
+    /// A whole `synlab run` process for one case, started cold each time:
+    /// no synlab process has exited in the [`QUIET`] before it.
     pub process: Row,
+    /// The same process started [`SOON_AFTER`] after another one exited: the
+    /// kernel may still be releasing that one's trace events.
+    pub process_soon: Row,
     pub raw_case: Row,
     pub kernel_case: Row,
     pub suite_serial: Row,
@@ -174,7 +178,12 @@ pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
          `synlab run` process for {}, interleaved",
         kernel.trial_name()
     );
-    let (netlink, shell, process) = lab_rows(opts, &kernel, n)?;
+    let LabRows {
+        netlink,
+        shell,
+        process,
+        process_soon,
+    } = lab_rows(opts, &kernel, n)?;
     eprintln!("bench: {} x {}", n, raw.trial_name());
     let raw_samples = case_row(&raw, n)?;
     eprintln!("bench: {} x {}", n, kernel.trial_name());
@@ -211,6 +220,13 @@ pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
                 kernel.name
             ),
             &process,
+        ),
+        process_soon: row(
+            format!(
+                "the same, {} ms after another synlab exited",
+                SOON_AFTER.as_millis()
+            ),
+            &process_soon,
         ),
         raw_case: row(format!("raw-peer case {}", raw.trial_name()), &raw_samples),
         kernel_case: row(
@@ -253,14 +269,25 @@ fn pick(
         })
 }
 
-/// Row (a): `n` labs each way and `n` whole one-case `synlab run` processes,
-/// interleaved so drift hits all three alike.
-#[allow(clippy::type_complexity)]
-fn lab_rows(
-    opts: &BenchOptions,
-    case: &Case,
-    n: usize,
-) -> Result<(Vec<Duration>, Vec<Duration>, Vec<Duration>), BenchError> {
+/// How long after the last synlab exit a process counts as cold: the kernel
+/// has released that process's perf events (it takes its worker about 100 ms
+/// of RCU grace periods, holding `event_mutex`; see `handover.rs`).
+const QUIET: Duration = Duration::from_millis(250);
+/// The gap of the `process_soon` row: inside the window where a new process's
+/// `perf_event_open` waits for that release.
+const SOON_AFTER: Duration = Duration::from_millis(50);
+
+/// The samples of row (a), each list in the order taken.
+struct LabRows {
+    netlink: Vec<Duration>,
+    shell: Vec<Duration>,
+    process: Vec<Duration>,
+    process_soon: Vec<Duration>,
+}
+
+/// Row (a): `n` labs each way and `n` whole one-case `synlab run` processes
+/// (cold, and soon after another), interleaved so drift hits all alike.
+fn lab_rows(opts: &BenchOptions, case: &Case, n: usize) -> Result<LabRows, BenchError> {
     let rt = runtime()?;
     let spec = LabSpec {
         family: Family::V4,
@@ -272,6 +299,7 @@ fn lab_rows(
     let mut netlink = Vec::with_capacity(n);
     let mut shell = Vec::with_capacity(n);
     let mut process = Vec::with_capacity(n);
+    let mut process_soon = Vec::with_capacity(n);
     // `ip netns add` turns /run/netns into a mount point the first time and
     // `ip netns del` leaves it: undo that when it was us.
     let _run_netns = RunNetnsGuard::before();
@@ -285,9 +313,17 @@ fn lab_rows(
         ShellLab::build(i)?.teardown()?;
         shell.push(t.elapsed());
 
+        std::thread::sleep(QUIET);
         process.push(one_case_process(opts, case)?);
+        std::thread::sleep(SOON_AFTER);
+        process_soon.push(one_case_process(opts, case)?);
     }
-    Ok((netlink, shell, process))
+    Ok(LabRows {
+        netlink,
+        shell,
+        process,
+        process_soon,
+    })
 }
 
 /// One `synlab run` process for `case`, start to exit (its output is read
@@ -428,6 +464,7 @@ impl fmt::Display for Report {
             &self.lab_netlink,
             &self.lab_shell,
             &self.process,
+            &self.process_soon,
             &self.raw_case,
             &self.kernel_case,
             &self.suite_serial,
