@@ -111,7 +111,7 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         segs.len()
     );
     let b = Bases::from_segments(segs);
-    let syn2 = run.obs.syn2_index.expect("a second SYN");
+    let syn2 = run.obs.event_index.expect("a second SYN");
     for (i, (t, s)) in seen.iter().zip(segs).enumerate() {
         let flags = u16::from(s.flags.fin)
             | u16::from(s.flags.syn) << 1

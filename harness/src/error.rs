@@ -33,6 +33,9 @@ pub enum RunError {
     },
     #[error(transparent)]
     Raw(RawError),
+    /// A combination the scenario checks refuse, reached anyway (a bug).
+    #[error("not supported: {what}")]
+    Unsupported { what: String },
 }
 
 impl RunError {

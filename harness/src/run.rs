@@ -13,6 +13,7 @@ use crate::exec::execute;
 use crate::judge::{self, Outcome, Verdict};
 use crate::lab::{Addrs, KeepNames, Lab, LabSpec};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
+use crate::release::Release;
 use crate::scenario::{Case, ClientKind, Family};
 
 /// A finished case: evidence, outcome and verdict.
@@ -133,7 +134,8 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
                 why: format!("starting the state trace failed: {e}"),
             })
         });
-    let obs = execute(case, &lab, deadline).await;
+    let kernel = kernel_release();
+    let obs = execute(case, &lab, deadline, Release::parse(&kernel)).await;
     // Sockets close on their own threads as the lab goes: stop the trace after.
     drop(lab);
     let mut obs = obs?;
@@ -162,7 +164,6 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
         Err(e) => obs.trace_unavailable = Some(e.to_string()),
     }
     let outcome = judge::analyze(&obs);
-    let kernel = kernel_release();
     let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
     Ok(CaseRun {
         case: case.clone(),

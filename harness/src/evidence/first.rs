@@ -4,69 +4,141 @@
 
 use serde::Serialize;
 
-use crate::wire::{Dir, Segment, Seq, TsVal};
+use crate::wire::{Dir, Segment, Seq, Side, TsVal};
 
-/// The first connection, as the server's TIME_WAIT socket remembers it.
+/// The first connection, as the TIME_WAIT socket remembers it (the server's
+/// when it closed first, the client's when the client did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirstConnection {
     pub client_isn: Seq,
     pub server_isn: Seq,
-    /// The server's `rcv_nxt` in TIME_WAIT: just after the client's FIN.
+    /// The TIME_WAIT side's `rcv_nxt`: just after its peer's FIN (for a
+    /// `linger0` close, where there is no TIME_WAIT: the peer's next seq).
     pub rcv_nxt: Seq,
-    /// The server's `snd_nxt`: just after its own FIN.
+    /// The TIME_WAIT side's `snd_nxt`: just after its own FIN.
     pub snd_nxt: Seq,
     /// Both SYN and SYN-ACK carried the timestamp option.
     pub ts_negotiated: bool,
-    /// The server's `ts_recent`: the tsval of the client's FIN.
+    /// The TIME_WAIT side's `ts_recent`: the tsval of its peer's FIN.
     pub ts_recent: Option<TsVal>,
-    /// Index of the client's FIN in the segment list.
+    /// The last tsval the TIME_WAIT side sent (what a peer echoes).
+    pub own_ts: Option<TsVal>,
+    /// Index of the segment that ended the connection for the TIME_WAIT side:
+    /// its peer's FIN, or the closer's RST of a `linger0` close.
     pub fin_index: usize,
+    /// Index of the segment after which the closer sits in TIME_WAIT (its ACK
+    /// of the peer's FIN), or of the RST.
+    pub closed_index: usize,
+}
+
+/// How the connection under test was closed: who closed first, and whether
+/// with a FIN or an RST (`SO_LINGER {1, 0}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    pub closer: Side,
+    pub rst: bool,
+}
+
+impl Closing {
+    /// The seed experiment: the server closes first, with a FIN.
+    pub const SERVER_FIN: Closing = Closing {
+        closer: Side::Server,
+        rst: false,
+    };
 }
 
 impl FirstConnection {
-    /// Recognise the complete first connection (SYN, SYN-ACK, both FINs, and the
-    /// server's ACK of the client's FIN); `None` until all of it was captured.
-    pub fn from_segments(segs: &[Segment]) -> Option<FirstConnection> {
+    /// Recognise the complete first connection: SYN, SYN-ACK, and then either
+    /// both FINs and the closer's ACK of its peer's FIN (the closer is in
+    /// TIME_WAIT after it), or the closer's RST. `None` until all of it was
+    /// captured.
+    pub fn from_segments(segs: &[Segment], closing: Closing) -> Option<FirstConnection> {
         let syn = segs
             .iter()
             .position(|s| s.dir == Dir::ToServer && s.flags.is_pure_syn())?;
         let synack = segs[syn..]
             .iter()
             .find(|s| s.dir == Dir::ToClient && s.flags.syn && s.flags.ack)?;
+        // Segments from the closer travel this way; its peer's the other.
+        let from_closer = match closing.closer {
+            Side::Server => Dir::ToClient,
+            Side::Client => Dir::ToServer,
+        };
+        let from_peer = match from_closer {
+            Dir::ToClient => Dir::ToServer,
+            Dir::ToServer => Dir::ToClient,
+        };
+        let ts_negotiated = segs[syn].tsval.is_some() && synack.tsval.is_some();
+        let seq_end_max = |dir: Dir, upto: usize| {
+            segs[syn..=upto]
+                .iter()
+                .filter(|s| s.dir == dir)
+                .map(Segment::seq_end)
+                .reduce(|a, b| if b.after(a) { b } else { a })
+        };
+        if closing.rst {
+            let rst = syn
+                + segs[syn..]
+                    .iter()
+                    .position(|s| s.dir == from_closer && s.flags.rst)?;
+            return Some(FirstConnection {
+                client_isn: segs[syn].seq,
+                server_isn: synack.seq,
+                rcv_nxt: seq_end_max(from_peer, rst)?,
+                snd_nxt: segs[rst].seq,
+                ts_negotiated,
+                ts_recent: None,
+                own_ts: None,
+                fin_index: rst,
+                closed_index: rst,
+            });
+        }
         let fin_index = syn
             + segs[syn..]
                 .iter()
-                .position(|s| s.dir == Dir::ToServer && s.flags.fin)?;
+                .position(|s| s.dir == from_peer && s.flags.fin)?;
         let fin = &segs[fin_index];
         let rcv_nxt = fin.seq_end();
-        // The server's ACK of the client's FIN moves it to TIME_WAIT.
-        segs[fin_index..]
+        // The closer's ACK of its peer's FIN: the closer is in TIME_WAIT now.
+        let closed_index = fin_index
+            + segs[fin_index..]
+                .iter()
+                .position(|s| s.dir == from_closer && s.flags.ack && s.ack == rcv_nxt)?;
+        let own_ts = segs[..=closed_index]
             .iter()
-            .find(|s| s.dir == Dir::ToClient && s.flags.ack && s.ack == rcv_nxt)?;
-        let snd_nxt = segs[syn..=fin_index]
-            .iter()
-            .filter(|s| s.dir == Dir::ToClient)
-            .map(Segment::seq_end)
-            .reduce(|a, b| if b.after(a) { b } else { a })?;
-        let ts_negotiated = segs[syn].tsval.is_some() && synack.tsval.is_some();
+            .rev()
+            .find(|s| s.dir == from_closer)
+            .and_then(|s| s.tsval);
         Some(FirstConnection {
             client_isn: segs[syn].seq,
             server_isn: synack.seq,
             rcv_nxt,
-            snd_nxt,
+            snd_nxt: seq_end_max(from_closer, fin_index)?,
             ts_negotiated,
             ts_recent: if ts_negotiated { fin.tsval } else { None },
+            own_ts: if ts_negotiated { own_ts } else { None },
             fin_index,
+            closed_index,
         })
     }
 
-    /// The first client SYN after the first connection's FIN: the SYN that hit
-    /// TIME_WAIT.
+    /// The first client SYN after the first connection ended: the SYN that hit
+    /// TIME_WAIT (or the reconnect's SYN).
     pub fn syn2(&self, segs: &[Segment]) -> Option<usize> {
         segs.iter()
             .enumerate()
             .skip(self.fin_index + 1)
             .find(|(_, s)| s.dir == Dir::ToServer && s.flags.is_pure_syn())
+            .map(|(i, _)| i)
+    }
+
+    /// The first segment from the client after the first connection ended:
+    /// the `[segment]` under test.
+    pub fn event_segment(&self, segs: &[Segment]) -> Option<usize> {
+        segs.iter()
+            .enumerate()
+            .skip(self.closed_index + 1)
+            .find(|(_, s)| s.dir == Dir::ToServer)
             .map(|(i, _)| i)
     }
 }
@@ -114,16 +186,66 @@ pub(crate) mod tests {
 
     #[test]
     fn first_connection_is_read_across_the_wrap() {
-        let f = FirstConnection::from_segments(&first_connection()).unwrap();
+        let f = FirstConnection::from_segments(&first_connection(), Closing::SERVER_FIN).unwrap();
         assert_eq!(
             f.rcv_nxt,
             Seq(0),
             "ISN 2^32-2, SYN and FIN: rcv_nxt wraps to 0"
         );
         assert_eq!(f.snd_nxt, Seq(5002));
-        assert_eq!(f.fin_index, 5);
+        assert_eq!((f.fin_index, f.closed_index), (5, 6));
         assert!(!f.ts_negotiated);
-        assert!(FirstConnection::from_segments(&first_connection()[..6]).is_none());
+        let cut = &first_connection()[..6];
+        assert!(FirstConnection::from_segments(cut, Closing::SERVER_FIN).is_none());
+    }
+
+    #[test]
+    fn the_client_closing_first_is_read_from_its_side() {
+        let (c, s) = (1000u32, 5000u32);
+        use Dir::*;
+        let segs = vec![
+            seg(ToServer, "S", c, 0, 0),
+            seg(ToClient, "S.", s, c + 1, 0),
+            seg(ToServer, ".", c + 1, s + 1, 0),
+            seg(ToServer, "F.", c + 1, s + 1, 1),
+            seg(ToClient, ".", s + 1, c + 2, 1),
+            seg(ToClient, "F.", s + 1, c + 2, 1),
+            seg(ToServer, ".", c + 2, s + 2, 1),
+        ];
+        let client = Closing {
+            closer: Side::Client,
+            rst: false,
+        };
+        let f = FirstConnection::from_segments(&segs, client).unwrap();
+        assert_eq!(
+            (f.rcv_nxt, f.snd_nxt),
+            (Seq(s + 2), Seq(c + 2)),
+            "the client's view"
+        );
+        assert_eq!((f.fin_index, f.closed_index), (5, 6));
+        assert!(FirstConnection::from_segments(&segs[..6], client).is_none());
+    }
+
+    #[test]
+    fn a_linger0_close_ends_at_the_rst() {
+        let (c, s) = (1000u32, 5000u32);
+        use Dir::*;
+        let segs = vec![
+            seg(ToServer, "S", c, 0, 0),
+            seg(ToClient, "S.", s, c + 1, 0),
+            seg(ToServer, ".", c + 1, s + 1, 0),
+            seg(ToClient, "R.", s + 1, c + 1, 1),
+        ];
+        let rst = Closing {
+            closer: Side::Server,
+            rst: true,
+        };
+        let f = FirstConnection::from_segments(&segs, rst).unwrap();
+        assert_eq!(
+            (f.rcv_nxt, f.snd_nxt, f.fin_index),
+            (Seq(c + 1), Seq(s + 1), 3)
+        );
+        assert!(FirstConnection::from_segments(&segs[..3], rst).is_none());
     }
 
     #[test]
@@ -132,8 +254,9 @@ pub(crate) mod tests {
         segs.push(seg(Dir::ToServer, "S", 100, 0, 10));
         segs.push(seg(Dir::ToClient, "S.", 70539, 101, 10));
         segs.push(seg(Dir::ToServer, ".", 101, 70540, 10));
-        let f = FirstConnection::from_segments(&segs).unwrap();
+        let f = FirstConnection::from_segments(&segs, Closing::SERVER_FIN).unwrap();
         assert_eq!(f.syn2(&segs), Some(7));
+        assert_eq!(f.event_segment(&segs), Some(7));
         assert_eq!(handshake_ack(&segs, 7), Some(9));
         assert_eq!(handshake_ack(&segs[..9], 7), None);
     }

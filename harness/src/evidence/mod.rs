@@ -4,7 +4,7 @@
 
 mod first;
 
-pub use first::{FirstConnection, handshake_ack};
+pub use first::{Closing, FirstConnection, handshake_ack};
 
 use crate::observe::counters::Counters;
 use crate::observe::trace::{Reset, StateChange};
@@ -16,19 +16,30 @@ pub struct Observation {
     pub segments: Vec<Segment>,
     pub frames: Vec<Frame>,
     pub first: FirstConnection,
-    /// Index in `segments` of the SYN that hit TIME_WAIT.
-    pub syn2_index: Option<usize>,
+    /// Who closed first and how: whose TIME_WAIT the event hit.
+    pub closing: Closing,
+    /// Index in `segments` of the event: the SYN that hit TIME_WAIT, the
+    /// `[segment]`, or the reconnect's SYN.
+    pub event_index: Option<usize>,
     /// The ISN forced on the kernel client with TCP_REPAIR, if any.
     pub forced_isn: Option<Seq>,
     /// What the second `connect()` returned (kernel client).
     pub connect_result: Result<(), String>,
+    /// `[reconnect]`: "ok" or the errno name of the call that failed.
+    pub connect: Option<String>,
     /// What the raw peer did after its second SYN, one line per step.
     pub peer_notes: Vec<String>,
     /// The server namespace's `net.ipv4.tcp_timestamps` != 0 (input to the rules).
     pub server_ts_on: bool,
-    /// The TIME_WAIT socket seen with sock_diag before the second SYN (`ss` line).
+    /// The TIME_WAIT socket seen with sock_diag before the event (`ss` line;
+    /// empty when the close left none: `linger0`).
     pub time_wait_before: String,
     pub time_wait_after: bool,
+    /// TIME_WAIT's timer just before and just after the event (sock_diag).
+    pub timer_before: Option<TimerReading>,
+    pub timer_after: Option<TimerReading>,
+    /// When sock_diag first showed the TIME_WAIT socket (capture clock).
+    pub time_wait_seen_ns: Option<u64>,
     /// Counter deltas in the server / client namespace across the second SYN
     /// and what followed it.
     pub server_counters: Counters,
@@ -49,6 +60,14 @@ pub struct Observation {
     pub ended_ns: u64,
 }
 
+/// One look at a TIME_WAIT socket's timer: when (capture clock) and how many
+/// milliseconds it had left (`idiag_expires`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerReading {
+    pub at_ns: u64,
+    pub left_ms: u32,
+}
+
 #[cfg(test)]
 pub(crate) use first::tests as first_tests;
 
@@ -57,18 +76,24 @@ impl Observation {
     /// An observation of `segments` (which must hold a complete first
     /// connection) with nothing else seen, for unit tests of what reads it.
     pub(crate) fn for_tests(segments: Vec<Segment>) -> Observation {
-        let first = FirstConnection::from_segments(&segments).expect("a first connection");
+        let first = FirstConnection::from_segments(&segments, Closing::SERVER_FIN)
+            .expect("a first connection");
         Observation {
-            syn2_index: first.syn2(&segments),
+            event_index: first.syn2(&segments),
             segments,
             frames: vec![],
             first,
+            closing: Closing::SERVER_FIN,
             forced_isn: None,
             connect_result: Ok(()),
+            connect: None,
             peer_notes: vec![],
             server_ts_on: true,
             time_wait_before: String::new(),
             time_wait_after: false,
+            timer_before: None,
+            timer_after: None,
+            time_wait_seen_ns: None,
             server_counters: Counters::new(),
             client_counters: Counters::new(),
             known_counters: vec!["TcpExt.PAWSTimewait".into()],

@@ -5,28 +5,30 @@
 mod plan;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::RunError;
-use crate::evidence::{FirstConnection, Observation};
+use crate::evidence::{Closing, FirstConnection, Observation, TimerReading};
 use crate::lab::Lab;
 use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
-use crate::observe::diag;
+use crate::observe::diag::{self, TcpSock};
 use crate::peer::{Client, Ends, Played, kernel};
-use crate::scenario::Case;
-use crate::wire::Side;
-use crate::wire::TcpState;
+use crate::release::Release;
+use crate::scenario::{Case, Close, EventKind};
+use crate::wire::{Side, TcpState};
 
 use plan::{Event, Step, plan};
 
-/// Run `case` in `lab` until its deadline: every step of its plan, then the
-/// evidence. Trace and judge are the caller's.
+/// Run `case` in `lab` until its deadline: every step of its plan (for the
+/// kernel of `release`), then the evidence. Trace and judge are the caller's.
 pub(crate) async fn execute(
     case: &Case,
     lab: &Lab,
     deadline: Instant,
+    release: Option<Release>,
 ) -> Result<Observation, RunError> {
     let ifindex = lab.server_ifindex;
     let capture = lab
@@ -34,6 +36,7 @@ pub(crate) async fn execute(
         .run(move || async move { Capture::start(ifindex) })
         .await??;
     let ends = Ends {
+        case,
         lab,
         capture: &capture,
         deadline,
@@ -44,15 +47,22 @@ pub(crate) async fn execute(
     let mut run = Run {
         client: Client::open(case, &ends).await?,
         ends,
+        closing: Closing {
+            closer: case.closes_first,
+            rst: case.close == Close::Linger0,
+        },
         first: None,
         played: None,
         time_wait_before: String::new(),
+        time_wait_seen_ns: None,
         snapshots: Vec::new(),
         before: None,
+        timer_before: None,
         time_wait_after: false,
+        timer_after: None,
         after: None,
     };
-    for step in plan(case) {
+    for step in plan(case, release) {
         run.step(step).await?;
     }
     run.finish(case)
@@ -63,13 +73,17 @@ pub(crate) async fn execute(
 struct Run<'a> {
     ends: Ends<'a>,
     client: Client,
+    closing: Closing,
     first: Option<FirstConnection>,
     played: Option<Played>,
     time_wait_before: String,
+    time_wait_seen_ns: Option<u64>,
     snapshots: Vec<(u64, String)>,
     /// Server and client counters before and after the event.
     before: Option<(Counters, Counters)>,
+    timer_before: Option<TimerReading>,
     time_wait_after: bool,
+    timer_after: Option<TimerReading>,
     after: Option<(Counters, Counters)>,
 }
 
@@ -77,13 +91,13 @@ impl Run<'_> {
     async fn step(&mut self, step: Step) -> Result<(), RunError> {
         let ends = &self.ends;
         match step {
-            Step::Listen => {
+            Step::Listen(mode) => {
                 let addr = ends.server;
                 ends.lab
                     .server
                     .run(move || async move {
                         let listener = kernel::listen(addr)?;
-                        tokio::task::spawn_local(kernel::serve_close_first(listener));
+                        tokio::task::spawn_local(kernel::serve(listener, mode));
                         Ok::<_, std::io::Error>(())
                     })
                     .await?
@@ -94,35 +108,90 @@ impl Run<'_> {
             }
             Step::FirstConnection => {
                 self.client.first_connection(ends).await?;
-                // The server has ACKed the client's FIN: its side is in TIME_WAIT now.
+                let closing = self.closing;
                 let first = ends
                     .capture
-                    .wait_for(ends.deadline, FirstConnection::from_segments)
+                    .wait_for(ends.deadline, |segs| {
+                        FirstConnection::from_segments(segs, closing)
+                    })
                     .await
-                    .map_err(|seen| ends.timeout("the first connection's FIN exchange", seen))?;
+                    .map_err(|seen| {
+                        let what = if closing.rst {
+                            "the first connection's RST"
+                        } else {
+                            "the first connection's FIN exchange"
+                        };
+                        ends.timeout(what, seen)
+                    })?;
                 self.first = Some(first);
             }
-            Step::AwaitTimeWait => {
-                let tw = self.time_wait(Side::Server).await?.ok_or_else(|| {
+            Step::AwaitTimeWait(side) => {
+                let tw = self.poll_socket(side, |found| {
+                    found
+                        .iter()
+                        .find(|s| s.state == TcpState::TimeWait)
+                        .cloned()
+                });
+                let tw = tw.await?.ok_or_else(|| {
                     ends.timeout(
-                        "the server's TIME_WAIT socket (ss -tan state time-wait)",
+                        &format!("the {side}'s TIME_WAIT socket (ss -tan state time-wait)"),
+                        ends.capture.segments(),
+                    )
+                })?;
+                let at = now_ns();
+                self.snapshots
+                    .push((at, format!("{side}: {tw} (sock_diag, before the event)")));
+                self.time_wait_before = tw.to_string();
+                self.time_wait_seen_ns = Some(at);
+            }
+            Step::AwaitGone(side) => {
+                let gone = self.poll_socket(side, |found| found.is_empty().then_some(()));
+                gone.await?.ok_or_else(|| {
+                    ends.timeout(
+                        &format!("the {side}'s socket to be gone after its RST"),
                         ends.capture.segments(),
                     )
                 })?;
                 self.snapshots.push((
                     now_ns(),
-                    format!("server: {tw} (sock_diag, before the second SYN)"),
+                    format!(
+                        "{side}: no socket of the connection left (sock_diag, before the event)"
+                    ),
                 ));
-                self.time_wait_before = tw;
             }
             Step::ClientReady => {
                 let first = self.first()?;
                 self.client.ready(&self.ends, &first).await?;
             }
-            Step::CountersBefore => self.before = Some(self.counters().await?),
-            Step::Event(Event::Syn(syn)) => {
+            Step::AgeTimeWait(age) => {
                 let first = self.first()?;
-                self.played = Some(self.client.syn(&self.ends, &first, &syn).await?);
+                let began = ends
+                    .capture
+                    .segments()
+                    .get(first.closed_index)
+                    .map_or_else(now_ns, |s| s.at_ns);
+                let old = Duration::from_nanos(now_ns().saturating_sub(began));
+                if let Some(left) = age.checked_sub(old) {
+                    tokio::time::sleep(left).await;
+                }
+            }
+            Step::Before => {
+                self.timer_before = self.timer().await?;
+                self.before = Some(self.counters().await?);
+            }
+            Step::Event(event) => {
+                let first = self.first()?;
+                let played = match event {
+                    Event::Syn(syn) => self.client.syn(&self.ends, &first, &syn).await?,
+                    Event::Segment(tx) => self.client.segment(&self.ends, &first, &tx).await?,
+                    Event::Reconnect { port, after_ms } => {
+                        let seen = self.time_wait_seen_ns.unwrap_or_else(now_ns);
+                        self.client
+                            .reconnect(&self.ends, port, after_ms, seen)
+                            .await?
+                    }
+                };
+                self.played = Some(played);
             }
             Step::Settle => {
                 let first = self.first()?;
@@ -130,7 +199,13 @@ impl Run<'_> {
                 self.client.settle(&self.ends, &first, &played).await?;
             }
             Step::Observe => {
-                self.time_wait_after = self.time_wait_now(Side::Server).await?.is_some();
+                self.timer_after = self.timer().await?;
+                let side = self.closing.closer;
+                self.time_wait_after = self
+                    .socket_now(side)
+                    .await?
+                    .iter()
+                    .any(|s| s.state == TcpState::TimeWait);
                 self.after = Some(self.counters().await?);
             }
         }
@@ -147,32 +222,48 @@ impl Run<'_> {
         })
     }
 
-    /// Wait for the case's TIME_WAIT socket on `side` (`ss` line), or the deadline.
-    async fn time_wait(&self, side: Side) -> Result<Option<String>, RunError> {
+    /// Poll `side`'s sockets of the case's connection until `found` picks
+    /// something, or the deadline.
+    async fn poll_socket<T: Send + 'static>(
+        &self,
+        side: Side,
+        found: impl Fn(&[TcpSock]) -> Option<T> + Send + Clone + 'static,
+    ) -> Result<Option<T>, RunError> {
         let (af, local, remote) = self.tuple(side);
         self.ends
             .lab
             .ns(side)
             .poll(self.ends.deadline, move || {
-                let tw = diag::find(af, TcpState::TimeWait.mask(), local, remote)?;
-                Ok(tw.first().map(ToString::to_string))
+                let socks = diag::find(af, diag::ALL_STATES, local, remote)?;
+                Ok(found(&socks))
             })
             .await?
             .map_err(|source| RunError::Diag { side, source })
     }
 
-    /// The case's TIME_WAIT socket on `side` now, if there is one.
-    async fn time_wait_now(&self, side: Side) -> Result<Option<String>, RunError> {
+    /// `side`'s sockets of the case's connection now.
+    async fn socket_now(&self, side: Side) -> Result<Vec<TcpSock>, RunError> {
         let (af, local, remote) = self.tuple(side);
         self.ends
             .lab
             .ns(side)
-            .run(move || async move {
-                let tw = diag::find(af, TcpState::TimeWait.mask(), local, remote)?;
-                Ok(tw.first().map(ToString::to_string))
-            })
+            .run(move || async move { diag::find(af, diag::ALL_STATES, local, remote) })
             .await?
             .map_err(|source| RunError::Diag { side, source })
+    }
+
+    /// The TIME_WAIT side's timer now, when it has a TIME_WAIT socket.
+    async fn timer(&self) -> Result<Option<TimerReading>, RunError> {
+        if self.closing.rst {
+            return Ok(None);
+        }
+        let socks = self.socket_now(self.closing.closer).await?;
+        let at_ns = now_ns();
+        Ok(socks
+            .iter()
+            .filter(|s| s.state == TcpState::TimeWait)
+            .find_map(|s| s.timewait_ms)
+            .map(|left_ms| TimerReading { at_ns, left_ms }))
     }
 
     /// Address family and the (local, remote) ports of the case's connection
@@ -209,17 +300,26 @@ impl Run<'_> {
         let (server_before, client_before) = self.before.unwrap_or_default();
         let (server_after, client_after) = self.after.unwrap_or_default();
         let played = self.played.unwrap_or_default();
+        let event_index = match case.event {
+            EventKind::Segment { .. } => first.event_segment(&segments),
+            EventKind::Syn | EventKind::Reconnect { .. } => first.syn2(&segments),
+        };
         Ok(Observation {
-            syn2_index: first.syn2(&segments),
+            event_index,
             frames: self.ends.capture.frames(),
             segments,
             first,
+            closing: self.closing,
             forced_isn: played.forced_isn,
             connect_result: played.connect,
+            connect: played.errno,
             peer_notes: played.notes,
             server_ts_on: case.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
             time_wait_before: self.time_wait_before,
             time_wait_after: self.time_wait_after,
+            timer_before: self.timer_before,
+            timer_after: self.timer_after,
+            time_wait_seen_ns: self.time_wait_seen_ns,
             server_counters: counters::delta(&server_before, &server_after),
             client_counters: counters::delta(&client_before, &client_after),
             known_counters: server_after.keys().cloned().collect(),

@@ -1,33 +1,49 @@
-//! A case as a list of steps. Today's experiment: the server listens and
+//! A case as a list of steps. The seed experiment: the server listens and
 //! closes the first connection first, its side sits in TIME_WAIT, the client
 //! gets ready, the counters are read, the event under test hits TIME_WAIT
 //! (a SYN from the same 4-tuple, and the raw peer's follow-ups), the evidence
-//! settles, and the state after is read. A new kind of event is a new
-//! [`Event`] and its place in [`plan`]; the executor runs whatever it is given.
+//! settles, and the state after is read. The other experiments differ in a
+//! step or two: the client closes first and reconnects; a `[segment]` instead
+//! of a SYN; a `linger0` close that leaves no TIME_WAIT to wait for. A new kind
+//! of event is a new [`Event`] and its place in [`plan`]; the executor runs
+//! whatever it is given.
 
-use crate::peer::Syn;
-use crate::scenario::Case;
+use std::time::Duration;
+
+use crate::peer::kernel::ServerClose;
+use crate::peer::{SegmentTx, Syn};
+use crate::release::Release;
+use crate::scenario::{Case, Close, EventKind, PortMode};
+use crate::wire::Side;
+
+/// How old TIME_WAIT must be before an event whose timer is judged: a re-armed
+/// timer then reads this much later than one left alone, far more than the
+/// jiffy granularity of `idiag_expires` (`timer_restarted` in `judge`).
+pub(crate) const TIMER_AGE: Duration = Duration::from_millis(25);
 
 /// One step of a case, run by `exec` over the two sides.
 #[derive(Debug, Clone)]
 pub(crate) enum Step {
-    /// The server listens; it accepts the first connection and closes it at
-    /// once, so its side ends in TIME_WAIT.
-    Listen,
-    /// The client's first connection, until the capture shows the server's
-    /// ACK of the client's FIN.
+    /// The server listens and treats the first connection as told.
+    Listen(ServerClose),
+    /// The client's first connection, until the capture shows it closed.
     FirstConnection,
-    /// sock_diag shows the server's TIME_WAIT socket (`ss -tan state time-wait`).
-    AwaitTimeWait,
+    /// sock_diag shows the case's TIME_WAIT socket on that side.
+    AwaitTimeWait(Side),
+    /// sock_diag shows no socket of the case's connection on that side
+    /// (a `linger0` close leaves no TIME_WAIT).
+    AwaitGone(Side),
     /// The client gets ready for the event.
     ClientReady,
-    /// The MIB counters of both namespaces, before the event.
-    CountersBefore,
+    /// Wait until TIME_WAIT is this old (measured from when it began).
+    AgeTimeWait(Duration),
+    /// The MIB counters of both namespaces and TIME_WAIT's timer, before the event.
+    Before,
     /// The event under test.
     Event(Event),
     /// Wait until the evidence of the event is captured.
     Settle,
-    /// TIME_WAIT after the event, and the counters after it.
+    /// TIME_WAIT and its timer after the event, and the counters after it.
     Observe,
 }
 
@@ -36,23 +52,56 @@ pub(crate) enum Step {
 pub(crate) enum Event {
     /// A SYN from the client's 4-tuple (`[second_syn]`).
     Syn(Syn),
+    /// Any segment from the raw client (`[segment]`).
+    Segment(SegmentTx),
+    /// A new `connect()` from the side that holds TIME_WAIT (`[reconnect]`).
+    Reconnect { port: PortMode, after_ms: u32 },
 }
 
-/// The steps of `case`, in order.
-pub(crate) fn plan(case: &Case) -> Vec<Step> {
-    let event = Event::Syn(Syn {
-        seq: case.seq.value,
-        tsval: case.tsval.value,
-        then: case.then.clone(),
-    });
-    vec![
-        Step::Listen,
+/// The steps of `case` on a kernel of `release`, in order.
+pub(crate) fn plan(case: &Case, release: Option<Release>) -> Vec<Step> {
+    let linger0 = case.close == Close::Linger0;
+    let closer = case.closes_first;
+    let server = match closer {
+        Side::Server => ServerClose::First { linger0 },
+        Side::Client => ServerClose::AfterPeer,
+    };
+    let event = match &case.event {
+        EventKind::Syn => Event::Syn(Syn {
+            seq: case.seq.value,
+            tsval: case.tsval.value,
+            then: case.then.clone(),
+        }),
+        EventKind::Segment { flags, ack, len } => Event::Segment(SegmentTx {
+            flags: flags.clone(),
+            seq: case.seq.value,
+            ack: *ack,
+            tsval: case.tsval.value,
+            len: *len,
+        }),
+        EventKind::Reconnect { port, after_ms } => Event::Reconnect {
+            port: *port,
+            after_ms: *after_ms,
+        },
+    };
+    let mut steps = vec![
+        Step::Listen(server),
         Step::FirstConnection,
-        Step::AwaitTimeWait,
+        if linger0 {
+            Step::AwaitGone(closer)
+        } else {
+            Step::AwaitTimeWait(closer)
+        },
         Step::ClientReady,
-        Step::CountersBefore,
+    ];
+    if !linger0 && case.expect_on(release).timer_restarted.is_some() {
+        steps.push(Step::AgeTimeWait(TIMER_AGE));
+    }
+    steps.extend([
+        Step::Before,
         Step::Event(event),
         Step::Settle,
         Step::Observe,
-    ]
+    ]);
+    steps
 }

@@ -50,7 +50,7 @@ pub struct Outcome {
 pub fn analyze(obs: &Observation) -> Outcome {
     let segs = &obs.segments;
     let first = &obs.first;
-    let Some(syn2) = obs.syn2_index else {
+    let Some(syn2) = obs.event_index else {
         return Outcome {
             answer: Answer::None,
             answer_index: None,

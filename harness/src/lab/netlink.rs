@@ -122,14 +122,18 @@ pub async fn connect_watching() -> Result<(Handle, Events), LinkError> {
     Ok((handle, Events { rx }))
 }
 
+/// The ifindexes of the veth ends (each alone in its namespace but `lo`).
+const IFINDEX: u32 = 10;
+const PEER_IFINDEX: u32 = 11;
+
 /// Creates a veth pair in one step: `name` with Ethernet address `mac` in this
 /// namespace, `peer` with `peer_mac` directly in the namespace that `peer_ns_fd`
 /// refers to; both down. Making the peer where it belongs skips a later move,
 /// which costs an RCU barrier in the kernel (`__dev_change_net_namespace()`),
 /// and fixed (locally administered) addresses make every capture the same.
 ///
-/// Equivalent to: `ip link add NAME address MAC type veth peer name PEER address
-/// PEER_MAC netns /proc/<pid>/task/<tid>/ns/net`
+/// Equivalent to: `ip link add NAME index 10 address MAC type veth peer name
+/// PEER index 11 address PEER_MAC netns /proc/<pid>/task/<tid>/ns/net`
 pub async fn create_veth_pair(
     h: &Handle,
     name: &str,
@@ -138,13 +142,20 @@ pub async fn create_veth_pair(
     peer_mac: [u8; 6],
     peer_ns_fd: RawFd,
 ) -> Result<(), LinkError> {
+    // Fixed, different ifindexes: left to the kernel, both ends would be
+    // ifindex 2 of their fresh namespaces, and `linkwatch_urgent_event()`
+    // takes the second end's carrier change for a non-urgent one, held back
+    // by the one-per-second link-watch rate limit (seen on 6.1: every case
+    // waited about 0.8 s for its carrier).
     let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.to_string())
+        .index(PEER_IFINDEX)
         .address(peer_mac.to_vec())
         .setns_by_fd(peer_ns_fd)
         .build();
     let message = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
+        .index(IFINDEX)
         .address(mac.to_vec())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
         .build();
@@ -240,23 +251,6 @@ async fn get_link(h: &Handle, index: u32, op: &'static str) -> Result<LinkMessag
         .map_err(nl(op))?
         .ok_or(LinkError::NotFound {
             name: format!("ifindex {index}"),
-        })
-}
-
-/// Returns how many packets link `index` has sent (`IFLA_STATS64`).
-///
-/// Equivalent to: `ip -s link show dev DEV` (the `TX: packets` field)
-pub async fn tx_packets(h: &Handle, index: u32) -> Result<u64, LinkError> {
-    let link = get_link(h, index, "ip -s link show").await?;
-    link.attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::Stats64(stats) => Some(stats.tx_packets),
-            _ => None,
-        })
-        .ok_or(LinkError::MissingAttribute {
-            index,
-            attr: "IFLA_STATS64",
         })
 }
 

@@ -34,8 +34,6 @@ pub fn now_ns() -> u64 {
 struct Store {
     frames: Vec<Frame>,
     segments: Vec<Segment>,
-    /// Frames the interface received (not sent): `frames` without the outgoing.
-    incoming: u64,
 }
 
 /// The reading end of a capture: shared, cheap to clone, usable from any thread.
@@ -86,7 +84,6 @@ impl Capture {
                                 {
                                     s.segments.push(seg);
                                 }
-                                s.incoming += u64::from(!frame.outgoing);
                                 s.frames.push(frame);
                                 s.segments.len()
                             };
@@ -118,27 +115,28 @@ impl Capture {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How many frames the interface has received since the capture started.
-    pub fn incoming(&self) -> u64 {
-        self.lock().incoming
+    /// How many frames were captured so far.
+    pub fn frames_len(&self) -> usize {
+        self.lock().frames.len()
     }
 
-    /// Wait until the interface has received at least `n` frames since the
-    /// capture started, or the deadline passes; on timeout, returns how many
-    /// it had. A frame counted as sent by the other end of a veth is on its way
-    /// here already, so this is how to know that everything sent was captured.
-    pub async fn wait_incoming(&self, deadline: tokio::time::Instant, n: u64) -> Result<(), u64> {
+    /// Wait until `cond` returns `Some` for the captured frames (TCP or not),
+    /// or the deadline passes; on timeout, returns the segments last seen.
+    pub async fn wait_frames<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        mut cond: impl FnMut(&[Frame]) -> Option<T>,
+    ) -> Result<T, Vec<Segment>> {
         let mut rx = self.count.clone();
         loop {
-            let seen = self.incoming();
-            if seen >= n {
-                return Ok(());
+            if let Some(v) = cond(&self.lock().frames) {
+                return Ok(v);
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
                 _ => {
-                    let seen = self.incoming();
-                    return if seen >= n { Ok(()) } else { Err(seen) };
+                    let store = self.lock();
+                    return cond(&store.frames).ok_or_else(|| store.segments.clone());
                 }
             }
         }

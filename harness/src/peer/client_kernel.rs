@@ -1,6 +1,7 @@
 //! The kernel client: a real socket in the client namespace, bound to the fixed
-//! source port with SO_REUSEADDR (`nc -p`), its ISN forced with TCP_REPAIR when
-//! the scenario states the SYN's seq.
+//! source port with SO_REUSEADDR (`nc -p`) or given one by `connect()`, its ISN
+//! forced with TCP_REPAIR when the scenario states the SYN's seq. It closes
+//! first when the scenario says so, and then holds the TIME_WAIT itself.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::error::RunError;
 use crate::evidence::{FirstConnection, handshake_ack};
 use crate::observe::capture::now_ns;
 use crate::observe::diag;
-use crate::scenario::SeqExpr;
+use crate::scenario::{Close, EventKind, PortMode, SeqExpr};
 use crate::wire::{Dir, Side};
 
 /// How long after the client's FIN (capture stamp) a kernel client's second SYN
@@ -26,13 +27,29 @@ impl KernelClient {
         KernelClient
     }
 
+    /// Bound to `client_port` unless the reconnect is to get an ephemeral
+    /// port: then the first connection gets its port from `connect()` too.
+    fn bind(ends: &Ends<'_>) -> bool {
+        !matches!(
+            ends.case.event,
+            EventKind::Reconnect {
+                port: PortMode::Ephemeral,
+                ..
+            }
+        )
+    }
+
     pub async fn first_connection(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
         let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
+        let bind = Self::bind(ends);
+        let client_first =
+            (ends.case.closes_first == Side::Client).then_some(ends.case.close == Close::Linger0);
         let finished = ends
             .lab
             .client
             .run(move || async move {
-                match timeout_at(deadline, kernel::first_connection(local, remote)).await {
+                let first = kernel::first_connection(local, remote, bind, client_first);
+                match timeout_at(deadline, first).await {
                     Ok(r) => r.map(|()| true),
                     Err(_) => Ok(false),
                 }
@@ -49,17 +66,20 @@ impl KernelClient {
         }
     }
 
-    /// Wait until the first socket is gone from the client namespace, then let
-    /// the kernel's TCP timestamp clock (milliseconds) tick past the client's
-    /// FIN, so the SYN's tsval is newer than ts_recent and the outcome never
-    /// depends on which millisecond the SYN falls in. Counted from the FIN's
-    /// capture stamp (taken after it was sent), so the wait for the socket
-    /// counts towards it.
+    /// When the server closed first: wait until the first socket is gone from
+    /// the client namespace, then let the kernel's TCP timestamp clock
+    /// (milliseconds) tick past the client's FIN, so the SYN's tsval is newer
+    /// than ts_recent and the outcome never depends on which millisecond the
+    /// SYN falls in. Counted from the FIN's capture stamp (taken after it was
+    /// sent), so the wait for the socket counts towards it.
     pub async fn ready(
         &mut self,
         ends: &Ends<'_>,
         first: &FirstConnection,
     ) -> Result<(), RunError> {
+        if ends.case.closes_first == Side::Client {
+            return Ok(());
+        }
         let af = diag::family_of(ends.client.ip());
         let (local, remote) = (ends.client.port(), ends.server.port());
         let gone = ends
@@ -104,38 +124,81 @@ impl KernelClient {
             SeqExpr::Auto => None,
             SeqExpr::RcvNxt(off) => Some(first.rcv_nxt + off),
         };
+        let mut played = self.connect(ends, true, forced_isn).await?;
+        played.forced_isn = forced_isn;
+        Ok(played)
+    }
+
+    /// A new socket to the server while the client holds TIME_WAIT: bound to
+    /// `client_port` (`nc -p`) or with the port `connect()` picks, `after_ms`
+    /// after the TIME_WAIT appeared (`seen_ns`, capture clock).
+    pub async fn reconnect(
+        &mut self,
+        ends: &Ends<'_>,
+        port: PortMode,
+        after_ms: u32,
+        seen_ns: u64,
+    ) -> Result<Played, RunError> {
+        let since = Duration::from_nanos(now_ns().saturating_sub(seen_ns));
+        if let Some(left) = Duration::from_millis(u64::from(after_ms)).checked_sub(since) {
+            tokio::time::sleep(left).await;
+        }
+        self.connect(ends, port == PortMode::Bind, None).await
+    }
+
+    /// Connect on the client thread; the stream, if any, is held there.
+    async fn connect(
+        &mut self,
+        ends: &Ends<'_>,
+        bind: bool,
+        isn: Option<crate::wire::Seq>,
+    ) -> Result<Played, RunError> {
         let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
         let (tx, rx) = oneshot::channel();
         ends.lab.client.spawn_task(move || async move {
-            match timeout_at(deadline, kernel::connect(local, remote, forced_isn)).await {
+            match timeout_at(deadline, kernel::connect_from(local, remote, bind, isn)).await {
                 Ok(Ok(stream)) => {
                     let _ = tx.send(Ok(()));
                     std::future::pending::<()>().await;
                     drop(stream);
                 }
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(format!("connect() failed: {e}")));
+                Ok(Err((call, e))) => {
+                    let _ = tx.send(Err((call, kernel::errno_name(&e), e.to_string())));
                 }
                 Err(_) => {
-                    let _ = tx.send(Err(
-                        "connect() had not finished at the case deadline".to_string()
-                    ));
+                    let _ = tx.send(Err((
+                        "connect",
+                        "ETIMEDOUT".to_string(),
+                        "not finished at the case deadline".to_string(),
+                    )));
                 }
             }
         })?;
-        let connect = rx
-            .await
-            .unwrap_or_else(|_| Err("the client task stopped".to_string()));
-        Ok(Played {
-            forced_isn,
-            connect,
-            notes: Vec::new(),
+        let result = rx.await.unwrap_or_else(|_| {
+            Err((
+                "connect",
+                "EINTR".to_string(),
+                "the client task stopped".to_string(),
+            ))
+        });
+        Ok(match result {
+            Ok(()) => Played {
+                connect: Ok(()),
+                errno: Some("ok".to_string()),
+                ..Played::default()
+            },
+            Err((call, errno, text)) => Played {
+                connect: Err(format!("{call}() failed: {text}")),
+                errno: Some(errno.clone()),
+                notes: vec![format!("{call}(): {errno} ({text})")],
+                ..Played::default()
+            },
         })
     }
 
     /// The handshake's last ACK when `connect()` succeeded, otherwise the
-    /// server's first answer; at most until the deadline (the evidence then
-    /// shows what is missing).
+    /// server's first answer (none comes when no SYN went out); at most until
+    /// the deadline (the evidence then shows what is missing).
     pub async fn settle(
         &mut self,
         ends: &Ends<'_>,
@@ -143,6 +206,10 @@ impl KernelClient {
         played: &Played,
     ) -> Result<(), RunError> {
         let established = played.connect.is_ok();
+        let sent_syn = established || ends.capture.segments().len() > first.closed_index + 1;
+        if !sent_syn {
+            return Ok(());
+        }
         let _ = ends
             .capture
             .wait_for(ends.deadline, |segs| {

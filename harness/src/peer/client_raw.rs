@@ -3,25 +3,17 @@
 //! kernel worker when the case is done (AF_PACKET close waits for RCU).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::raw::{self, Endpoints, RawPeer, TimeWait};
+use super::raw::{self, Endpoints, RawPeer, SegmentTx, TimeWait};
 use super::{Ends, Played, Syn};
 use crate::error::RunError;
 use crate::evidence::FirstConnection;
-use crate::lab::{CLIENT_MAC, LabError, SERVER_MAC, netlink};
+use crate::lab::{CLIENT_MAC, SERVER_MAC};
 use crate::scenario::Case;
 use crate::wire::Side;
 
-/// The most the run waits for the raw peer's last frames to be captured.
-const SETTLE_LIMIT: Duration = Duration::from_secs(1);
-
 pub(crate) struct RawClient {
     peer: Arc<RawPeer>,
-    /// Frames the client veth sent before the capture started (none expected).
-    uncaptured_before: u64,
 }
 
 /// The raw peer's error as the run's: a timeout keeps what was captured.
@@ -32,10 +24,19 @@ fn run_error(ends: &Ends<'_>, e: raw::RawError) -> RunError {
     }
 }
 
+/// What the peer needs of the TIME_WAIT socket.
+fn time_wait(first: &FirstConnection) -> TimeWait {
+    TimeWait {
+        rcv_nxt: first.rcv_nxt,
+        snd_nxt: first.snd_nxt,
+        ts_recent: first.ts_recent,
+        own_ts: first.own_ts,
+        ts_negotiated: first.ts_negotiated,
+    }
+}
+
 impl RawClient {
-    /// Open the peer's socket on the client namespace's thread and note what
-    /// the client veth has sent so far (the client kernel sends nothing: no
-    /// address, IPv6 off), to tell later when all the peer wrote was captured.
+    /// Open the peer's socket on the client namespace's thread.
     pub async fn open(case: &Case, ends: &Ends<'_>) -> Result<RawClient, RunError> {
         let ep = Endpoints {
             ifindex: ends.lab.client_ifindex,
@@ -45,15 +46,12 @@ impl RawClient {
             server: ends.server,
             offer_ts: case.sysctl_on(Side::Client, "net.ipv4.tcp_timestamps"),
         };
-        let index = ends.lab.client_ifindex;
-        let (opened, sent_before) = ends
+        let opened = ends
             .lab
             .client
-            .run(move || async move { (RawPeer::open(ep), tx_packets(index).await) })
+            .run(move || async move { RawPeer::open(ep) })
             .await?;
-        let sent_before = sent_before?;
         Ok(RawClient {
-            uncaptured_before: sent_before.saturating_sub(ends.capture.incoming()),
             peer: Arc::new(opened.map_err(RunError::Raw)?),
         })
     }
@@ -74,11 +72,7 @@ impl RawClient {
         syn: &Syn,
     ) -> Result<Played, RunError> {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
-        let tw = TimeWait {
-            rcv_nxt: first.rcv_nxt,
-            ts_recent: first.ts_recent,
-            ts_negotiated: first.ts_negotiated,
-        };
+        let tw = time_wait(first);
         let (exprs, steps) = ((syn.seq, syn.tsval), syn.then.clone());
         let notes = ends
             .lab
@@ -87,40 +81,39 @@ impl RawClient {
             .await?
             .map_err(|e| run_error(ends, e))?;
         Ok(Played {
-            forced_isn: None,
-            connect: Ok(()),
             notes,
+            ..Played::default()
+        })
+    }
+
+    pub async fn segment(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        tx: &SegmentTx,
+    ) -> Result<Played, RunError> {
+        let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
+        let (tw, tx) = (time_wait(first), tx.clone());
+        let notes = ends
+            .lab
+            .client
+            .run(move || async move { raw::segment(&p, &c, tw, &tx, deadline).await })
+            .await?
+            .map_err(|e| run_error(ends, e))?;
+        Ok(Played {
+            notes,
+            ..Played::default()
         })
     }
 
     /// The peer's last frame (the ACK of a SYN-ACK) is not waited for by the
-    /// peer itself: look once everything the client veth sent was captured.
-    /// Best effort within a second: a shortfall can only mean a lost frame,
-    /// which the evidence then shows.
+    /// peer itself: a fence makes sure it, and any answer, is captured.
     pub async fn settle(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
-        let index = ends.lab.client_ifindex;
-        let sent = ends
-            .lab
+        let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
+        ends.lab
             .client
-            .run(move || async move { tx_packets(index).await })
-            .await??;
-        let until = ends.deadline.min(Instant::now() + SETTLE_LIMIT);
-        let _ = ends
-            .capture
-            .wait_incoming(until, sent.saturating_sub(self.uncaptured_before))
-            .await;
-        Ok(())
+            .run(move || async move { raw::fence(&p, &c, deadline).await })
+            .await?
+            .map_err(|e| run_error(ends, e))
     }
-}
-
-/// Frames the client's veth end has sent (on the client namespace's thread).
-///
-/// Equivalent to: `ip -s link show dev syn-cli0` (TX packets).
-async fn tx_packets(index: u32) -> Result<u64, LabError> {
-    let wrap = |source| LabError::Link {
-        side: Side::Client,
-        source,
-    };
-    let h = netlink::connect().await.map_err(wrap)?;
-    netlink::tx_packets(&h, index).await.map_err(wrap)
 }

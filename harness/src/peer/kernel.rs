@@ -29,21 +29,57 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(std::net::TcpListener::from(sock))
 }
 
-/// The server of the seed experiment: the first connection is accepted and
-/// closed at once (so the server closes first and its side ends in TIME_WAIT);
-/// later connections are accepted and held open until the namespace goes, so
-/// they add no TIME_WAIT of their own.
-pub async fn serve_close_first(listener: TcpListener) {
+/// How the server treats the first connection; later connections are
+/// accepted and held open until the namespace goes, so they add no TIME_WAIT
+/// of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerClose {
+    /// Close it at once (the server closes first): a FIN, or with `linger0`
+    /// an RST (`SO_LINGER {1, 0}`, `tcp_disconnect()`).
+    First { linger0: bool },
+    /// Read until the client's FIN (or RST), then close: the client closes first.
+    AfterPeer,
+}
+
+/// The server: the first connection as `mode` says, the others held.
+pub async fn serve(listener: TcpListener, mode: ServerClose) {
     let mut held = Vec::new();
     let mut first = true;
     while let Ok((stream, _)) = listener.accept().await {
         if first {
             first = false;
-            drop(stream);
+            match mode {
+                ServerClose::First { linger0 } => {
+                    if linger0 {
+                        // Best effort: without it the close is a FIN, which the
+                        // evidence then shows.
+                        let _ = set_linger0(&stream);
+                    }
+                    drop(stream);
+                }
+                ServerClose::AfterPeer => {
+                    tokio::task::spawn_local(read_to_end_then_close(stream));
+                }
+            }
         } else {
             held.push(stream);
         }
     }
+}
+
+/// Read until the peer's FIN or RST, then close.
+async fn read_to_end_then_close(mut stream: TcpStream) {
+    let mut buf = [0u8; 512];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// `SO_LINGER {1, 0}`: the next close sends an RST and leaves no TIME_WAIT.
+fn set_linger0(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO))
 }
 
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
@@ -94,31 +130,70 @@ fn force_isn(sock: &Socket, isn: Seq) -> io::Result<()> {
     )
 }
 
-/// Connect from the fixed `local` address and port (SO_REUSEADDR), optionally
-/// with a forced ISN.
+/// Connect from `local`: bound to its port with SO_REUSEADDR (`bind`), or
+/// from a port `connect()` picks (only the address family of `local` is used),
+/// optionally with a forced ISN. An error names the call that failed.
 ///
-/// Equivalent to: `nc -p <client_port> <server> <port>`.
-pub async fn connect(
+/// Equivalent to: `nc -p <client_port> <server> <port>` (bound), `nc <server>
+/// <port>` (ephemeral).
+pub async fn connect_from(
     local: SocketAddr,
     remote: SocketAddr,
+    bind: bool,
     isn: Option<Seq>,
-) -> io::Result<TcpStream> {
-    let sock = new_socket(local)?;
-    sock.set_reuse_address(true)?;
-    sock.bind(&local.into())?;
+) -> Result<TcpStream, (&'static str, io::Error)> {
+    let sock = new_socket(local).map_err(|e| ("socket", e))?;
+    if bind {
+        sock.set_reuse_address(true)
+            .map_err(|e| ("setsockopt(SO_REUSEADDR)", e))?;
+        sock.bind(&local.into()).map_err(|e| ("bind", e))?;
+    }
     if let Some(isn) = isn {
-        force_isn(&sock, isn)?;
+        force_isn(&sock, isn).map_err(|e| ("TCP_REPAIR", e))?;
     }
     let sock = TcpSocket::from_std_stream(std::net::TcpStream::from(sock));
-    sock.connect(remote).await
+    sock.connect(remote).await.map_err(|e| ("connect", e))
 }
 
-/// The client side of the first connection: connect, read until the server's
-/// FIN (EOF), then close (our FIN).
-pub async fn first_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<()> {
-    let mut stream = connect(local, remote, None).await?;
-    let mut buf = [0u8; 512];
-    while stream.read(&mut buf).await? != 0 {}
+/// The client side of the first connection. When the server closes first:
+/// read until its FIN (or RST), then close. When the client does: close at
+/// once, with a FIN or (`linger0`) an RST.
+pub async fn first_connection(
+    local: SocketAddr,
+    remote: SocketAddr,
+    bind: bool,
+    client_first: Option<bool>,
+) -> io::Result<()> {
+    let mut stream = connect_from(local, remote, bind, None)
+        .await
+        .map_err(|(call, e)| io::Error::new(e.kind(), format!("{call}: {e}")))?;
+    match client_first {
+        Some(linger0) => {
+            if linger0 {
+                set_linger0(&stream)?;
+            }
+        }
+        None => {
+            let mut buf = [0u8; 512];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // The server's RST (`linger0`) ends the connection too.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
     drop(stream);
     Ok(())
+}
+
+/// The errno name of an I/O error (`EADDRNOTAVAIL`), or its text.
+pub fn errno_name(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(
+        || e.to_string(),
+        |n| format!("{:?}", nix::errno::Errno::from_raw(n)),
+    )
 }

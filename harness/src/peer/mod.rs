@@ -18,15 +18,17 @@ use crate::error::RunError;
 use crate::evidence::FirstConnection;
 use crate::lab::Lab;
 use crate::observe::capture::Capture;
-use crate::scenario::{Case, ClientKind, SeqExpr, Step, TsExpr};
+use crate::scenario::{Case, ClientKind, PortMode, SeqExpr, Step, TsExpr};
 use crate::wire::{Segment, Seq};
 
 pub(crate) use client_kernel::KernelClient;
 pub(crate) use client_raw::RawClient;
+pub(crate) use raw::SegmentTx;
 
 /// What every step works with: the lab, the capture on the server's veth, the
 /// case's deadline and the addresses of both ends.
 pub(crate) struct Ends<'a> {
+    pub case: &'a Case,
     pub lab: &'a Lab,
     pub capture: &'a Capture,
     pub deadline: Instant,
@@ -64,7 +66,9 @@ pub(crate) struct Played {
     pub forced_isn: Option<Seq>,
     /// What `connect()` returned (a raw peer has none: `Ok`).
     pub connect: Result<(), String>,
-    /// One line per follow-up step of a raw peer.
+    /// `[reconnect]`: "ok" or the errno name `bind()`/`connect()` returned.
+    pub errno: Option<String>,
+    /// One line per step the client took (a raw peer's follow-ups, a failed call).
     pub notes: Vec<String>,
 }
 
@@ -73,6 +77,7 @@ impl Default for Played {
         Played {
             forced_isn: None,
             connect: Ok(()),
+            errno: None,
             notes: Vec::new(),
         }
     }
@@ -125,6 +130,39 @@ impl Client {
         match self {
             Client::Kernel(c) => c.syn(ends, first, syn).await,
             Client::Raw(c) => c.syn(ends, first, syn).await,
+        }
+    }
+
+    /// Write the `[segment]` under test (raw client only: the scenario check
+    /// refuses it for a kernel client).
+    pub async fn segment(
+        &mut self,
+        ends: &Ends<'_>,
+        first: &FirstConnection,
+        tx: &SegmentTx,
+    ) -> Result<Played, RunError> {
+        match self {
+            Client::Raw(c) => c.segment(ends, first, tx).await,
+            Client::Kernel(_) => Err(RunError::Unsupported {
+                what: "a [segment] from a kernel client".into(),
+            }),
+        }
+    }
+
+    /// Connect again while the client holds TIME_WAIT (kernel client only:
+    /// the scenario check refuses it for a raw one).
+    pub async fn reconnect(
+        &mut self,
+        ends: &Ends<'_>,
+        port: PortMode,
+        after_ms: u32,
+        seen_ns: u64,
+    ) -> Result<Played, RunError> {
+        match self {
+            Client::Kernel(c) => c.reconnect(ends, port, after_ms, seen_ns).await,
+            Client::Raw(_) => Err(RunError::Unsupported {
+                what: "[reconnect] from a raw client".into(),
+            }),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
 use nix::sys::socket::{MsgFlags, send};
@@ -19,15 +19,13 @@ use tokio::time::Instant as TokioInstant;
 use crate::handover::ClosedInKernel;
 use crate::observe::capture::{Capture, packet_socket};
 use crate::scenario::{SeqExpr, Step, TsExpr};
-use crate::wire::{Dir, EmitError, Flags, Segment, Seq, TsVal};
+use crate::wire::{Dir, EmitError, Flags, Segment, Seq, TsVal, neighbour};
 
 /// The first connection's ISN: near 2^32 on purpose, so `rcv_nxt + N` wraps.
 pub const FIRST_ISN: Seq = Seq(0xFFFF_FF00);
 /// `seq = "auto"` for the raw peer: after `rcv_nxt` by what a kernel's ISN clock
 /// (one tick per 64 ns) gains in about 6 ms.
 pub const AUTO_SEQ_AHEAD: i64 = 100_000;
-/// How long the peer waits for an answer before it calls it `none`.
-pub const ANSWER_WAIT: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -60,13 +58,28 @@ pub struct RawPeer {
     ts_base: TsVal,
 }
 
-/// One segment to write: flags in tcpdump letters, `ts` as (tsval, tsecr).
+/// One segment to write: flags in tcpdump letters, `ts` as (tsval, tsecr),
+/// `len` payload bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct Tx {
-    pub flags: &'static str,
+pub struct Tx<'a> {
+    pub flags: &'a str,
     pub seq: Seq,
     pub ack: Seq,
     pub ts: Option<(TsVal, TsVal)>,
+    pub len: u32,
+}
+
+impl Tx<'_> {
+    /// A segment without payload.
+    fn bare(flags: &str, seq: Seq, ack: Seq, ts: Option<(TsVal, TsVal)>) -> Tx<'_> {
+        Tx {
+            flags,
+            seq,
+            ack,
+            ts,
+            len: 0,
+        }
+    }
 }
 
 impl RawPeer {
@@ -108,7 +121,7 @@ impl RawPeer {
             win: 64240,
             tsval: tx.ts.map(|t| t.0),
             tsecr: tx.ts.map(|t| t.1),
-            payload_len: 0,
+            payload_len: tx.len,
         }
     }
 
@@ -117,7 +130,12 @@ impl RawPeer {
         let frame = self
             .segment(tx)
             .emit(self.ep.client_mac, self.ep.server_mac)?;
-        send(self.fd.as_raw_fd(), &frame, MsgFlags::empty()).map_err(|e| RawError::Io {
+        self.write(&frame)
+    }
+
+    /// Write one frame.
+    fn write(&self, frame: &[u8]) -> Result<(), RawError> {
+        send(self.fd.as_raw_fd(), frame, MsgFlags::empty()).map_err(|e| RawError::Io {
             op: "send",
             source: e.into(),
         })?;
@@ -168,34 +186,24 @@ pub async fn first_connection(
     let isn = FIRST_ISN;
     let offer = peer.ep.offer_ts;
     let start = capture.segments().len();
-    peer.send(&Tx {
-        flags: "S",
-        seq: isn,
-        ack: Seq(0),
-        ts: offer.then(|| (peer.now_ts(), TsVal(0))),
-    })?;
+    peer.send(&Tx::bare(
+        "S",
+        isn,
+        Seq(0),
+        offer.then(|| (peer.now_ts(), TsVal(0))),
+    ))?;
     let (_, synack) = wait_server(capture, start, deadline, "SYN-ACK to the first SYN", |s| {
         s.flags.syn && s.flags.ack && s.ack == isn + 1
     })
     .await?;
     let negotiated = offer && synack.tsval.is_some();
     let ts = |ecr: Option<TsVal>| negotiated.then(|| (peer.now_ts(), ecr.unwrap_or_default()));
-    peer.send(&Tx {
-        flags: ".",
-        seq: isn + 1,
-        ack: synack.seq + 1,
-        ts: ts(synack.tsval),
-    })?;
+    peer.send(&Tx::bare(".", isn + 1, synack.seq + 1, ts(synack.tsval)))?;
     let (_, fin) = wait_server(capture, start, deadline, "the server's FIN", |s| {
         s.flags.fin
     })
     .await?;
-    peer.send(&Tx {
-        flags: "F.",
-        seq: isn + 1,
-        ack: fin.seq_end(),
-        ts: ts(fin.tsval),
-    })?;
+    peer.send(&Tx::bare("F.", isn + 1, fin.seq_end(), ts(fin.tsval)))?;
     wait_server(
         capture,
         start,
@@ -211,7 +219,10 @@ pub async fn first_connection(
 #[derive(Debug, Clone, Copy)]
 pub struct TimeWait {
     pub rcv_nxt: Seq,
+    pub snd_nxt: Seq,
     pub ts_recent: Option<TsVal>,
+    /// The last tsval the server sent (what the peer echoes).
+    pub own_ts: Option<TsVal>,
     pub ts_negotiated: bool,
 }
 
@@ -230,31 +241,18 @@ pub async fn second_syn(
         SeqExpr::Auto => tw.rcv_nxt + AUTO_SEQ_AHEAD,
         SeqExpr::RcvNxt(off) => tw.rcv_nxt + off,
     };
-    let fresh_ts = || match (tw.ts_negotiated, tw.ts_recent) {
-        (true, Some(r)) => {
-            let now = peer.now_ts();
-            Some(if now.after(r) { now } else { r + 1 })
-        }
-        _ => None,
-    };
     let pick_ts = || match tsval {
-        TsExpr::Auto => fresh_ts(),
+        TsExpr::Auto => fresh_ts(peer, tw),
         TsExpr::Absent => None,
         TsExpr::TsRecent(off) => tw.ts_recent.map(|r| r + off),
     };
-    let send_syn = |tsv: Option<TsVal>| {
-        peer.send(&Tx {
-            flags: "S",
-            seq: syn_seq,
-            ack: Seq(0),
-            ts: tsv.map(|v| (v, TsVal(0))),
-        })
-    };
+    let send_syn =
+        |tsv: Option<TsVal>| peer.send(&Tx::bare("S", syn_seq, Seq(0), tsv.map(|v| (v, TsVal(0)))));
     let mut notes = Vec::new();
     let mut from = capture.segments().len();
     let first_ts = pick_ts();
     send_syn(first_ts)?;
-    let mut answer = next_answer(capture, from, deadline).await;
+    let mut answer = next_answer(peer, capture, from, deadline).await?;
     complete_if_synack(peer, answer.as_ref(), syn_seq, first_ts)?;
     for step in steps {
         match (step, &answer) {
@@ -266,12 +264,7 @@ pub async fn second_syn(
             }
             (Step::Rst, Some(a)) if a.flags.ack && !a.flags.rst => {
                 from = capture.segments().len();
-                peer.send(&Tx {
-                    flags: "R",
-                    seq: a.ack,
-                    ack: Seq(0),
-                    ts: None,
-                })?;
+                peer.send(&Tx::bare("R", a.ack, Seq(0), None))?;
                 // The RST has no answer; wait until it is on the server's wire so
                 // the next frame cannot overtake it.
                 let _ = capture
@@ -294,7 +287,7 @@ pub async fn second_syn(
                 from = capture.segments().len();
                 let tsv = pick_ts();
                 send_syn(tsv)?;
-                answer = next_answer(capture, from, deadline).await;
+                answer = next_answer(peer, capture, from, deadline).await?;
                 complete_if_synack(peer, answer.as_ref(), syn_seq, tsv)?;
                 notes.push(format!(
                     "syn: SYN seq=rcv_nxt{:+} sent again, answer {}",
@@ -309,13 +302,137 @@ pub async fn second_syn(
     Ok(notes)
 }
 
-/// The server's next segment from index `from` on, or `None` after ANSWER_WAIT.
-async fn next_answer(capture: &Capture, from: usize, deadline: TokioInstant) -> Option<Segment> {
-    let until = deadline.min(TokioInstant::now() + ANSWER_WAIT);
-    wait_server(capture, from, until, "an answer", |_| true)
+/// Write the fence (`wire::neighbour`) and wait for the server's answer to
+/// it: from then on, every answer to what was written before is captured.
+pub async fn fence(
+    peer: &RawPeer,
+    capture: &Capture,
+    deadline: TokioInstant,
+) -> Result<(), RawError> {
+    let from = capture.frames_len();
+    let probe = neighbour::probe(
+        peer.ep.client_mac,
+        peer.ep.server_mac,
+        peer.ep.client.ip(),
+        peer.ep.server.ip(),
+    )?;
+    peer.write(&probe)?;
+    capture
+        .wait_frames(deadline, |frames| {
+            frames[from.min(frames.len())..]
+                .iter()
+                .any(neighbour::is_answer)
+                .then_some(())
+        })
         .await
-        .ok()
-        .map(|(_, s)| s)
+        .map_err(|seen| RawError::Timeout {
+            what: "the server's answer to the fence (an ARP reply or a Neighbour Advertisement)"
+                .to_string(),
+            seen,
+        })
+}
+
+/// The server's first segment from index `from` on, if it sent one: decided
+/// at once by a fence, no guessed wait.
+async fn next_answer(
+    peer: &RawPeer,
+    capture: &Capture,
+    from: usize,
+    deadline: TokioInstant,
+) -> Result<Option<Segment>, RawError> {
+    fence(peer, capture, deadline).await?;
+    Ok(capture.segments()[from.min(capture.segments().len())..]
+        .iter()
+        .find(|s| s.dir == Dir::ToClient)
+        .cloned())
+}
+
+/// The `[segment]` under test, as the peer writes it.
+#[derive(Debug, Clone)]
+pub struct SegmentTx {
+    /// tcpdump letters.
+    pub flags: String,
+    pub seq: SeqExpr,
+    /// Offset from the TIME_WAIT socket's `snd_nxt` (used with an ACK flag).
+    pub ack: i64,
+    pub tsval: TsExpr,
+    pub len: u32,
+}
+
+/// Write the segment under test and decide whether the server answered; a
+/// SYN-ACK to it is completed with the handshake's ACK, as a kernel would.
+/// Returns one note saying what was written and answered.
+pub async fn segment(
+    peer: &RawPeer,
+    capture: &Capture,
+    tw: TimeWait,
+    tx: &SegmentTx,
+    deadline: TokioInstant,
+) -> Result<Vec<String>, RawError> {
+    let flags = Flags::from_tcpdump(&tx.flags);
+    let seq = match tx.seq {
+        SeqExpr::Auto => tw.rcv_nxt,
+        SeqExpr::RcvNxt(off) => tw.rcv_nxt + off,
+    };
+    let ack = if flags.ack {
+        tw.snd_nxt + tx.ack
+    } else {
+        Seq(0)
+    };
+    // A kernel's RST carries no timestamp; anything else a newer one when
+    // they were negotiated.
+    let tsval = match tx.tsval {
+        TsExpr::Auto if flags.rst => None,
+        TsExpr::Auto => fresh_ts(peer, tw),
+        TsExpr::Absent => None,
+        TsExpr::TsRecent(off) => tw.ts_recent.map(|r| r + off),
+    };
+    let ecr = if flags.ack {
+        tw.own_ts.unwrap_or_default()
+    } else {
+        TsVal(0)
+    };
+    let from = capture.segments().len();
+    peer.send(&Tx {
+        flags: &tx.flags,
+        seq,
+        ack,
+        ts: tsval.map(|v| (v, ecr)),
+        len: tx.len,
+    })?;
+    let answer = next_answer(peer, capture, from, deadline).await?;
+    complete_if_synack(peer, answer.as_ref(), seq, tsval)?;
+    Ok(vec![format!(
+        "segment {} seq=rcv_nxt{:+}{}{} len {} sent, answer {}",
+        flags.tcpdump(),
+        seq - tw.rcv_nxt,
+        if flags.ack {
+            format!(" ack=snd_nxt{:+}", ack - tw.snd_nxt)
+        } else {
+            String::new()
+        },
+        match (tsval, tw.ts_recent) {
+            (Some(v), Some(r)) => format!(" tsval=ts_recent{:+}", v - r),
+            (Some(v), None) => format!(" tsval={v}"),
+            (None, _) => String::new(),
+        },
+        tx.len,
+        answer
+            .as_ref()
+            .map_or("none".to_string(), |a| a.flags.tcpdump())
+    )])
+}
+
+/// A timestamp newer than `ts_recent` when the first connection negotiated
+/// timestamps: the peer's clock, or `ts_recent + 1` within the same millisecond.
+fn fresh_ts(peer: &RawPeer, tw: TimeWait) -> Option<TsVal> {
+    match (tw.ts_negotiated, tw.ts_recent) {
+        (true, Some(r)) => {
+            let now = peer.now_ts();
+            Some(if now.after(r) { now } else { r + 1 })
+        }
+        _ => None,
+    }
 }
 
 fn complete_if_synack(
@@ -333,12 +450,7 @@ fn complete_if_synack(
             }
             _ => None,
         };
-        peer.send(&Tx {
-            flags: ".",
-            seq: syn_seq + 1,
-            ack: a.seq + 1,
-            ts,
-        })?;
+        peer.send(&Tx::bare(".", syn_seq + 1, a.seq + 1, ts))?;
     }
     Ok(())
 }
@@ -363,12 +475,12 @@ mod tests {
             t0: Instant::now(),
             ts_base: TsVal(7),
         };
-        let s = peer.segment(&Tx {
-            flags: "S",
-            seq: Seq(u32::MAX),
-            ack: Seq(0),
-            ts: Some((TsVal(5), TsVal(0))),
-        });
+        let s = peer.segment(&Tx::bare(
+            "S",
+            Seq(u32::MAX),
+            Seq(0),
+            Some((TsVal(5), TsVal(0))),
+        ));
         assert_eq!(
             (s.dir, s.src, s.dst),
             (Dir::ToServer, peer.ep.client, peer.ep.server)

@@ -60,7 +60,7 @@ pub fn render(run: &CaseRun) -> String {
     out.push_str(&timeline::annotated(
         &obs.segments,
         f,
-        obs.syn2_index,
+        obs.event_index,
         o.answer_index,
         &obs.states,
         &obs.resets,

@@ -3,6 +3,7 @@
 //! sequence and timestamp numbers, the two sides of a case and the kernel's TCP
 //! states. Nothing here knows about namespaces, files or reports.
 
+pub mod neighbour;
 mod segment;
 mod seq;
 mod state;

@@ -149,7 +149,7 @@ fn notes(run: &CaseRun) -> Vec<Option<Note>> {
             role: Role::Fin,
         });
     }
-    if let Some(i) = obs.syn2_index.filter(|i| *i < notes.len()) {
+    if let Some(i) = obs.event_index.filter(|i| *i < notes.len()) {
         notes[i] = Some(Note {
             text: format!("\u{2460} {}", phrase::new_syn(&obs.segments[i], f)),
             role: Role::Hit,
@@ -325,7 +325,7 @@ pub(super) fn ladder(run: &CaseRun, states: &[LaneState]) -> String {
         && let Some(start) = time_wait_start(segs, &run.obs.first)
     {
         let y0 = seg_y[start];
-        let (y1, after) = match run.obs.syn2_index {
+        let (y1, after) = match run.obs.event_index {
             Some(i) if !run.obs.time_wait_after => (seg_y[i] + DROP, ""),
             _ => (bottom, "; still there at the end"),
         };
