@@ -16,7 +16,7 @@
 use serde::Serialize;
 
 use crate::scenario::Answer;
-use crate::wire::{Seq, TsVal};
+use crate::wire::{Flags, Seq, TsVal};
 
 /// What the server knew and what the SYN carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -142,6 +142,87 @@ pub fn folklore(i: &Inputs) -> Prediction {
     }
 }
 
+/// What reached a TIME_WAIT socket, for naming the branch that decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub flags: Flags,
+    pub seq: Seq,
+    pub len: u32,
+    pub rcv_nxt: Seq,
+    pub tsval: Option<TsVal>,
+    pub ts_recent: Option<TsVal>,
+    pub server_ts_on: bool,
+    /// The TIME_WAIT side's `net.ipv4.tcp_rfc1337`.
+    pub rfc1337: bool,
+}
+
+/// The branch of `tcp_timewait_state_process()` (net/ipv4/tcp_minisocks.c)
+/// that any segment takes in a real TIME_WAIT (not the FIN_WAIT2 substate),
+/// in words: what the kernel does with it and why.
+pub fn timewait_branch(a: &Arrival) -> String {
+    const WHERE: &str = "tcp_timewait_state_process()";
+    let f = a.flags;
+    let d = a.seq - a.rcv_nxt;
+    let paws = match (a.ts_recent, a.tsval, a.server_ts_on) {
+        (Some(r), Some(v), true) => v < r,
+        _ => false,
+    };
+    let ts_newer =
+        matches!((a.ts_recent, a.tsval, a.server_ts_on), (Some(r), Some(v), true) if v.after(r));
+    let zero_len = a.len == 0 && !f.syn && !f.fin;
+    if !paws && d == 0 && (zero_len || f.rst) {
+        return if f.rst && a.rfc1337 {
+            format!(
+                "RST at rcv_nxt: ignored (net.ipv4.tcp_rfc1337 = 1, RFC 1337), TIME_WAIT stays \
+                 and its timer is not re-armed — {WHERE}"
+            )
+        } else if f.rst {
+            format!("RST at rcv_nxt: kills TIME_WAIT (net.ipv4.tcp_rfc1337 = 0) — {WHERE}")
+        } else {
+            format!(
+                "zero-length segment exactly at rcv_nxt: TIME_WAIT's timer is re-armed to 60 s, \
+                 ts_recent updated, no answer — {WHERE}"
+            )
+        };
+    }
+    if f.syn && !f.rst && !f.ack && !paws && (a.seq.after(a.rcv_nxt) || ts_newer) {
+        let because = if a.seq.after(a.rcv_nxt) {
+            format!("seq {d:+} after rcv_nxt")
+        } else {
+            "a tsval newer than ts_recent".to_string()
+        };
+        let then = if f.fin {
+            "TIME_WAIT is killed and the listener drops a SYN that carries FIN \
+             (tcp_rcv_state_process(), LISTEN): no answer"
+        } else {
+            "TIME_WAIT is killed and the listener answers (SYN-ACK)"
+        };
+        return format!("TCP_TW_SYN: a SYN with {because} reopens the 4-tuple; {then} — {WHERE}");
+    }
+    let paws_note = if paws {
+        "rejected by PAWS (tsval older than ts_recent: TcpExt.PAWSTimewait, PAWSEstab before 6.16); "
+    } else {
+        ""
+    };
+    if f.rst {
+        return format!("{paws_note}RST not exactly at rcv_nxt (seq {d:+}): ignored — {WHERE}");
+    }
+    let limited = if f.syn || (a.len == 0 && !f.fin) {
+        "rate-limited by net.ipv4.tcp_invalid_ratelimit (the first is never limited)"
+    } else {
+        "not rate-limited (it carries data or FIN)"
+    };
+    let rearm = if paws || f.ack {
+        "the timer is re-armed to 60 s"
+    } else {
+        "the timer is not re-armed (no ACK flag)"
+    };
+    format!(
+        "{paws_note}not acceptable in TIME_WAIT (seq {d:+}): the TIME_WAIT ACK seq=snd_nxt \
+         ack=rcv_nxt, {limited}; {rearm} — {WHERE}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +282,39 @@ mod tests {
             Answer::SynAck,
             "no PAWS without the option"
         );
+    }
+
+    fn arrival(flags: &str, d: i64, ts: Option<i64>) -> Arrival {
+        Arrival {
+            flags: Flags::from_tcpdump(flags),
+            seq: Seq(100) + d,
+            len: 0,
+            rcv_nxt: Seq(100),
+            tsval: ts.map(|o| TsVal(50) + o),
+            ts_recent: Some(TsVal(50)),
+            server_ts_on: true,
+            rfc1337: false,
+        }
+    }
+
+    #[test]
+    fn each_branch_of_the_time_wait_state_machine_is_named() {
+        let b = |flags: &str, d: i64, ts: Option<i64>| timewait_branch(&arrival(flags, d, ts));
+        assert!(b(".", 0, Some(1)).contains("re-armed to 60 s, ts_recent updated, no answer"));
+        assert!(b("R", 0, None).contains("kills TIME_WAIT"));
+        let mut rst = arrival("R", 0, None);
+        rst.rfc1337 = true;
+        assert!(timewait_branch(&rst).contains("ignored (net.ipv4.tcp_rfc1337 = 1"));
+        assert!(b("R.", 1, None).contains("RST not exactly at rcv_nxt (seq +1): ignored"));
+        assert!(b("S", 1, Some(1)).starts_with("TCP_TW_SYN: a SYN with seq +1 after rcv_nxt"));
+        assert!(b("SF", 1, Some(1)).contains("listener drops a SYN that carries FIN"));
+        assert!(b("S", -1, Some(-1)).starts_with("rejected by PAWS"));
+        assert!(
+            b("F.", -1, Some(1))
+                .contains("not rate-limited (it carries data or FIN); the timer is re-armed")
+        );
+        assert!(b("F", 0, Some(1)).contains("the timer is not re-armed (no ACK flag)"));
+        assert!(b(".", 1, Some(1)).contains("rate-limited by net.ipv4.tcp_invalid_ratelimit"));
     }
 
     #[test]

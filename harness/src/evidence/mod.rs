@@ -31,6 +31,8 @@ pub struct Observation {
     pub peer_notes: Vec<String>,
     /// The server namespace's `net.ipv4.tcp_timestamps` != 0 (input to the rules).
     pub server_ts_on: bool,
+    /// The server namespace's `net.ipv4.tcp_rfc1337` != 0.
+    pub server_rfc1337: bool,
     /// The TIME_WAIT socket seen with sock_diag before the event (`ss` line;
     /// empty when the close left none: `linger0`).
     pub time_wait_before: String,
@@ -59,6 +61,14 @@ pub struct Observation {
     /// the lab's teardown and is left out.
     pub ended_ns: u64,
 }
+
+/// How old TIME_WAIT must be when the event hits it for its timer to be
+/// judged: a re-armed timer then reads about this much later than one left
+/// alone, well past the jiffy granularity of `idiag_expires` (4 ms at HZ=250,
+/// 10 ms at HZ=100) on both readings.
+pub const TIMER_AGE: std::time::Duration = std::time::Duration::from_millis(25);
+/// How much later than predicted a timer must read to count as re-armed.
+pub const TIMER_SLACK_MS: i64 = 12;
 
 /// One look at a TIME_WAIT socket's timer: when (capture clock) and how many
 /// milliseconds it had left (`idiag_expires`).
@@ -89,6 +99,7 @@ impl Observation {
             connect: None,
             peer_notes: vec![],
             server_ts_on: true,
+            server_rfc1337: false,
             time_wait_before: String::new(),
             time_wait_after: false,
             timer_before: None,

@@ -315,6 +315,10 @@ impl Run<'_> {
             connect: played.errno,
             peer_notes: played.notes,
             server_ts_on: case.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
+            // Off unless set: the kernel's default is 0.
+            server_rfc1337: case
+                .sysctl(Side::Server, "net.ipv4.tcp_rfc1337")
+                .is_some_and(|v| v.trim() != "0"),
             time_wait_before: self.time_wait_before,
             time_wait_after: self.time_wait_after,
             timer_before: self.timer_before,

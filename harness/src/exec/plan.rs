@@ -10,16 +10,12 @@
 
 use std::time::Duration;
 
+use crate::evidence::TIMER_AGE;
 use crate::peer::kernel::ServerClose;
 use crate::peer::{SegmentTx, Syn};
 use crate::release::Release;
 use crate::scenario::{Case, Close, EventKind, PortMode};
 use crate::wire::Side;
-
-/// How old TIME_WAIT must be before an event whose timer is judged: a re-armed
-/// timer then reads this much later than one left alone, far more than the
-/// jiffy granularity of `idiag_expires` (`timer_restarted` in `judge`).
-pub(crate) const TIMER_AGE: Duration = Duration::from_millis(25);
 
 /// One step of a case, run by `exec` over the two sides.
 #[derive(Debug, Clone)]

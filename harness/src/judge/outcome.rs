@@ -5,11 +5,13 @@
 
 use serde::Serialize;
 
-use crate::evidence::{Observation, handshake_ack};
+use std::time::Duration;
+
+use crate::evidence::{Observation, TIMER_AGE, TIMER_SLACK_MS, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
 use crate::scenario::Answer;
-use crate::wire::{Dir, Segment};
+use crate::wire::{Dir, Segment, Side};
 
 /// The server's answer to one segment: its next segment towards the client.
 pub fn classify(seg: Option<&Segment>) -> Answer {
@@ -24,88 +26,165 @@ pub fn classify(seg: Option<&Segment>) -> Answer {
 /// What the case showed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// What the server sent first after the event (for a reconnect: its
+    /// answer to the new SYN).
     pub answer: Answer,
     /// Index of the server's answer in the segment list.
     pub answer_index: Option<usize>,
-    /// Client SYNs from the one that hit TIME_WAIT until ESTABLISHED (or the end).
+    /// Client SYNs from the event until ESTABLISHED (or the end).
     pub client_syns: u32,
     /// The client completed the new handshake.
     pub established: bool,
     /// Gap between the first and the second SYN of the reconnect.
     pub retry_gap_ms: Option<f64>,
-    /// The second SYN's seq relative to the server's `rcv_nxt`.
+    /// The event's seq relative to the TIME_WAIT side's `rcv_nxt`.
     pub syn2_seq_vs_rcv_nxt: Option<i64>,
-    /// The second SYN's tsval relative to the server's `ts_recent`.
+    /// The event's tsval relative to the TIME_WAIT side's `ts_recent`.
     pub syn2_tsval_vs_ts_recent: Option<i64>,
+    /// The event's ack relative to the TIME_WAIT side's `snd_nxt` (with ACK).
+    pub event_ack_vs_snd_nxt: Option<i64>,
     pub time_wait_after: bool,
+    /// TIME_WAIT's timer was pushed back by the event; `None` when it could
+    /// not be read reliably (no TIME_WAIT before or after, or too young).
+    pub timer_restarted: Option<bool>,
+    /// `[reconnect]`: "ok" or the errno name.
+    pub connect: Option<String>,
+    /// The new connection's ISN on the TIME_WAIT side (the server's SYN-ACK,
+    /// or the reconnecting client's SYN) relative to its old `snd_nxt`.
+    pub reopen_isn_vs_snd_nxt: Option<i64>,
     pub counters: Counters,
+    pub client_counters: Counters,
     /// What the SYN that hit TIME_WAIT carried and what the server knew.
     pub inputs: Option<rules::Inputs>,
     /// The kernel's rule and the popular rule, applied to those inputs.
     pub kernel_rule: Option<rules::Prediction>,
     pub folklore_rule: Option<rules::Prediction>,
+    /// Which branch of the kernel decided, in words.
+    pub why: Option<String>,
 }
+
+impl Outcome {
+    /// The reopened connection starts at the old `snd_nxt + 65537`
+    /// (`tw_snd_nxt + 65535 + 2`, tcp_timewait_state_process() and
+    /// tcp_twsk_unique()).
+    pub fn isn_from_time_wait(&self) -> Option<bool> {
+        self.reopen_isn_vs_snd_nxt.map(|d| d == ISN_FROM_TIME_WAIT)
+    }
+}
+
+/// `tw_snd_nxt + 65535 + 2`.
+pub const ISN_FROM_TIME_WAIT: i64 = 65537;
 
 /// Classify the observation.
 pub fn analyze(obs: &Observation) -> Outcome {
     let segs = &obs.segments;
     let first = &obs.first;
-    let Some(syn2) = obs.event_index else {
-        return Outcome {
-            answer: Answer::None,
-            answer_index: None,
-            client_syns: 0,
-            established: false,
-            retry_gap_ms: None,
-            syn2_seq_vs_rcv_nxt: None,
-            syn2_tsval_vs_ts_recent: None,
-            time_wait_after: obs.time_wait_after,
-            counters: obs.server_counters.clone(),
-            inputs: None,
-            kernel_rule: None,
-            folklore_rule: None,
-        };
+    let mut out = Outcome {
+        answer: Answer::None,
+        answer_index: None,
+        client_syns: 0,
+        established: false,
+        retry_gap_ms: None,
+        syn2_seq_vs_rcv_nxt: None,
+        syn2_tsval_vs_ts_recent: None,
+        event_ack_vs_snd_nxt: None,
+        time_wait_after: obs.time_wait_after,
+        timer_restarted: timer_restarted(obs),
+        connect: obs.connect.clone(),
+        reopen_isn_vs_snd_nxt: None,
+        counters: obs.server_counters.clone(),
+        client_counters: obs.client_counters.clone(),
+        inputs: None,
+        kernel_rule: None,
+        folklore_rule: None,
+        why: None,
     };
-    let answer_index = segs
+    let Some(ev) = obs.event_index else {
+        return out;
+    };
+    out.answer_index = segs
         .iter()
         .enumerate()
-        .skip(syn2 + 1)
+        .skip(ev + 1)
         .find(|(_, s)| s.dir == Dir::ToClient)
         .map(|(i, _)| i);
-    let done = handshake_ack(segs, syn2);
+    out.answer = classify(out.answer_index.map(|i| &segs[i]));
+    let done = handshake_ack(segs, ev);
     let end = done.unwrap_or(segs.len());
-    let syns: Vec<&Segment> = segs[syn2..end]
+    let syns: Vec<&Segment> = segs[ev..end]
         .iter()
         .filter(|s| s.dir == Dir::ToServer && s.flags.is_pure_syn())
         .collect();
-    let retry_gap_ms = syns
+    out.retry_gap_ms = syns
         .get(1)
         .map(|second| (second.at_ns.saturating_sub(syns[0].at_ns)) as f64 / 1e6);
-    let s2 = &segs[syn2];
-    let inputs = rules::Inputs {
-        seq: s2.seq,
-        rcv_nxt: first.rcv_nxt,
-        tsval: s2.tsval,
-        ts_recent: first.ts_recent,
-        server_ts_on: obs.server_ts_on,
+    out.client_syns = u32::try_from(syns.len()).unwrap_or(u32::MAX);
+    out.established = done.is_some();
+    let e = &segs[ev];
+    out.syn2_seq_vs_rcv_nxt = Some(e.seq - first.rcv_nxt);
+    out.syn2_tsval_vs_ts_recent = match (e.tsval, first.ts_recent) {
+        (Some(v), Some(r)) => Some(v - r),
+        _ => None,
     };
-    Outcome {
-        answer: classify(answer_index.map(|i| &segs[i])),
-        answer_index,
-        client_syns: u32::try_from(syns.len()).unwrap_or(u32::MAX),
-        established: done.is_some(),
-        retry_gap_ms,
-        syn2_seq_vs_rcv_nxt: Some(s2.seq - first.rcv_nxt),
-        syn2_tsval_vs_ts_recent: match (s2.tsval, first.ts_recent) {
-            (Some(v), Some(r)) => Some(v - r),
-            _ => None,
-        },
-        time_wait_after: obs.time_wait_after,
-        counters: obs.server_counters.clone(),
-        kernel_rule: Some(rules::kernel(&inputs)),
-        folklore_rule: Some(rules::folklore(&inputs)),
-        inputs: Some(inputs),
+    out.event_ack_vs_snd_nxt = e.flags.ack.then(|| e.ack - first.snd_nxt);
+    let server_tw = obs.closing.closer == Side::Server && !obs.closing.rst;
+    out.reopen_isn_vs_snd_nxt = match obs.closing.closer {
+        // The server's SYN-ACK to the SYN that reopened its TIME_WAIT.
+        Side::Server if server_tw => out
+            .answer_index
+            .map(|i| &segs[i])
+            .filter(|a| a.flags.syn && a.flags.ack)
+            .map(|a| a.seq - first.snd_nxt),
+        // The client's own SYN from the 4-tuple it held in TIME_WAIT.
+        Side::Client if !obs.closing.rst => e.flags.is_pure_syn().then(|| e.seq - first.snd_nxt),
+        _ => None,
+    };
+    if server_tw {
+        out.why = Some(rules::timewait_branch(&rules::Arrival {
+            flags: e.flags,
+            seq: e.seq,
+            len: e.payload_len,
+            rcv_nxt: first.rcv_nxt,
+            tsval: e.tsval,
+            ts_recent: first.ts_recent,
+            server_ts_on: obs.server_ts_on,
+            rfc1337: obs.server_rfc1337,
+        }));
     }
+    if server_tw && e.flags.is_pure_syn() {
+        let inputs = rules::Inputs {
+            seq: e.seq,
+            rcv_nxt: first.rcv_nxt,
+            tsval: e.tsval,
+            ts_recent: first.ts_recent,
+            server_ts_on: obs.server_ts_on,
+        };
+        let kernel = rules::kernel(&inputs);
+        // For a SYN the kernel rule's own words say it best.
+        out.why = Some(kernel.why.clone());
+        out.kernel_rule = Some(kernel);
+        out.folklore_rule = Some(rules::folklore(&inputs));
+        out.inputs = Some(inputs);
+    }
+    out
+}
+
+/// Whether the event pushed TIME_WAIT's timer back: the reading after it is
+/// later than the reading before, counted down by the time between them, by
+/// more than [`TIMER_SLACK_MS`]. A timer left alone reads the prediction (give
+/// or take a jiffy each); one re-armed at the event reads about the TIME_WAIT's
+/// age at the event more, so the age must be past [`TIMER_AGE`] for a reliable
+/// answer (the executor waits for it when the scenario judges the timer).
+fn timer_restarted(obs: &Observation) -> Option<bool> {
+    let (before, after) = (obs.timer_before?, obs.timer_after?);
+    let began = obs.segments.get(obs.first.closed_index)?.at_ns;
+    let event = obs.segments.get(obs.event_index?)?.at_ns;
+    if Duration::from_nanos(event.saturating_sub(began)) < TIMER_AGE {
+        return None;
+    }
+    let between_ms = i64::try_from(after.at_ns.saturating_sub(before.at_ns) / 1_000_000).ok()?;
+    let predicted = i64::from(before.left_ms) - between_ms;
+    Some(i64::from(after.left_ms) > predicted + TIMER_SLACK_MS)
 }
 
 #[cfg(test)]

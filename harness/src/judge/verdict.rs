@@ -128,10 +128,70 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
         );
     }
     let mut unchecked = Vec::new();
+    // Seen when it could be told; otherwise the reason it could not.
+    let mut maybe = |checks: &mut Vec<Check>,
+                     field: &str,
+                     loc: &Loc,
+                     expected: String,
+                     seen: Result<String, &str>| match seen {
+        Ok(seen) => push(checks, field, loc, expected, seen),
+        Err(why) => unchecked.push(Unchecked {
+            field: field.to_string(),
+            loc: loc.clone(),
+            expected,
+            why: why.to_string(),
+        }),
+    };
+    if let Some(b) = &expect.timer_restarted {
+        maybe(
+            &mut checks,
+            "timer_restarted",
+            &b.loc,
+            b.value.to_string(),
+            outcome.timer_restarted.map(|v| v.to_string()).ok_or(
+                "TIME_WAIT's timer could not be read before and after the event \
+                 (no TIME_WAIT then, or it was too young to tell a re-arm)",
+            ),
+        );
+    }
+    if let Some(c) = &expect.connect {
+        maybe(
+            &mut checks,
+            "connect",
+            &c.loc,
+            c.value.clone(),
+            outcome
+                .connect
+                .clone()
+                .ok_or("the case made no new connect()"),
+        );
+    }
+    if let Some(b) = &expect.isn_from_time_wait {
+        maybe(
+            &mut checks,
+            "isn_from_time_wait",
+            &b.loc,
+            b.value.to_string(),
+            outcome.isn_from_time_wait().map(|v| v.to_string()).ok_or(
+                "no new connection reopened the 4-tuple (no SYN-ACK to the SYN that hit TIME_WAIT, \
+                 no SYN from the client's TIME_WAIT)",
+            ),
+        );
+    }
     let known = |n: &str| known_counters.iter().any(|k| k == n);
-    for c in &expect.counters {
+    let all = expect
+        .counters
+        .iter()
+        .map(|c| ("counters", c, &outcome.counters))
+        .chain(
+            expect
+                .client_counters
+                .iter()
+                .map(|c| ("client_counters", c, &outcome.client_counters)),
+        );
+    for (table, c, seen_in) in all {
         let (name, want) = &c.value;
-        let field = format!("counters.{name}");
+        let field = format!("{table}.{name}");
         let (judged_as, note) = if known(name) {
             (name.as_str(), None)
         } else {
@@ -155,7 +215,7 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
                 }
             }
         };
-        let seen = outcome.counters.get(judged_as).copied().unwrap_or(0);
+        let seen = seen_in.get(judged_as).copied().unwrap_or(0);
         push(
             &mut checks,
             &field,
@@ -181,7 +241,12 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
         status,
         unavailable_counters: unchecked
             .iter()
-            .filter_map(|u| u.field.strip_prefix("counters.").map(str::to_owned))
+            .filter_map(|u| {
+                u.field
+                    .strip_prefix("counters.")
+                    .or_else(|| u.field.strip_prefix("client_counters."))
+                    .map(str::to_owned)
+            })
             .collect(),
         checks,
         unchecked,

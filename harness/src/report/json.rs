@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
+use crate::scenario::EventKind;
 
 /// The JSON line of one case as `synlab run --json` prints it: [`case`], and
 /// `pcap` with the capture's path when one was written.
@@ -16,6 +17,28 @@ pub fn row(run: &CaseRun, pcap: Option<&Path>) -> Value {
         v["pcap"] = Value::from(p.display().to_string());
     }
     v
+}
+
+/// The event under test as it went out (Contract 3: `event`): its kind, and
+/// what it carried relative to the TIME_WAIT socket.
+fn event(run: &CaseRun) -> Value {
+    let o = &run.outcome;
+    let seg = run.obs.event_index.and_then(|i| run.obs.segments.get(i));
+    match &run.case.event {
+        EventKind::Reconnect { port, after_ms } => json!({
+            "kind": "reconnect",
+            "port": port.as_str(),
+            "after_ms": after_ms,
+        }),
+        kind => json!({
+            "kind": if matches!(kind, EventKind::Syn) { "syn" } else { "segment" },
+            "flags": seg.map(|s| s.flags),
+            "seq_vs_rcv_nxt": o.syn2_seq_vs_rcv_nxt,
+            "ack_vs_snd_nxt": o.event_ack_vs_snd_nxt,
+            "tsval_vs_ts_recent": o.syn2_tsval_vs_ts_recent,
+            "len": seg.map(|s| s.payload_len),
+        }),
+    }
 }
 
 /// The JSON object for one case.
@@ -89,13 +112,25 @@ pub fn case(run: &CaseRun) -> Value {
         "established": o.established,
         "retry_gap_ms": o.retry_gap_ms,
         "time_wait_after": o.time_wait_after,
-        "why": o.kernel_rule.as_ref().map(|k| k.why.clone()),
+        "why": o.why,
         "rules": {
             "inputs": o.inputs,
             "kernel": o.kernel_rule,
             "folklore": o.folklore_rule,
         },
         "peer_notes": obs.peer_notes,
+        "event": event(run),
+        "time_wait_side": (!obs.closing.rst).then_some(obs.closing.closer),
+        "timer_restarted": o.timer_restarted,
+        "timer": {
+            "before_ms": obs.timer_before.map(|t| t.left_ms),
+            "after_ms": obs.timer_after.map(|t| t.left_ms),
+        },
+        "connect": o.connect,
+        "reopen_isn": {
+            "seq_vs_snd_nxt": o.reopen_isn_vs_snd_nxt,
+            "from_time_wait": o.isn_from_time_wait(),
+        },
         "second_syn": {
             "seq_vs_rcv_nxt": o.syn2_seq_vs_rcv_nxt,
             "tsval_vs_ts_recent": o.syn2_tsval_vs_ts_recent,
@@ -132,20 +167,23 @@ mod tests {
     use crate::report::fixtures::{case_run, challenge_segments, rich_run};
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
-    const ROW_KEYS: [&str; 30] = [
+    const ROW_KEYS: [&str; 36] = [
         "answer",
         "case",
         "checks",
         "client_counters",
         "client_syns",
+        "connect",
         "counters",
         "duration_ms",
         "established",
+        "event",
         "family",
         "file",
         "kernel",
         "pass",
         "peer_notes",
+        "reopen_isn",
         "resets",
         "retry_gap_ms",
         "rules",
@@ -157,6 +195,9 @@ mod tests {
         "states",
         "time_wait",
         "time_wait_after",
+        "time_wait_side",
+        "timer",
+        "timer_restarted",
         "trace_unavailable",
         "trial",
         "unavailable_counters",
@@ -245,6 +286,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_event_and_the_reopened_isn_have_their_contract_shape() {
+        let plain = case(&case_run(challenge_segments(), "plain"));
+        assert_eq!(
+            keys(&plain["event"]),
+            [
+                "ack_vs_snd_nxt",
+                "flags",
+                "kind",
+                "len",
+                "seq_vs_rcv_nxt",
+                "tsval_vs_ts_recent"
+            ]
+        );
+        assert_eq!(plain["event"]["kind"], json!("syn"));
+        assert_eq!(plain["event"]["flags"], json!("S"));
+        assert_eq!(plain["event"]["ack_vs_snd_nxt"], json!(null));
+        assert_eq!(
+            plain["event"]["seq_vs_rcv_nxt"],
+            plain["second_syn"]["seq_vs_rcv_nxt"]
+        );
+        assert_eq!(
+            keys(&plain["reopen_isn"]),
+            ["from_time_wait", "seq_vs_snd_nxt"]
+        );
+        assert_eq!(keys(&plain["timer"]), ["after_ms", "before_ms"]);
+    }
+
     /// Two rows: `plain` (timestamps off, the challenge ACK, a RST and a retried
     /// SYN that gets in; it passes) and `rich` (every optional part: timestamps,
     /// forced ISN, client counters, an unavailable counter, states, resets,
@@ -323,6 +392,14 @@ mod tests {
             ("duration_ms", json!(77.0), json!(77.0)),
             ("pass", json!(true), json!(false)),
             ("verdict", json!("pass"), json!("fail")),
+            ("time_wait_side", json!("server"), json!("server")),
+            ("connect", none.clone(), none.clone()),
+            (
+                "timer",
+                json!({ "before_ms": null, "after_ms": null }),
+                json!({ "before_ms": null, "after_ms": null }),
+            ),
+            ("timer_restarted", none.clone(), none.clone()),
         ] {
             assert_eq!((key, &plain[key]), (key, &p), "plain");
             assert_eq!((key, &rich[key]), (key, &r), "rich");

@@ -7,8 +7,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::evidence::FirstConnection;
+use crate::evidence::Observation;
 use crate::observe::counters::Counters;
 use crate::observe::trace;
+use crate::run::CaseRun;
+use crate::scenario::ClientKind;
+use crate::wire::Side;
 use crate::wire::TcpState;
 use crate::wire::{Segment, Seq, TsVal};
 
@@ -135,6 +139,70 @@ pub fn tcp_counters(c: &Counters) -> Vec<(&str, i64)> {
 /// An expectation this kernel gave no way to check: not a pass.
 pub fn unchecked(field: &str, expected: &str, why: &str) -> String {
     format!("unchecked expect.{field} = {expected}: {why}")
+}
+
+/// What the first connection left: the TIME_WAIT socket with its `rcv_nxt`
+/// and `ts_recent`, or that a `linger0` close left none.
+pub fn time_wait_line(obs: &Observation) -> String {
+    let f = &obs.first;
+    let side = obs.closing.closer;
+    if obs.closing.rst {
+        return format!(
+            "no TIME_WAIT: the {side} closed first with an RST (SO_LINGER {{1, 0}}); \
+             {}",
+            obs.time_wait_before
+        )
+        .trim_end_matches("; ")
+        .to_string();
+    }
+    let (peer_isn, peer) = match side {
+        Side::Server => (f.client_isn, "client"),
+        Side::Client => (f.server_isn, "server"),
+    };
+    format!(
+        "TIME_WAIT on the {side}: {}; rcv_nxt = {peer} ISN+{}, ts_recent = {}",
+        obs.time_wait_before,
+        f.rcv_nxt - peer_isn,
+        ts_recent(f.ts_recent),
+    )
+}
+
+/// Who wrote the notes of a case: the raw peer, or the kernel client.
+pub fn notes_by(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Raw => "raw peer:",
+        ClientKind::Kernel => "client:",
+    }
+}
+
+/// The facts of the issue-12 events, one line each: the timer, what
+/// `connect()` returned, and where the reopened connection started.
+pub fn event_facts(run: &CaseRun) -> Vec<String> {
+    let (obs, o) = (&run.obs, &run.outcome);
+    let mut out = Vec::new();
+    if let (Some(b), Some(a)) = (obs.timer_before, obs.timer_after) {
+        out.push(format!(
+            "TIME_WAIT timer: {} ms left before the event, {} ms after: re-armed {}",
+            b.left_ms,
+            a.left_ms,
+            o.timer_restarted
+                .map_or("(cannot tell: TIME_WAIT too young)", |r| yes_no(r))
+        ));
+    }
+    if let Some(c) = &o.connect {
+        out.push(format!("connect(): {c}"));
+    }
+    if let Some(d) = o.reopen_isn_vs_snd_nxt {
+        out.push(format!(
+            "reopened connection's ISN = snd_nxt{d:+} ({} the TIME_WAIT's snd_nxt + 65537)",
+            if o.isn_from_time_wait() == Some(true) {
+                "is"
+            } else {
+                "is not"
+            }
+        ));
+    }
+    out
 }
 
 /// A phrase as a sentence: capital first letter, full stop.

@@ -43,13 +43,7 @@ pub fn render(run: &CaseRun) -> String {
         phrase::sysctls(&case.server_sysctl),
         phrase::sysctls(&case.client_sysctl),
     );
-    let _ = writeln!(
-        out,
-        "   TIME_WAIT on the server: {}; rcv_nxt = client ISN+{}, ts_recent = {}",
-        obs.time_wait_before,
-        (f.rcv_nxt - f.client_isn),
-        phrase::ts_recent(f.ts_recent),
-    );
+    let _ = writeln!(out, "   {}", phrase::time_wait_line(obs));
     if let Some(isn) = obs.forced_isn {
         let _ = writeln!(
             out,
@@ -84,7 +78,13 @@ pub fn render(run: &CaseRun) -> String {
         phrase::yes_no(o.time_wait_after),
     );
     for note in &obs.peer_notes {
-        let _ = writeln!(out, "   raw peer: {note}");
+        let _ = writeln!(out, "   {} {note}", phrase::notes_by(case.client_kind));
+    }
+    for line in phrase::event_facts(run) {
+        let _ = writeln!(out, "   {line}");
+    }
+    if let (Some(why), None) = (&o.why, &o.kernel_rule) {
+        let _ = writeln!(out, "   why: {why}");
     }
     if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
         let _ = writeln!(out, "   why: {}", k.why);
@@ -235,7 +235,7 @@ mod tests {
                 "      3.855 ms  S > C  .    seq 2 ack 2 win 64240   <- the server's answer",
                 "   answer ack, client SYNs 2 (retry after 12.798 ms), established yes, \
                  TIME_WAIT after no",
-                "   raw peer: sent <RST> & stopped",
+                "   client: sent <RST> & stopped",
                 "   rules: kernel predicts ack, folklore predicts ack \
                  (no timestamps: seq > rcv_nxt: no); the kernel answered ack",
                 "   counters (server): Tcp.PassiveOpens +1",

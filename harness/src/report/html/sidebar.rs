@@ -84,17 +84,28 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
         dd("client", format!("<span class=\"bad\">{}</span>", esc(e)));
     }
     for note in &obs.peer_notes {
-        dd("raw peer", esc(note));
+        dd(
+            phrase::notes_by(run.case.client_kind).trim_end_matches(':'),
+            esc(note),
+        );
+    }
+    for fact in phrase::event_facts(run) {
+        dd("event", esc(&fact));
     }
     let f = &obs.first;
     dd(
         "TIME_WAIT before",
-        format!("<span class=\"mono\">{}</span>", esc(&obs.time_wait_before)),
+        format!(
+            "<span class=\"mono\">{}</span>",
+            esc(&phrase::time_wait_line(obs))
+        ),
     );
-    dd(
-        "rcv_nxt",
-        phrase::signed("client ISN", f.rcv_nxt - f.client_isn),
-    );
+    if !obs.closing.rst && obs.closing.closer == crate::wire::Side::Server {
+        dd(
+            "rcv_nxt",
+            phrase::signed("client ISN", f.rcv_nxt - f.client_isn),
+        );
+    }
     dd("ts_recent", phrase::ts_recent(f.ts_recent));
     if let Some(d) = o.syn2_seq_vs_rcv_nxt {
         dd("new SYN seq", phrase::signed("rcv_nxt", d));
@@ -110,6 +121,9 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
     }
     out.push_str("</dl>\n");
 
+    if let (Some(why), None) = (&o.why, &o.kernel_rule) {
+        let _ = writeln!(out, "<h3>Why</h3>\n<p class=\"why\">{}</p>", esc(why));
+    }
     if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
         let _ = write!(
             out,
