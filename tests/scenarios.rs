@@ -8,7 +8,9 @@ use synlab::rootless::{self, Mode};
 use synlab::{RunOptions, run_case, scenario};
 
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Cases mostly wait for the kernel: more at once than CPUs (`--test-threads` wins).
+    args.test_threads.get_or_insert_with(synlab::default_jobs);
     // Without root: an unprivileged user namespace (rootless mode), entered
     // while the process has one thread.
     match rootless::enter_user_namespace_if_unprivileged() {

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use crate::error::RunError;
 use crate::evidence::Observation;
 use crate::exec::execute;
-use crate::judge::{self, Outcome, Verdict};
+use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::{Addrs, KeepNames, Lab, LabSpec};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::release::Release;
-use crate::scenario::{Case, ClientKind, Family};
+use crate::scenario::{Case, ClientKind, EventKind, Family, PortMode};
 
 /// A finished case: evidence, outcome and verdict.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct CaseRun {
     pub obs: Observation,
     pub outcome: Outcome,
     pub verdict: Verdict,
+    /// The popular claim the case tests, held against the kernel.
+    pub folklore: Option<ClaimVerdict>,
     pub duration: Duration,
     /// The named namespaces left for inspection (`--keep`).
     pub kept: Option<KeepNames>,
@@ -114,7 +116,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
         &LabSpec {
             family: case.family,
             server_sysctl: case.server_sysctl.clone(),
-            client_sysctl: case.client_sysctl.clone(),
+            client_sysctl: client_sysctls(case),
             raw_client: case.client_kind == ClientKind::Raw,
             keep: keep.clone(),
         },
@@ -165,15 +167,40 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     }
     let outcome = judge::analyze(&obs);
     let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
+    let folklore = judge::folklore(case, &outcome, &obs.known_counters, &kernel);
     Ok(CaseRun {
         case: case.clone(),
         kernel,
         obs,
         outcome,
         verdict,
+        folklore,
         duration: started.elapsed(),
         kept: keep,
     })
+}
+
+/// The client namespace's sysctls: the case's, and for a reconnect that lets
+/// `connect()` pick the port, `ip_local_port_range` narrowed to `client_port`
+/// so the port it picks is the one in TIME_WAIT.
+fn client_sysctls(case: &Case) -> Vec<(String, String)> {
+    let mut list = case.client_sysctl.clone();
+    if let EventKind::Reconnect {
+        port: PortMode::Ephemeral,
+        ..
+    } = case.event
+    {
+        let p = case.client_port;
+        list.push(("net.ipv4.ip_local_port_range".into(), format!("{p} {p}")));
+    }
+    list
+}
+
+/// The cases a machine runs at once by default: four per CPU. A case spends
+/// most of its time waiting for the kernel (a carrier, an answer, a timer's
+/// age), so more cases than CPUs keep them busy.
+pub fn default_jobs() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Every address a lab uses, in either family: what the shared state trace's

@@ -99,11 +99,14 @@ impl FirstConnection {
                 .position(|s| s.dir == from_peer && s.flags.fin)?;
         let fin = &segs[fin_index];
         let rcv_nxt = fin.seq_end();
-        // The closer's ACK of its peer's FIN: the closer is in TIME_WAIT now.
+        // The closer's ACK of its peer's FIN: the closer is in TIME_WAIT now. Or
+        // its RST: a closer that may not keep TIME_WAIT (tcp_max_tw_buckets
+        // reached) drops even its FIN_WAIT2 state, and the peer's FIN then
+        // meets no socket.
         let closed_index = fin_index
-            + segs[fin_index..]
-                .iter()
-                .position(|s| s.dir == from_closer && s.flags.ack && s.ack == rcv_nxt)?;
+            + segs[fin_index..].iter().position(|s| {
+                s.dir == from_closer && (s.flags.rst || (s.flags.ack && s.ack == rcv_nxt))
+            })?;
         let own_ts = segs[..=closed_index]
             .iter()
             .rev()
@@ -224,6 +227,15 @@ pub(crate) mod tests {
         );
         assert_eq!((f.fin_index, f.closed_index), (5, 6));
         assert!(FirstConnection::from_segments(&segs[..6], client).is_none());
+    }
+
+    #[test]
+    fn a_closer_without_time_wait_may_reset_the_peers_fin() {
+        let mut segs = first_connection();
+        let last = segs.len() - 1;
+        segs[last] = seg(Dir::ToClient, "R", 5002, 0, 1);
+        let f = FirstConnection::from_segments(&segs, Closing::SERVER_FIN).unwrap();
+        assert_eq!((f.fin_index, f.closed_index), (5, 6));
     }
 
     #[test]

@@ -148,7 +148,9 @@ impl Run<'_> {
                 let gone = self.poll_socket(side, |found| found.is_empty().then_some(()));
                 gone.await?.ok_or_else(|| {
                     ends.timeout(
-                        &format!("the {side}'s socket to be gone after its RST"),
+                        &format!(
+                            "the {side}'s socket to be gone (an RST close, or no TIME_WAIT bucket)"
+                        ),
                         ends.capture.segments(),
                     )
                 })?;

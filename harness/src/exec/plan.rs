@@ -80,17 +80,24 @@ pub(crate) fn plan(case: &Case, release: Option<Release>) -> Vec<Step> {
             after_ms: *after_ms,
         },
     };
+    // No TIME_WAIT to wait for: a linger0 close sends an RST, and a closer
+    // whose namespace allows no TIME_WAIT bucket just closes (tcp_time_wait(),
+    // TcpExt.TCPTimeWaitOverflow).
+    let no_time_wait = linger0
+        || case
+            .sysctl(closer, "net.ipv4.tcp_max_tw_buckets")
+            .is_some_and(|v| v.trim() == "0");
     let mut steps = vec![
         Step::Listen(server),
         Step::FirstConnection,
-        if linger0 {
+        if no_time_wait {
             Step::AwaitGone(closer)
         } else {
             Step::AwaitTimeWait(closer)
         },
         Step::ClientReady,
     ];
-    if !linger0 && case.expect_on(release).timer_restarted.is_some() {
+    if !no_time_wait && case.expect_on(release).timer_restarted.is_some() {
         steps.push(Step::AgeTimeWait(TIMER_AGE));
     }
     steps.extend([

@@ -47,6 +47,9 @@ pub struct Outcome {
     /// TIME_WAIT's timer was pushed back by the event; `None` when it could
     /// not be read reliably (no TIME_WAIT before or after, or too young).
     pub timer_restarted: Option<bool>,
+    /// TIME_WAIT's length in whole seconds: the time it had left when read
+    /// before the event, plus its age then.
+    pub time_wait_seconds: Option<u32>,
     /// `[reconnect]`: "ok" or the errno name.
     pub connect: Option<String>,
     /// The new connection's ISN on the TIME_WAIT side (the server's SYN-ACK,
@@ -90,6 +93,7 @@ pub fn analyze(obs: &Observation) -> Outcome {
         event_ack_vs_snd_nxt: None,
         time_wait_after: obs.time_wait_after,
         timer_restarted: timer_restarted(obs),
+        time_wait_seconds: time_wait_seconds(obs),
         connect: obs.connect.clone(),
         reopen_isn_vs_snd_nxt: None,
         counters: obs.server_counters.clone(),
@@ -167,6 +171,16 @@ pub fn analyze(obs: &Observation) -> Outcome {
         out.inputs = Some(inputs);
     }
     out
+}
+
+/// TIME_WAIT's length, rounded to seconds: the timer's reading before the
+/// event plus how long TIME_WAIT had existed when it was read.
+fn time_wait_seconds(obs: &Observation) -> Option<u32> {
+    let before = obs.timer_before?;
+    let began = obs.segments.get(obs.first.closed_index)?.at_ns;
+    let age_ms = before.at_ns.saturating_sub(began) / 1_000_000;
+    let total_ms = u64::from(before.left_ms) + age_ms;
+    u32::try_from((total_ms + 500) / 1000).ok()
 }
 
 /// Whether the event pushed TIME_WAIT's timer back: the reading after it is

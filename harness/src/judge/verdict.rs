@@ -154,6 +154,18 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
             ),
         );
     }
+    if let Some(n) = &expect.time_wait_seconds {
+        maybe(
+            &mut checks,
+            "time_wait_seconds",
+            &n.loc,
+            n.value.to_string(),
+            outcome
+                .time_wait_seconds
+                .map(|v| v.to_string())
+                .ok_or("no TIME_WAIT timer was read before the event"),
+        );
+    }
     if let Some(c) = &expect.connect {
         maybe(
             &mut checks,

@@ -373,7 +373,9 @@ fn apply_sysctls(side: Side, list: &[(String, String)]) -> Result<(), LabError> 
         let ctl = sysctl::Ctl::new(key).map_err(err(hint))?;
         ctl.set_value_string(value).map_err(err(hint))?;
         let read = ctl.value_string().map_err(err(""))?;
-        if read.trim() != value.trim() {
+        // Multi-value sysctls read back tab-separated (ip_local_port_range).
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        if words(&read) != words(value) {
             return Err(LabError::SysctlKept {
                 side,
                 key: key.clone(),

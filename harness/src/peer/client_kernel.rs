@@ -141,6 +141,16 @@ impl KernelClient {
     ) -> Result<Played, RunError> {
         let since = Duration::from_nanos(now_ns().saturating_sub(seen_ns));
         if let Some(left) = Duration::from_millis(u64::from(after_ms)).checked_sub(since) {
+            if tokio::time::Instant::now() + left > ends.deadline {
+                tokio::time::sleep_until(ends.deadline).await;
+                return Err(ends.timeout(
+                    &format!(
+                        "the reconnect, after_ms = {after_ms} after the client's TIME_WAIT \
+                         appeared (past the case's deadline)"
+                    ),
+                    ends.capture.segments(),
+                ));
+            }
             tokio::time::sleep(left).await;
         }
         self.connect(ends, port == PortMode::Bind, None).await

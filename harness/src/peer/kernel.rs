@@ -164,9 +164,18 @@ pub async fn first_connection(
     bind: bool,
     client_first: Option<bool>,
 ) -> io::Result<()> {
-    let mut stream = connect_from(local, remote, bind, None)
-        .await
-        .map_err(|(call, e)| io::Error::new(e.kind(), format!("{call}: {e}")))?;
+    let mut stream = match connect_from(local, remote, bind, None).await {
+        Ok(stream) => stream,
+        // The server closing first with an RST (linger0) can reset the
+        // connection before connect() has reported it established; the
+        // capture holds the handshake and the RST.
+        Err(("connect", e))
+            if client_first.is_none() && e.kind() == io::ErrorKind::ConnectionReset =>
+        {
+            return Ok(());
+        }
+        Err((call, e)) => return Err(io::Error::new(e.kind(), format!("{call}: {e}"))),
+    };
     match client_first {
         Some(linger0) => {
             if linger0 {

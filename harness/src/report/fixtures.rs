@@ -104,12 +104,14 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
 pub fn judged(case: scenario::Case, obs: Observation) -> CaseRun {
     let outcome = judge::analyze(&obs);
     let verdict = judge::judge(&case, &outcome, &obs.known_counters, "6.18.0-test");
+    let folklore = judge::folklore(&case, &outcome, &obs.known_counters, "6.18.0-test");
     CaseRun {
         case,
         kernel: "6.18.0-test".into(),
         obs,
         outcome,
         verdict,
+        folklore,
         duration: Duration::from_millis(77),
         kept: None,
     }

@@ -122,6 +122,7 @@ pub fn case(run: &CaseRun) -> Value {
         "event": event(run),
         "time_wait_side": (!obs.closing.rst).then_some(obs.closing.closer),
         "timer_restarted": o.timer_restarted,
+        "time_wait_seconds": o.time_wait_seconds,
         "timer": {
             "before_ms": obs.timer_before.map(|t| t.left_ms),
             "after_ms": obs.timer_after.map(|t| t.left_ms),
@@ -155,6 +156,7 @@ pub fn case(run: &CaseRun) -> Value {
         "duration_ms": (run.duration.as_secs_f64() * 1e6).round() / 1e3,
         "pass": run.verdict.pass,
         "verdict": run.verdict.status,
+        "folklore": run.folklore,
     })
 }
 
@@ -167,7 +169,7 @@ mod tests {
     use crate::report::fixtures::{case_run, challenge_segments, rich_run};
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
-    const ROW_KEYS: [&str; 36] = [
+    const ROW_KEYS: [&str; 38] = [
         "answer",
         "case",
         "checks",
@@ -180,6 +182,7 @@ mod tests {
         "event",
         "family",
         "file",
+        "folklore",
         "kernel",
         "pass",
         "peer_notes",
@@ -195,6 +198,7 @@ mod tests {
         "states",
         "time_wait",
         "time_wait_after",
+        "time_wait_seconds",
         "time_wait_side",
         "timer",
         "timer_restarted",

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::error::RunError;
+use crate::judge::ClaimVerdict;
 use crate::observe::counters::Counters;
 use crate::report::phrase::{self, display_path};
 use crate::report::timeline;
@@ -177,25 +178,43 @@ pub fn error(e: &RunError) -> String {
     }
 }
 
-/// The closing table of a run: per case, what the popular rule and the
-/// kernel's rule predict for the SYN that hit TIME_WAIT, and what the kernel
-/// answered; rows are `[case, folklore, kernel rule, kernel answered]`.
-pub fn rules_table(rows: &[[String; 4]]) -> String {
-    let w = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
+/// The closing table of a run: every case whose popular claim the kernel
+/// contradicted, grouped by claim, with what the claim predicts and what the
+/// kernel did; `tested` is how many cases held a claim at all.
+pub fn folklore_table(rows: &[(String, ClaimVerdict)], tested: usize) -> String {
+    let wrong: Vec<&(String, ClaimVerdict)> = rows.iter().filter(|(_, v)| !v.holds).collect();
     let mut out = format!(
-        "\n{:<w$}  {:<9} {:<12} {}\n",
-        "case", "folklore", "kernel rule", "kernel answered"
+        "\nfolklore against the kernel: {} of {tested} cases that test a claim contradict it\n",
+        wrong.len()
     );
-    for r in rows {
-        let mark = if r[1] != r[3] {
-            "   <- folklore is wrong"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "{:<w$}  {:<9} {:<12} {:<7}{mark}\n",
-            r[0], r[1], r[2], r[3]
-        ));
+    let w = wrong.iter().map(|(c, _)| c.len()).max().unwrap_or(4).max(4);
+    let mut claims: Vec<&str> = Vec::new();
+    for (_, v) in &wrong {
+        if !claims.contains(&v.claim.as_str()) {
+            claims.push(&v.claim);
+        }
+    }
+    for claim in claims {
+        let _ = writeln!(out, "claim: {claim}");
+        let _ = writeln!(out, "  {:<w$}  {:<28} kernel", "case", "claim predicts");
+        for (case, v) in wrong.iter().filter(|(_, v)| v.claim == claim) {
+            let predicted: Vec<String> = v
+                .differs
+                .iter()
+                .map(|c| format!("{}={}", c.field, c.expected))
+                .collect();
+            let seen: Vec<String> = v
+                .differs
+                .iter()
+                .map(|c| format!("{}={}", c.field, c.seen))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {case:<w$}  {:<28} {}",
+                predicted.join(" "),
+                seen.join(" ")
+            );
+        }
     }
     out
 }

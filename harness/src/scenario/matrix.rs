@@ -4,7 +4,8 @@
 use super::error::{ScenarioError, invalid};
 use super::expr::compact;
 use super::model::{
-    At, Case, ClientKind, Close, EventKind, Expect, KernelWhen, Loc, MAX_CASES, PortMode, TsExpr,
+    At, Case, ClientKind, Close, EventKind, Expect, Folklore, KernelWhen, Loc, MAX_CASES, PortMode,
+    TsExpr,
 };
 use super::parse::SpecEvent;
 use super::parse::{Choice, Setting, Spec};
@@ -136,10 +137,17 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
         .iter()
         .map(|w| resolve_when(&axes, w, &mut errors))
         .collect();
+    let folklore_whens: Vec<Resolved<'_>> = spec
+        .folklore
+        .iter()
+        .flat_map(|f| &f.when)
+        .map(|w| resolve_when(&axes, w, &mut errors))
+        .collect();
     ScenarioError::check_file(std::mem::take(&mut errors))?;
 
     let mut cases = Vec::with_capacity(total);
     let mut used = vec![false; whens.len()];
+    let mut folklore_used = vec![false; folklore_whens.len()];
     let mut sel = vec![0usize; axes.len()];
     loop {
         let mut expect = spec.expect.clone();
@@ -158,13 +166,30 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
         }
         let mut case = build(origin, spec, &axes, &sel, expect);
         case.kernel_expect = kernel_expect;
+        case.folklore = spec.folklore.as_ref().map(|f| {
+            let mut predicts = f.predicts.clone();
+            for (i, w) in folklore_whens.iter().enumerate() {
+                if w.conds.iter().all(|&(axis, value)| sel[axis] == value) {
+                    folklore_used[i] = true;
+                    predicts.merge(&w.when.expect);
+                }
+            }
+            Folklore {
+                claim: f.claim.clone(),
+                predicts,
+            }
+        });
         cases.push(case);
         if !advance(&mut sel, &axes) {
             break;
         }
     }
 
-    for (w, used) in whens.iter().zip(&used) {
+    for (w, used) in whens
+        .iter()
+        .zip(&used)
+        .chain(folklore_whens.iter().zip(&folklore_used))
+    {
         if !used {
             errors.push(invalid(
                 w.when.loc.clone(),
@@ -367,6 +392,7 @@ fn build(
         then: spec.then.clone(),
         expect,
         kernel_expect: Vec::new(),
+        folklore: None,
         timeout: spec.timeout,
     }
 }
@@ -464,6 +490,7 @@ fn is_empty(e: &Expect) -> bool {
         && e.time_wait_after.is_none()
         && e.established.is_none()
         && e.timer_restarted.is_none()
+        && e.time_wait_seconds.is_none()
         && e.connect.is_none()
         && e.isn_from_time_wait.is_none()
         && e.counters.is_empty()

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub use discover::{default_root, discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{
-    Answer, At, Case, ClientKind, Close, EventKind, Expect, Family, KernelWhen, Loc, MAX_CASES,
-    PortMode, SeqExpr, Step, TsExpr,
+    Answer, At, Case, ClientKind, Close, EventKind, Expect, Family, Folklore, KernelWhen, Loc,
+    MAX_CASES, PortMode, SeqExpr, Step, TsExpr,
 };
 
 use error::Source;

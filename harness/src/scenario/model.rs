@@ -206,6 +206,8 @@ pub struct Expect {
     pub established: Option<At<bool>>,
     /// The TIME_WAIT timer was pushed back to a fresh 60 s by the event.
     pub timer_restarted: Option<At<bool>>,
+    /// TIME_WAIT's full length in seconds, read off its timer before the event.
+    pub time_wait_seconds: Option<At<u32>>,
     /// `[reconnect]`: "ok" or the errno name `bind()`/`connect()` returned.
     pub connect: Option<At<String>>,
     /// The new connection's ISN on the TIME_WAIT side is `snd_nxt + 65537`
@@ -236,6 +238,9 @@ impl Expect {
         if over.timer_restarted.is_some() {
             self.timer_restarted.clone_from(&over.timer_restarted);
         }
+        if over.time_wait_seconds.is_some() {
+            self.time_wait_seconds.clone_from(&over.time_wait_seconds);
+        }
         if over.connect.is_some() {
             self.connect.clone_from(&over.connect);
         }
@@ -255,6 +260,14 @@ fn merge_counters(base: &mut Vec<At<(String, i64)>>, over: &[At<(String, i64)>])
             None => base.push(counter.clone()),
         }
     }
+}
+
+/// A popular claim about the experiment and the outcome it predicts for this
+/// case (`[folklore]`, its overrides applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folklore {
+    pub claim: String,
+    pub predicts: Expect,
 }
 
 /// Overrides that hold on some kernels only (`match = { kernel = ">= 6.16" }`):
@@ -301,6 +314,8 @@ pub struct Case {
     pub expect: Expect,
     /// Overrides of `expect` for some kernels, in file order.
     pub kernel_expect: Vec<KernelWhen>,
+    /// The popular claim the scenario tests, if it states one.
+    pub folklore: Option<Folklore>,
     /// Deadline for the whole case.
     pub timeout: Duration,
 }

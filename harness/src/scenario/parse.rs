@@ -11,7 +11,7 @@ use crate::release::KernelCond;
 use super::error::{ScenarioError, Source};
 use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
 use super::model::{Close, PortMode};
-use super::raw::{RawExpect, RawFile, RawWhen, Scalar, Table, Value};
+use super::raw::{RawExpect, RawFile, RawFolklore, RawWhen, Scalar, Table, Value};
 use super::value::{
     CounterError, ack_value, after_ms_value, check_sysctl_key, close_value, closes_first_value,
     connect_value, counter_check, family_value, flags_value, len_value, parse_answer,
@@ -63,6 +63,7 @@ struct ExpectFields {
     time_wait_after: Option<Spanned<bool>>,
     established: Option<Spanned<bool>>,
     timer_restarted: Option<Spanned<bool>>,
+    time_wait_seconds: Option<Spanned<i64>>,
     connect: Option<Spanned<String>>,
     isn_from_time_wait: Option<Spanned<bool>>,
     counters: Option<Table<Spanned<i64>>>,
@@ -116,6 +117,16 @@ pub(crate) struct Spec {
     pub when: Vec<When>,
     /// `kernel = ">= 6.14"`: the kernels the scenario is for.
     pub kernel: Option<At<KernelCond>>,
+    /// `[folklore]`: a popular claim and the outcome it predicts.
+    pub folklore: Option<FolkloreSpec>,
+}
+
+/// A checked `[folklore]`.
+#[derive(Debug, Clone)]
+pub(crate) struct FolkloreSpec {
+    pub claim: String,
+    pub predicts: Expect,
+    pub when: Vec<When>,
 }
 
 /// Which event the file describes, and the settings only that event has.
@@ -466,6 +477,7 @@ impl Checker<'_> {
             time_wait_after,
             established,
             timer_restarted,
+            time_wait_seconds,
             connect,
             isn_from_time_wait,
             counters,
@@ -480,6 +492,7 @@ impl Checker<'_> {
                 time_wait_after,
                 established,
                 timer_restarted,
+                time_wait_seconds,
                 connect,
                 isn_from_time_wait,
                 counters,
@@ -490,8 +503,9 @@ impl Checker<'_> {
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, w)| self.when(i, w))
+            .map(|(i, w)| self.when("expect", i, w))
             .collect();
+        let folklore = raw.folklore.map(|f| self.folklore(f));
 
         Spec {
             description,
@@ -508,6 +522,7 @@ impl Checker<'_> {
             close,
             event,
             kernel,
+            folklore,
             seq,
             tsval,
             then,
@@ -744,6 +759,7 @@ impl Checker<'_> {
             time_wait_after,
             established,
             timer_restarted,
+            time_wait_seconds,
             connect,
             isn_from_time_wait,
             counters,
@@ -797,6 +813,20 @@ impl Checker<'_> {
         let time_wait_after = flag(self, time_wait_after);
         let established = flag(self, established);
         let timer_restarted = flag(self, timer_restarted);
+        let time_wait_seconds = time_wait_seconds.and_then(|n| match u32::try_from(*n.get_ref()) {
+            Ok(value) if (1..=3600).contains(&value) => Some(At {
+                value,
+                loc: self.loc(&n.span()),
+            }),
+            _ => {
+                self.error(
+                    &n.span(),
+                    &format!("{prefix}.time_wait_seconds"),
+                    format!("{} is out of range 1..=3600", n.get_ref()),
+                );
+                None
+            }
+        });
         let isn_from_time_wait = flag(self, isn_from_time_wait);
         let connect = connect.and_then(|c| match connect_value(c.get_ref()) {
             Ok(value) => Some(At {
@@ -816,6 +846,7 @@ impl Checker<'_> {
             time_wait_after,
             established,
             timer_restarted,
+            time_wait_seconds,
             connect,
             isn_from_time_wait,
             counters,
@@ -865,8 +896,81 @@ impl Checker<'_> {
         list
     }
 
-    fn when(&mut self, index: usize, raw: Spanned<RawWhen>) -> When {
-        let field = format!("expect.when[{index}]");
+    /// `[folklore]`: its claim must say something; its predictions read like
+    /// an expectation; its overrides may not depend on the kernel (a claim
+    /// is about TCP, not about a release).
+    fn folklore(&mut self, raw: Spanned<RawFolklore>) -> FolkloreSpec {
+        let span = raw.span();
+        let RawFolklore {
+            claim,
+            answer,
+            client_syns,
+            time_wait_after,
+            established,
+            timer_restarted,
+            time_wait_seconds,
+            connect,
+            isn_from_time_wait,
+            counters,
+            client_counters,
+            when,
+        } = raw.into_inner();
+        if claim.get_ref().trim().is_empty() {
+            self.error(
+                &claim.span(),
+                "folklore.claim",
+                "must say what the claim is",
+            );
+        }
+        self.printable(&claim, "folklore.claim");
+        let predicts = self.expect(
+            "folklore",
+            ExpectFields {
+                answer,
+                client_syns,
+                time_wait_after,
+                established,
+                timer_restarted,
+                time_wait_seconds,
+                connect,
+                isn_from_time_wait,
+                counters,
+                client_counters,
+            },
+        );
+        let when: Vec<When> = when
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| self.when("folklore", i, w))
+            .collect();
+        for w in &when {
+            if let Some(k) = &w.kernel {
+                self.errors.push(super::error::invalid(
+                    k.loc.clone(),
+                    &w.field,
+                    "a claim does not depend on the kernel; state per kernel what the kernel \
+                     does in [[expect.when]] instead",
+                ));
+            }
+        }
+        let nothing = predicts == Expect::default() && when.is_empty();
+        if nothing {
+            self.error(
+                &span,
+                "folklore",
+                "predicts nothing: give the outcome the claim predicts (answer, time_wait_after, ...)",
+            );
+        }
+        FolkloreSpec {
+            claim: claim.into_inner().trim().to_owned(),
+            predicts,
+            when,
+        }
+    }
+
+    fn when(&mut self, table: &str, index: usize, raw: Spanned<RawWhen>) -> When {
+        let field = format!("{table}.when[{index}]");
         let loc = self.loc(&raw.span());
         let RawWhen {
             matches,
@@ -875,6 +979,7 @@ impl Checker<'_> {
             time_wait_after,
             established,
             timer_restarted,
+            time_wait_seconds,
             connect,
             isn_from_time_wait,
             counters,
@@ -934,6 +1039,7 @@ impl Checker<'_> {
                 time_wait_after,
                 established,
                 timer_restarted,
+                time_wait_seconds,
                 connect,
                 isn_from_time_wait,
                 counters,

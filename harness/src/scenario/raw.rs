@@ -23,7 +23,28 @@ pub struct RawFile {
     pub reconnect: Option<Spanned<RawReconnect>>,
     /// The kernels the scenario is for (`">= 6.14"`).
     pub kernel: Option<Spanned<String>>,
+    /// A popular claim about this experiment and what it predicts.
+    pub folklore: Option<Spanned<RawFolklore>>,
     pub expect: Spanned<RawExpect>,
+}
+
+/// `[folklore]`: the claim in words and the outcome it predicts, with the same
+/// fields (and `[[folklore.when]]` overrides) as `[expect]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFolklore {
+    pub claim: Spanned<String>,
+    pub answer: Option<Spanned<String>>,
+    pub client_syns: Option<Spanned<i64>>,
+    pub time_wait_after: Option<Spanned<bool>>,
+    pub established: Option<Spanned<bool>>,
+    pub timer_restarted: Option<Spanned<bool>>,
+    pub time_wait_seconds: Option<Spanned<i64>>,
+    pub connect: Option<Spanned<String>>,
+    pub isn_from_time_wait: Option<Spanned<bool>>,
+    pub counters: Option<Table<Spanned<i64>>>,
+    pub client_counters: Option<Table<Spanned<i64>>>,
+    pub when: Option<Vec<Spanned<RawWhen>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +104,7 @@ pub struct RawExpect {
     pub time_wait_after: Option<Spanned<bool>>,
     pub established: Option<Spanned<bool>>,
     pub timer_restarted: Option<Spanned<bool>>,
+    pub time_wait_seconds: Option<Spanned<i64>>,
     pub connect: Option<Spanned<String>>,
     pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
@@ -102,6 +124,7 @@ pub struct RawWhen {
     pub time_wait_after: Option<Spanned<bool>>,
     pub established: Option<Spanned<bool>>,
     pub timer_restarted: Option<Spanned<bool>>,
+    pub time_wait_seconds: Option<Spanned<i64>>,
     pub connect: Option<Spanned<String>>,
     pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,

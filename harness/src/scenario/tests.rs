@@ -327,8 +327,8 @@ fn unknown_key_in_expect() {
     assert!(
         msg.ends_with(
             "expect.anwser: unknown field, expected one of: answer, client_syns, \
-             time_wait_after, established, timer_restarted, connect, isn_from_time_wait, \
-             counters, client_counters, when (did you mean answer?)"
+             time_wait_after, established, timer_restarted, time_wait_seconds, connect, \
+             isn_from_time_wait, counters, client_counters, when (did you mean answer?)"
         ),
         "{msg}"
     );
