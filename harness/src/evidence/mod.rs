@@ -64,11 +64,10 @@ pub struct Observation {
 
 /// How old TIME_WAIT must be when the event hits it for its timer to be
 /// judged: a re-armed timer then reads about this much later than one left
-/// alone, well past the jiffy granularity of `idiag_expires` (4 ms at HZ=250,
-/// 10 ms at HZ=100) on both readings.
+/// alone, and the reading is judged by which it is nearer, so the margin
+/// (half of it) is past the jiffy granularity of `idiag_expires` (4 ms at
+/// HZ=250, 10 ms at HZ=100).
 pub const TIMER_AGE: std::time::Duration = std::time::Duration::from_millis(25);
-/// How much later than predicted a timer must read to count as re-armed.
-pub const TIMER_SLACK_MS: i64 = 12;
 
 /// One look at a TIME_WAIT socket's timer: when (capture clock) and how many
 /// milliseconds it had left (`idiag_expires`).

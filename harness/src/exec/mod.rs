@@ -259,8 +259,10 @@ impl Run<'_> {
         if self.closing.rst {
             return Ok(None);
         }
+        // The kernel read the timer somewhere between these two stamps.
+        let asked = now_ns();
         let socks = self.socket_now(self.closing.closer).await?;
-        let at_ns = now_ns();
+        let at_ns = asked + (now_ns().saturating_sub(asked)) / 2;
         Ok(socks
             .iter()
             .filter(|s| s.state == TcpState::TimeWait)

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::time::Duration;
 
-use crate::evidence::{Observation, TIMER_AGE, TIMER_SLACK_MS, handshake_ack};
+use crate::evidence::{Observation, TIMER_AGE, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
 use crate::scenario::Answer;
@@ -183,23 +183,32 @@ fn time_wait_seconds(obs: &Observation) -> Option<u32> {
     u32::try_from((total_ms + 500) / 1000).ok()
 }
 
-/// Whether the event pushed TIME_WAIT's timer back: the reading after it is
-/// later than the reading before, counted down by the time between them, by
-/// more than [`TIMER_SLACK_MS`]. A timer left alone reads the prediction (give
-/// or take a jiffy each); one re-armed at the event reads about the TIME_WAIT's
-/// age at the event more, so the age must be past [`TIMER_AGE`] for a reliable
-/// answer (the executor waits for it when the scenario judges the timer).
+/// Whether the event pushed TIME_WAIT's timer back. TIME_WAIT's timer starts
+/// at `TCP_TIMEWAIT_LEN` (60 s) when TIME_WAIT begins (the closer's ACK of its
+/// peer's FIN) and, when re-armed, again at the event; both moments are
+/// capture stamps. Read after the event, a timer left alone has about
+/// 60 s - (read - began) left, a re-armed one 60 s - (read - event): they
+/// differ by TIME_WAIT's age at the event, which must be past [`TIMER_AGE`]
+/// (the executor waits for it when the scenario judges the timer), and the
+/// reading counts as re-armed when it is nearer the second. Only the reading's
+/// own moment is a userspace stamp (the middle of the sock_diag query).
 fn timer_restarted(obs: &Observation) -> Option<bool> {
-    let (before, after) = (obs.timer_before?, obs.timer_after?);
+    let after = obs.timer_after?;
     let began = obs.segments.get(obs.first.closed_index)?.at_ns;
     let event = obs.segments.get(obs.event_index?)?.at_ns;
     if Duration::from_nanos(event.saturating_sub(began)) < TIMER_AGE {
         return None;
     }
-    let between_ms = i64::try_from(after.at_ns.saturating_sub(before.at_ns) / 1_000_000).ok()?;
-    let predicted = i64::from(before.left_ms) - between_ms;
-    Some(i64::from(after.left_ms) > predicted + TIMER_SLACK_MS)
+    let left_ms = |since: u64| {
+        TIME_WAIT_LEN_MS
+            - i64::try_from(after.at_ns.saturating_sub(since) / 1_000_000).unwrap_or(i64::MAX)
+    };
+    let (alone, rearmed) = (left_ms(began), left_ms(event));
+    Some(2 * i64::from(after.left_ms) > alone + rearmed)
 }
+
+/// `TCP_TIMEWAIT_LEN` (include/net/tcp.h): 60 s on every Linux.
+const TIME_WAIT_LEN_MS: i64 = 60_000;
 
 #[cfg(test)]
 mod tests {
@@ -249,5 +258,34 @@ mod tests {
         let o = analyze(&obs(segs));
         assert_eq!(o.answer, Answer::Rst);
         assert!(!o.established);
+    }
+
+    #[test]
+    fn a_rearmed_timer_reads_nearer_the_event_than_the_start() {
+        use crate::evidence::TimerReading;
+        let ms = 1_000_000u64;
+        let mut segs = first_connection();
+        segs.push(seg(Dir::ToServer, ".", 7, 5002, 40));
+        segs.push(seg(Dir::ToClient, ".", 5002, 0, 40));
+        let mut o = obs(segs);
+        o.event_index = Some(7);
+        // TIME_WAIT began at 1 ms (the closer's ACK), the event came at 40 ms,
+        // the timer is read at 60 ms.
+        let at = |left_ms| TimerReading {
+            at_ns: 60 * ms,
+            left_ms,
+        };
+        o.timer_after = Some(at(60_000 - 20));
+        assert_eq!(analyze(&o).timer_restarted, Some(true));
+        o.timer_after = Some(at(60_000 - 59));
+        assert_eq!(analyze(&o).timer_restarted, Some(false));
+        // A jiffy either way does not change the answer.
+        o.timer_after = Some(at(60_000 - 59 + 4));
+        assert_eq!(analyze(&o).timer_restarted, Some(false));
+        // An event 9 ms into TIME_WAIT is too young to tell.
+        for s in &mut o.segments[7..] {
+            s.at_ns = 10 * ms;
+        }
+        assert_eq!(analyze(&o).timer_restarted, None);
     }
 }
