@@ -2,27 +2,19 @@
 //! shared trace; they need root and say so clearly without it.
 
 use std::collections::HashMap;
-use std::io::{self, Read as _};
+use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::clock::clock_ns;
 use super::{SharedTrace, Side, TraceLog, TraceSpec};
-use crate::lab::netlink;
 use crate::observe::diag;
 use crate::wire::TcpState;
 
 use TcpState::*;
 
-pub(super) fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "this test needs root (perf_event_open, tracefs, unshare(CLONE_NEWNET)): run `sudo cargo test`"
-        );
-    }
-}
+pub(super) use crate::testing::require_root;
 
 pub(super) const LOCALHOST4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -39,27 +31,13 @@ fn realtime() -> u64 {
 }
 
 pub(super) fn gettid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
+    nix::unistd::gettid().as_raw()
 }
 
 /// Runs `f` on a new thread in a new network namespace with lo up.
 pub(super) fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(move || {
-        // SAFETY: unshare only changes this thread's namespace membership.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            panic!("unshare(CLONE_NEWNET): {}", io::Error::last_os_error());
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        rt.block_on(async {
-            let h = netlink::connect().await?;
-            netlink::set_lo_up(&h).await
-        })
-        .expect("ip link set lo up");
-        drop(rt);
+        crate::testing::unshare_net();
         f()
     })
     .join()
