@@ -188,7 +188,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     let raw_samples = case_row(&raw, n)?;
     eprintln!("bench: {} x {}", n, kernel.trial_name());
     let kernel_samples = case_row(&kernel, n)?;
-    let jobs = machine.nproc;
+    let jobs = synlab::default_jobs();
     eprintln!(
         "bench: {} x `synlab run --all` with -j 1 and -j {jobs} ({} cases), alternating",
         opts.suite_runs,
@@ -329,22 +329,27 @@ fn lab_rows(opts: &BenchOptions, case: &Case, n: usize) -> Result<LabRows, Bench
 /// One `synlab run` process for `case`, start to exit (its output is read
 /// and dropped; it must pass).
 fn one_case_process(opts: &BenchOptions, case: &Case) -> Result<Duration, BenchError> {
-    let args = [
-        "run",
-        case.scenario.as_str(),
-        "--filter",
-        case.name.as_str(),
-    ];
-    let shown = format!(
-        "{} --scenarios-dir {} {}",
-        opts.exe.display(),
-        opts.scenarios.display(),
-        args.join(" ")
-    );
+    synlab_process(opts, &["run", &case.scenario, "--filter", &case.name])
+}
+
+/// The `synlab` binary with the bench's scenarios folder and `args`, timed
+/// from start to exit; it must succeed.
+fn synlab_process(opts: &BenchOptions, args: &[&str]) -> Result<Duration, BenchError> {
+    let scenarios = opts.scenarios.to_string_lossy();
+    let mut all = vec!["--scenarios-dir", scenarios.as_ref()];
+    all.extend_from_slice(args);
+    run_command(&opts.exe.to_string_lossy(), &all).map(|(took, _)| took)
+}
+
+/// Run `program args`, timed from start to exit; a failure to start or a
+/// failing exit status is an error that quotes the command and its output.
+pub(super) fn run_command(
+    program: &str,
+    args: &[&str],
+) -> Result<(Duration, std::process::Output), BenchError> {
+    let shown = format!("{program} {}", args.join(" "));
     let t = Instant::now();
-    let out = Command::new(&opts.exe)
-        .arg("--scenarios-dir")
-        .arg(&opts.scenarios)
+    let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -356,7 +361,7 @@ fn one_case_process(opts: &BenchOptions, case: &Case) -> Result<Duration, BenchE
     if !out.status.success() {
         return Err(command_failed(&shown, &out));
     }
-    Ok(took)
+    Ok((took, out))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
@@ -405,29 +410,10 @@ fn suite_rows(
 }
 
 fn suite_once(opts: &BenchOptions, jobs: usize) -> Result<Duration, BenchError> {
-    let mut cmd = Command::new(&opts.exe);
-    cmd.arg("--scenarios-dir")
-        .arg(&opts.scenarios)
-        .args(["run", "--all", "-j", &jobs.to_string()])
-        .stdin(Stdio::null());
-    let shown = format!(
-        "{} --scenarios-dir {} run --all -j {jobs}",
-        opts.exe.display(),
-        opts.scenarios.display()
-    );
-    let t = Instant::now();
-    let out = cmd.output().map_err(|source| BenchError::Io {
-        what: format!("start {shown}"),
-        source,
-    })?;
-    let took = t.elapsed();
-    if !out.status.success() {
-        return Err(command_failed(&shown, &out));
-    }
-    Ok(took)
+    synlab_process(opts, &["run", "--all", "-j", &jobs.to_string()])
 }
 
-pub(super) fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
+fn command_failed(command: &str, out: &std::process::Output) -> BenchError {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut output = text(&out.stderr);
     let stdout = text(&out.stdout);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use synlab::{CLIENT_IF, SERVER_IF};
 
-use super::{BenchError, CLIENT_CIDR, LAB_DEADLINE, SERVER_CIDR, SYSCTL, command_failed};
+use super::{BenchError, CLIENT_CIDR, LAB_DEADLINE, SERVER_CIDR, SYSCTL, run_command};
 
 /// Restores /run/netns as it was: `ip netns add` makes it a (shared) bind
 /// mount of itself, and creates it, the first time; `ip netns del` undoes
@@ -129,19 +129,7 @@ impl Drop for ShellLab {
 
 /// One `ip` process; its output is returned, its failure is an error.
 fn ip(args: &[&str]) -> Result<String, BenchError> {
-    let shown = format!("ip {}", args.join(" "));
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| BenchError::Io {
-            what: format!("start {shown}"),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(command_failed(&shown, &out));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    run_command("ip", args).map(|(_, out)| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `busywait` on the link's operstate, as lib.sh does it: one `ip` per look.
