@@ -11,7 +11,7 @@ use crate::release::KernelCond;
 use super::error::{ScenarioError, Source};
 use super::model::{At, ClientKind, Expect, Family, Loc, MAX_CASES, SeqExpr, Step, TsExpr};
 use super::model::{Close, PortMode};
-use super::raw::{RawExpect, RawFile, RawFolklore, RawWhen, Scalar, Table, Value};
+use super::raw::{RawExpect, RawFile, Scalar, Table, Value};
 use super::value::{
     CounterError, ack_value, after_ms_value, check_sysctl_key, close_value, closes_first_value,
     connect_value, counter_check, family_value, flags_value, len_value, parse_answer,
@@ -54,20 +54,6 @@ pub(crate) struct Setting<T> {
     pub axis: bool,
     /// Byte offset in the file: axes are ordered by it.
     pub pos: usize,
-}
-
-/// The fields of `[expect]` and of each `[[expect.when]]`, as TOML spelt them.
-struct ExpectFields {
-    answer: Option<Spanned<String>>,
-    client_syns: Option<Spanned<i64>>,
-    time_wait_after: Option<Spanned<bool>>,
-    established: Option<Spanned<bool>>,
-    timer_restarted: Option<Spanned<bool>>,
-    time_wait_seconds: Option<Spanned<i64>>,
-    connect: Option<Spanned<String>>,
-    isn_from_time_wait: Option<Spanned<bool>>,
-    counters: Option<Table<Spanned<i64>>>,
-    client_counters: Option<Table<Spanned<i64>>>,
 }
 
 /// One `[[expect.when]]` condition: axis label = value.
@@ -471,36 +457,11 @@ impl Checker<'_> {
         }
 
         let expect_loc = self.loc(&raw.expect.span());
-        let RawExpect {
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            timer_restarted,
-            time_wait_seconds,
-            connect,
-            isn_from_time_wait,
-            counters,
-            client_counters,
-            when,
-        } = raw.expect.into_inner();
-        let expect = self.expect(
-            "expect",
-            ExpectFields {
-                answer,
-                client_syns,
-                time_wait_after,
-                established,
-                timer_restarted,
-                time_wait_seconds,
-                connect,
-                isn_from_time_wait,
-                counters,
-                client_counters,
-            },
-        );
-        let when = when
-            .unwrap_or_default()
+        let mut top = raw.expect.into_inner();
+        self.misplaced(&mut top, "expect", &["when"]);
+        let when_list = top.when.take().unwrap_or_default();
+        let expect = self.expect("expect", top);
+        let when = when_list
             .into_iter()
             .enumerate()
             .map(|(i, w)| self.when("expect", i, w))
@@ -752,8 +713,38 @@ impl Checker<'_> {
         steps
     }
 
-    fn expect(&mut self, prefix: &str, raw: ExpectFields) -> Expect {
-        let ExpectFields {
+    /// Refuse the keys of `raw` that `table` does not take, of `match`,
+    /// `claim` and `when`, at their positions.
+    fn misplaced(&mut self, raw: &mut RawExpect, table: &str, allowed: &[&str]) {
+        let refuse = |me: &mut Self, key: &str, span: std::ops::Range<usize>| {
+            if !allowed.contains(&key) {
+                let home = match key {
+                    "match" => "[[expect.when]] and [[folklore.when]]",
+                    "claim" => "[folklore]",
+                    _ => "[expect] and [folklore]",
+                };
+                me.error(
+                    &span,
+                    &format!("{table}.{key}"),
+                    format!("belongs in {home} only"),
+                );
+            }
+        };
+        if let Some(m) = &raw.matches {
+            refuse(self, "match", m.span());
+        }
+        if let Some(c) = &raw.claim {
+            refuse(self, "claim", c.span());
+        }
+        if let Some(w) = raw.when.as_ref().and_then(|w| w.first()) {
+            refuse(self, "when", w.span());
+        }
+    }
+
+    /// The expectation fields of `raw` (its `match`, `claim` and `when` are
+    /// its caller's).
+    fn expect(&mut self, prefix: &str, raw: RawExpect) -> Expect {
+        let RawExpect {
             answer,
             client_syns,
             time_wait_after,
@@ -764,6 +755,7 @@ impl Checker<'_> {
             isn_from_time_wait,
             counters,
             client_counters,
+            ..
         } = raw;
         let answer = answer.and_then(|a| {
             let field = format!("{prefix}.answer");
@@ -899,45 +891,27 @@ impl Checker<'_> {
     /// `[folklore]`: its claim must say something; its predictions read like
     /// an expectation; its overrides may not depend on the kernel (a claim
     /// is about TCP, not about a release).
-    fn folklore(&mut self, raw: Spanned<RawFolklore>) -> FolkloreSpec {
+    fn folklore(&mut self, raw: Spanned<RawExpect>) -> FolkloreSpec {
         let span = raw.span();
-        let RawFolklore {
-            claim,
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            timer_restarted,
-            time_wait_seconds,
-            connect,
-            isn_from_time_wait,
-            counters,
-            client_counters,
-            when,
-        } = raw.into_inner();
-        if claim.get_ref().trim().is_empty() {
-            self.error(
-                &claim.span(),
-                "folklore.claim",
-                "must say what the claim is",
-            );
-        }
-        self.printable(&claim, "folklore.claim");
-        let predicts = self.expect(
-            "folklore",
-            ExpectFields {
-                answer,
-                client_syns,
-                time_wait_after,
-                established,
-                timer_restarted,
-                time_wait_seconds,
-                connect,
-                isn_from_time_wait,
-                counters,
-                client_counters,
-            },
-        );
+        let mut raw = raw.into_inner();
+        self.misplaced(&mut raw, "folklore", &["claim", "when"]);
+        let claim = raw.claim.take();
+        let when = raw.when.take();
+        let claim = match claim {
+            Some(c) if !c.get_ref().trim().is_empty() => {
+                self.printable(&c, "folklore.claim");
+                c.into_inner()
+            }
+            Some(c) => {
+                self.error(&c.span(), "folklore.claim", "must say what the claim is");
+                String::new()
+            }
+            None => {
+                self.error(&span, "folklore.claim", "is required: the claim in words");
+                String::new()
+            }
+        };
+        let predicts = self.expect("folklore", raw);
         let when: Vec<When> = when
             .unwrap_or_default()
             .into_iter()
@@ -963,28 +937,28 @@ impl Checker<'_> {
             );
         }
         FolkloreSpec {
-            claim: claim.into_inner().trim().to_owned(),
+            claim: claim.trim().to_owned(),
             predicts,
             when,
         }
     }
 
-    fn when(&mut self, table: &str, index: usize, raw: Spanned<RawWhen>) -> When {
+    fn when(&mut self, table: &str, index: usize, raw: Spanned<RawExpect>) -> When {
         let field = format!("{table}.when[{index}]");
         let loc = self.loc(&raw.span());
-        let RawWhen {
-            matches,
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            timer_restarted,
-            time_wait_seconds,
-            connect,
-            isn_from_time_wait,
-            counters,
-            client_counters,
-        } = raw.into_inner();
+        let mut raw = raw.into_inner();
+        self.misplaced(&mut raw, &field, &["match"]);
+        let matches = match raw.matches.take() {
+            Some(m) => m.into_inner(),
+            None => {
+                self.errors.push(super::error::invalid(
+                    loc.clone(),
+                    &format!("{field}.match"),
+                    "is missing: the axis values (or kernel) the override is for",
+                ));
+                Table(Vec::new())
+            }
+        };
         let match_field = format!("{field}.match");
         let mut conds = Vec::new();
         let mut kernel = None;
@@ -1031,21 +1005,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        let expect = self.expect(
-            &field,
-            ExpectFields {
-                answer,
-                client_syns,
-                time_wait_after,
-                established,
-                timer_restarted,
-                time_wait_seconds,
-                connect,
-                isn_from_time_wait,
-                counters,
-                client_counters,
-            },
-        );
+        let expect = self.expect(&field, raw);
         When {
             field,
             loc,

@@ -24,27 +24,8 @@ pub struct RawFile {
     /// The kernels the scenario is for (`">= 6.14"`).
     pub kernel: Option<Spanned<String>>,
     /// A popular claim about this experiment and what it predicts.
-    pub folklore: Option<Spanned<RawFolklore>>,
+    pub folklore: Option<Spanned<RawExpect>>,
     pub expect: Spanned<RawExpect>,
-}
-
-/// `[folklore]`: the claim in words and the outcome it predicts, with the same
-/// fields (and `[[folklore.when]]` overrides) as `[expect]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFolklore {
-    pub claim: Spanned<String>,
-    pub answer: Option<Spanned<String>>,
-    pub client_syns: Option<Spanned<i64>>,
-    pub time_wait_after: Option<Spanned<bool>>,
-    pub established: Option<Spanned<bool>>,
-    pub timer_restarted: Option<Spanned<bool>>,
-    pub time_wait_seconds: Option<Spanned<i64>>,
-    pub connect: Option<Spanned<String>>,
-    pub isn_from_time_wait: Option<Spanned<bool>>,
-    pub counters: Option<Table<Spanned<i64>>>,
-    pub client_counters: Option<Table<Spanned<i64>>>,
-    pub when: Option<Vec<Spanned<RawWhen>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,30 +76,16 @@ pub struct RawReconnect {
     pub after_ms: Option<Spanned<Value>>,
 }
 
-/// The fields an expectation may set; shared by `[expect]` and each `[[expect.when]]`.
+/// `[expect]`, each `[[expect.when]]`, `[folklore]` and each
+/// `[[folklore.when]]`: one shape, since serde's `flatten` does not combine
+/// with `deny_unknown_fields`. `match` (the overrides), `claim` (`[folklore]`)
+/// and `when` (the two tables) are refused by the checks where they do not belong.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
-    pub answer: Option<Spanned<String>>,
-    pub client_syns: Option<Spanned<i64>>,
-    pub time_wait_after: Option<Spanned<bool>>,
-    pub established: Option<Spanned<bool>>,
-    pub timer_restarted: Option<Spanned<bool>>,
-    pub time_wait_seconds: Option<Spanned<i64>>,
-    pub connect: Option<Spanned<String>>,
-    pub isn_from_time_wait: Option<Spanned<bool>>,
-    pub counters: Option<Table<Spanned<i64>>>,
-    pub client_counters: Option<Table<Spanned<i64>>>,
-    pub when: Option<Vec<Spanned<RawWhen>>>,
-}
-
-/// One `[[expect.when]]` entry. (`serde(flatten)` cannot be combined with
-/// `deny_unknown_fields`, hence the repeated fields.)
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWhen {
     #[serde(rename = "match")]
-    pub matches: Table<Spanned<Value>>,
+    pub matches: Option<Spanned<Table<Spanned<Value>>>>,
+    pub claim: Option<Spanned<String>>,
     pub answer: Option<Spanned<String>>,
     pub client_syns: Option<Spanned<i64>>,
     pub time_wait_after: Option<Spanned<bool>>,
@@ -129,6 +96,7 @@ pub struct RawWhen {
     pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
     pub client_counters: Option<Table<Spanned<i64>>>,
+    pub when: Option<Vec<Spanned<RawExpect>>>,
 }
 
 /// A TOML table kept as its entries, each key with its position. The entries come in

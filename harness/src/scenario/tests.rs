@@ -326,7 +326,7 @@ fn unknown_key_in_expect() {
     assert_eq!((line, column, field.as_str()), (4, 3, "expect.anwser"));
     assert!(
         msg.ends_with(
-            "expect.anwser: unknown field, expected one of: answer, client_syns, \
+            "expect.anwser: unknown field, expected one of: match, claim, answer, client_syns, \
              time_wait_after, established, timer_restarted, time_wait_seconds, connect, \
              isn_from_time_wait, counters, client_counters, when (did you mean answer?)"
         ),
