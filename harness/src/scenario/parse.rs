@@ -953,7 +953,7 @@ impl Checker<'_> {
             None => {
                 self.errors.push(super::error::invalid(
                     loc.clone(),
-                    &format!("{field}.match"),
+                    format!("{field}.match"),
                     "is missing: the axis values (or kernel) the override is for",
                 ));
                 Table(Vec::new())
