@@ -209,6 +209,7 @@ impl Lab {
                 NsThread::spawn_in("client", named_namespace(&names.client)?)?,
             ),
         };
+        same_cpu(&server, &client);
         let addrs = Addrs::for_family(spec.family);
         let deadline = tokio::time::Instant::now() + link_timeout;
 
@@ -348,6 +349,26 @@ impl Lab {
             server_mac: SERVER_MAC,
             client_mac: CLIENT_MAC,
         })
+    }
+}
+
+/// Pin both namespace threads to the CPU the caller is on. A veth hands each
+/// frame to the receiving CPU's backlog (`netif_rx()`), one queue per CPU:
+/// frames two sides send from different CPUs can overtake each other (seen in
+/// 2-vCPU guests: a client's ACK of the server's FIN arriving after the
+/// client's own FIN, answered with an RST that killed TIME_WAIT). On one CPU
+/// everything the case's sockets send, in task or softirq context, is
+/// processed in the order it was sent. Best effort: unpinned, order is almost
+/// always kept.
+fn same_cpu(server: &NsThread, client: &NsThread) {
+    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+    let Ok(cpu) = sched_getcpu() else { return };
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_err() {
+        return;
+    }
+    for tid in [server.tid(), client.tid()] {
+        let _ = sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
     }
 }
 

@@ -3,17 +3,16 @@
 //! (and IPv6 disabled), so the client kernel never answers; the server has a
 //! permanent neighbour entry for the client. It is the only way to send an exact
 //! sequence number or an older timestamp. It reads the server's answers from the
-//! server-side capture, and sends from one pinned thread so the server's softirq
-//! processes its frames in the order they were written.
+//! server-side capture. It sends from the client namespace's thread, which the
+//! lab pins to one CPU with the server's, so the server processes its frames
+//! in the order they were written (the fence relies on it).
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
 use nix::sys::socket::{MsgFlags, send};
-use nix::unistd::Pid;
 use tokio::time::Instant as TokioInstant;
 
 use crate::handover::ClosedInKernel;
@@ -83,8 +82,7 @@ impl Tx<'_> {
 }
 
 impl RawPeer {
-    /// Open the socket; call on the client namespace's thread. Pins that thread
-    /// to the CPU it is on, so every frame enters the server's backlog in order.
+    /// Open the socket; call on the client namespace's thread.
     ///
     /// Equivalent to: a packetdrill-style raw socket on `dev`.
     pub fn open(ep: Endpoints) -> Result<RawPeer, RawError> {
@@ -93,7 +91,6 @@ impl RawPeer {
             op: "open and bind an AF_PACKET socket",
             source,
         })?;
-        pin_to_current_cpu();
         Ok(RawPeer {
             fd: ClosedInKernel::new(fd),
             ep,
@@ -140,15 +137,6 @@ impl RawPeer {
             source: e.into(),
         })?;
         Ok(())
-    }
-}
-
-/// Best effort: without pinning, order is still almost always kept.
-fn pin_to_current_cpu() {
-    let Ok(cpu) = sched_getcpu() else { return };
-    let mut set = CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = sched_setaffinity(Pid::from_raw(0), &set);
     }
 }
 
