@@ -83,6 +83,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
         artifacts: &artifacts,
         failed: 0,
         partial: 0,
+        skipped: 0,
         rule_rows: Vec::new(),
         html_runs: Vec::new(),
         fatal: None,
@@ -103,6 +104,8 @@ struct Printer<'a> {
     failed: usize,
     /// Cases with an expectation this kernel gave no way to check.
     partial: usize,
+    /// Cases not run on this kernel (their scenario's `kernel = "..."`).
+    skipped: usize,
     /// (case, folklore, kernel rule, kernel answered) for the closing table.
     rule_rows: Vec<[String; 4]>,
     /// Finished runs, kept for the HTML report.
@@ -117,6 +120,7 @@ impl Printer<'_> {
         let printed = match &r {
             Ok(run) => self.case_run(run),
             Err(e) if e.is_privilege() => Err(anyhow::anyhow!("{e}")),
+            Err(e) if e.skipped().is_some() => self.case_skipped(case, e),
             Err(e) => self.case_error(case, e),
         };
         if let Err(e) = printed {
@@ -172,6 +176,19 @@ impl Printer<'_> {
         Ok(())
     }
 
+    fn case_skipped(&mut self, case: &Case, e: &RunError) -> Result<()> {
+        self.skipped += 1;
+        let why = e.skipped().unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        if self.args.json {
+            let v = report::json::skipped(case, &synlab::kernel_release(), why);
+            writeln!(out, "{v}")?;
+        } else {
+            write!(out, "{}", report::text::skipped(case, why))?;
+        }
+        Ok(())
+    }
+
     fn case_error(&mut self, case: &Case, e: &RunError) -> Result<()> {
         self.failed += 1;
         let mut out = std::io::stdout().lock();
@@ -206,13 +223,18 @@ impl Printer<'_> {
             print!("{}", report::text::rules_table(&self.rule_rows));
         }
         if !self.args.json {
-            println!(
-                "{} passed, {} failed",
-                cases.len() - self.failed,
-                self.failed
-            );
+            let passed = cases.len() - self.failed - self.partial - self.skipped;
+            let mut tally = format!("{passed} passed, {} failed", self.failed);
+            for (n, what) in [(self.partial, "partial"), (self.skipped, "skipped")] {
+                if n > 0 {
+                    tally.push_str(&format!(", {n} {what}"));
+                }
+            }
+            println!("{tally}");
         }
-        Ok(if self.failed == 0 {
+        // A partial case is not a pass; a skipped one was not run (like an
+        // ignored test) and changes nothing.
+        Ok(if self.failed == 0 && self.partial == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
