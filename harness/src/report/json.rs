@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::error::RunError;
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
@@ -33,6 +34,15 @@ pub fn skipped(case: &Case, kernel: &str, why: &str) -> Value {
         "pass": false,
         "verdict": "skip",
         "skipped": why,
+    })
+}
+
+/// The JSON line of a case that could not run to its end: who it is,
+/// `"pass": false` and the error (with what was captured until then).
+pub fn error(case: &Case, kernel: &str, e: &RunError) -> Value {
+    json!({
+        "scenario": case.scenario, "case": case.name,
+        "kernel": kernel, "pass": false, "error": crate::report::text::error(e),
     })
 }
 

@@ -19,29 +19,34 @@ use crate::Fatal;
 pub struct RunArgs {
     /// Scenario names (file stems) or paths to scenario files.
     #[arg(required_unless_present = "all")]
-    scenarios: Vec<String>,
+    pub scenarios: Vec<String>,
     /// Run every scenario under the scenarios folder.
     #[arg(long, conflicts_with = "scenarios")]
-    all: bool,
+    pub all: bool,
     /// One JSON object per case, one per line.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Only run cases whose name contains this text.
     #[arg(long)]
-    filter: Option<String>,
+    pub filter: Option<String>,
     /// Write one pcap per case (server-side veth) into DIR.
     #[arg(long, value_name = "DIR")]
-    pcap_dir: Option<PathBuf>,
+    pub pcap_dir: Option<PathBuf>,
     /// Write one self-contained HTML report (a ladder diagram per case) to FILE.
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     /// Keep each case's namespaces (named, under /run/netns) for inspection
     /// with `ip netns exec`; the command to remove them is printed.
     #[arg(long)]
     pub keep: bool,
     /// Cases run at once (default: the number of CPUs).
     #[arg(long, short = 'j')]
-    jobs: Option<usize>,
+    pub jobs: Option<usize>,
+    /// Run on this kernel: `host` (the running one) or a kernel image booted
+    /// with virtme-ng (a vmlinuz file, a folder with boot/vmlinuz-*, or a
+    /// release in /boot); repeatable, up to -j kernels at once.
+    #[arg(long = "kernel", value_name = "host|IMAGE")]
+    pub kernels: Vec<String>,
 }
 
 /// The cases `args` names, filtered.
@@ -71,6 +76,9 @@ fn cases(root: &Path, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
 
 pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
     let cases = cases(root, args)?;
+    if crate::kernels::wanted(&args.kernels) {
+        return crate::kernels::run(root, args, &cases);
+    }
     synlab::probe_privilege()?;
     let jobs = args
         .jobs
@@ -193,10 +201,7 @@ impl Printer<'_> {
         self.failed += 1;
         let mut out = std::io::stdout().lock();
         if self.args.json {
-            let v = serde_json::json!({
-                "scenario": case.scenario, "case": case.name,
-                "kernel": synlab::kernel_release(), "pass": false, "error": report::text::error(e),
-            });
+            let v = report::json::error(case, &synlab::kernel_release(), e);
             writeln!(out, "{v}")?;
         } else {
             let name = case.trial_name();
