@@ -53,6 +53,7 @@ pub fn bench(root: &Path, kernel: &str, runs: Option<usize>) -> Result<ExitCode,
         root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
         args: vec!["--all".into()],
         pcap: false,
+        cwd: std::env::current_dir().unwrap_or_else(|_| "/".into()),
     };
     let limit = guest_limit(&cases, &accel);
     let n = runs.unwrap_or(1).max(1);

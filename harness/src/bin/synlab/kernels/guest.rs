@@ -26,6 +26,9 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// `--pcap-dir` into the writable folder.
     pub pcap: bool,
+    /// The host's working folder: the guest's too, so that paths in the
+    /// reports read the same on every kernel.
+    pub cwd: PathBuf,
 }
 
 /// The guest script: records the release and the clock source, runs synlab
@@ -48,6 +51,7 @@ pub fn suite_script(inv: &Invocation, rw: &Path) -> String {
     format!(
         "# synlab run --kernel: the guest's side, written by the host.\n\
          RW={rw_q}\n\
+         cd {} 2>/dev/null || cd /\n\
          uname -r > \"$RW/release\"\n\
          cat /sys/devices/system/clocksource/clocksource0/current_clocksource > \"$RW/clocksource\" 2>/dev/null\n\
          date +%s%N > \"$RW/started\"\n\
@@ -55,6 +59,7 @@ pub fn suite_script(inv: &Invocation, rw: &Path) -> String {
          code=$?\n\
          date +%s%N > \"$RW/ended\"\n\
          echo $code > \"$RW/exit\"\n",
+        sh_quote(&inv.cwd.display().to_string()),
         argv.join(" ")
     )
 }
@@ -168,9 +173,13 @@ mod tests {
             root: "/work/it's/scenarios".into(),
             args: vec!["--all".into(), "--filter".into(), "ipv4".into()],
             pcap: true,
+            cwd: "/work".into(),
         };
         let s = suite_script(&inv, Path::new("/tmp/synlab-vm-x/rw"));
-        assert!(s.contains("RW='/tmp/synlab-vm-x/rw'\n"), "{s}");
+        assert!(
+            s.contains("RW='/tmp/synlab-vm-x/rw'\ncd '/work' 2>/dev/null || cd /\n"),
+            "{s}"
+        );
         assert!(
             s.contains(
                 "SYNLAB_ARTIFACTS=\"$RW/artifacts\" '/work/target/debug/synlab' --scenarios-dir \

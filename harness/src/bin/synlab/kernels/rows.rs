@@ -205,7 +205,13 @@ pub fn differences(cells: &[Option<&Cell>]) -> Vec<String> {
         return out;
     };
     for name in first.facts.keys() {
-        let values: Vec<Option<&String>> = judged.iter().map(|c| c.facts.get(name)).collect();
+        // `null` is "not seen on that kernel" (a timer too young to judge, no
+        // connect() made), not a value: only values seen are compared.
+        let values: Vec<&String> = judged
+            .iter()
+            .filter_map(|c| c.facts.get(name))
+            .filter(|v| *v != "null")
+            .collect();
         if values.windows(2).all(|w| w[0] == w[1]) {
             continue;
         }
@@ -345,6 +351,18 @@ pub(crate) mod tests {
             ["counters: PAWSEstab PAWSTimewait", "reopen_isn"]
         );
         assert!(differences(&[Some(&new), Some(&new.clone())]).is_empty());
+        // A fact one kernel could not see is no difference.
+        let mut unseen = new.clone();
+        unseen.facts.insert("timer_restarted", "null".into());
+        let mut seen = new.clone();
+        seen.facts.insert("timer_restarted", "true".into());
+        assert!(differences(&[Some(&unseen), Some(&seen)]).is_empty());
+        let mut other = seen.clone();
+        other.facts.insert("timer_restarted", "false".into());
+        assert_eq!(
+            differences(&[Some(&other), Some(&seen)]),
+            ["timer_restarted"]
+        );
         assert!(
             differences(&[Some(&new), None]).is_empty(),
             "a kernel that did not run"

@@ -247,6 +247,7 @@ pub fn run(targets: &[Target], cases: &[Case], req: &Request) -> Result<ExitCode
         root: std::path::absolute(&req.root).unwrap_or_else(|_| req.root.clone()),
         args: req.selection.clone(),
         pcap: req.pcap_dir.is_some(),
+        cwd: std::env::current_dir().unwrap_or_else(|_| "/".into()),
     };
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, KernelRun)>();
