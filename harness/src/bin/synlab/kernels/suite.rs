@@ -295,7 +295,8 @@ pub fn run(targets: &[Target], cases: &[Case], req: &Request) -> Result<ExitCode
         return Err(e);
     }
     let runs: Vec<KernelRun> = done.into_iter().flatten().collect();
-    Ok(finish(&runs, req.json))
+    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    Ok(finish(&names, &runs, req.json))
 }
 
 fn host_run(cases: &[Case], req: &Request, error: &Mutex<Option<String>>) -> KernelRun {
@@ -327,7 +328,7 @@ fn host_run(cases: &[Case], req: &Request, error: &Mutex<Option<String>>) -> Ker
 
 /// Per kernel, what did not pass; then the table (on stderr with `--json`,
 /// whose stdout holds the rows only); the exit code.
-fn finish(runs: &[KernelRun], json: bool) -> ExitCode {
+fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
     let cells: Vec<Vec<Cell>> = runs
         .iter()
         .map(|r| r.rows.iter().filter_map(Cell::from_row).collect())
@@ -382,7 +383,7 @@ fn finish(runs: &[KernelRun], json: bool) -> ExitCode {
             cells: r.cannot.is_none().then_some(c.as_slice()),
         })
         .collect();
-    text.push_str(&table::render(&columns));
+    text.push_str(&table::render(names, &columns));
     if json {
         eprint!("{text}");
     } else {

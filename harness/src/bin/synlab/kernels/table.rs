@@ -15,10 +15,10 @@ pub struct Column<'a> {
     pub cells: Option<&'a [Cell]>,
 }
 
-/// The table, as text.
-pub fn render(columns: &[Column]) -> String {
-    // Cases in the order first seen, kernel by kernel.
-    let mut cases: Vec<&str> = Vec::new();
+/// The table, as text: a row for each of `known` (the cases asked for, in
+/// order) and for any other case a kernel reported.
+pub fn render(known: &[String], columns: &[Column]) -> String {
+    let mut cases: Vec<&str> = known.iter().map(String::as_str).collect();
     for col in columns {
         for c in col.cells.into_iter().flatten() {
             if !cases.contains(&c.case.as_str()) {
@@ -151,16 +151,19 @@ mod tests {
             ),
             cell("ts-off/ipv4", "partial", "syn-ack", json!({}), false),
         ];
-        let text = render(&[
-            Column {
-                label: "host 6.18.44".into(),
-                cells: Some(&host),
-            },
-            Column {
-                label: "6.1.0-57-amd64".into(),
-                cells: Some(&old),
-            },
-        ]);
+        let text = render(
+            &[],
+            &[
+                Column {
+                    label: "host 6.18.44".into(),
+                    cells: Some(&host),
+                },
+                Column {
+                    label: "6.1.0-57-amd64".into(),
+                    cells: Some(&old),
+                },
+            ],
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[1..],
@@ -178,16 +181,19 @@ mod tests {
     #[test]
     fn a_kernel_that_did_not_run_shows_dashes_and_no_difference() {
         let host = vec![cell("ts-off/ipv4", "pass", "syn-ack", json!({}), true)];
-        let text = render(&[
-            Column {
-                label: "host".into(),
-                cells: Some(&host),
-            },
-            Column {
-                label: "5.10.0 (did not run)".into(),
-                cells: None,
-            },
-        ]);
+        let text = render(
+            &[],
+            &[
+                Column {
+                    label: "host".into(),
+                    cells: Some(&host),
+                },
+                Column {
+                    label: "5.10.0 (did not run)".into(),
+                    cells: None,
+                },
+            ],
+        );
         assert!(
             text.contains("\n  ts-off/ipv4  pass syn-ack  -\n"),
             "{text}"
@@ -201,16 +207,19 @@ mod tests {
     #[test]
     fn the_same_everywhere_says_so() {
         let a = vec![cell("x/y", "pass", "rst", json!({"Tcp.OutRsts": 1}), false)];
-        let text = render(&[
-            Column {
-                label: "a".into(),
-                cells: Some(&a),
-            },
-            Column {
-                label: "b".into(),
-                cells: Some(&a),
-            },
-        ]);
+        let text = render(
+            &[],
+            &[
+                Column {
+                    label: "a".into(),
+                    cells: Some(&a),
+                },
+                Column {
+                    label: "b".into(),
+                    cells: Some(&a),
+                },
+            ],
+        );
         assert!(text.contains("\n  x/y   pass rst  pass rst\n"), "{text}");
         assert!(
             text.ends_with("no case differs between the kernels (1 cases)\n"),

@@ -24,11 +24,35 @@ pub struct Workdir {
     dir: tempfile::TempDir,
 }
 
+/// Temporary folders of guests are named `synlab-vm-PID-RELEASE-XXXXXX`.
+const PREFIX: &str = "synlab-vm-";
+
+/// Remove the guest folders of synlab processes that are gone (killed by
+/// SIGKILL or Ctrl-C, which no destructor survives; their qemu died with them).
+fn sweep(tmp: &Path) {
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Workdir {
     pub fn new(release: &str) -> Result<Workdir, String> {
+        let tmp = std::env::temp_dir();
+        sweep(&tmp);
         let dir = tempfile::Builder::new()
-            .prefix(&format!("synlab-vm-{release}-"))
-            .tempdir()
+            .prefix(&format!("{PREFIX}{}-{release}-", std::process::id()))
+            .tempdir_in(&tmp)
             .map_err(|e| format!("a temporary folder for the guest: {e}"))?;
         std::fs::create_dir(dir.path().join("rw"))
             .map_err(|e| format!("{}/rw: {e}", dir.path().display()))?;
@@ -164,4 +188,30 @@ pub fn boot(
         }
     };
     Ok(Booted { ended, wall })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_gone_processes_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No process has pid 0 in /proc; this test's own pid is alive.
+        let gone = tmp.path().join(format!("{PREFIX}0-6.1.0-x-abc"));
+        let mine = tmp
+            .path()
+            .join(format!("{PREFIX}{}-6.1.0-x-abc", std::process::id()));
+        let other = tmp.path().join("synlab-vm-notapid");
+        for d in [&gone, &mine, &other] {
+            std::fs::create_dir_all(d.join("rw")).unwrap();
+        }
+        sweep(tmp.path());
+        assert!(!gone.exists() && mine.exists() && other.exists());
+    }
+
+    #[test]
+    fn sh_quote_survives_quotes() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    }
 }
