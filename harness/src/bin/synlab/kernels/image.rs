@@ -75,17 +75,15 @@ impl Image {
             })?;
         let dir = path.parent().unwrap_or(Path::new("/"));
         let config = Some(dir.join(format!("config-{release}"))).filter(|c| c.is_file());
-        // DIR/boot/vmlinuz-X -> DIR/lib/modules/X; /boot/vmlinuz-X -> /lib/modules/X.
-        let modules = dir
-            .parent()
-            .map(|root| root.join("lib/modules").join(&release))
-            .filter(|m| m.is_dir());
-        Ok(Image {
+        let mut img = Image {
             path: path.to_path_buf(),
             release,
             config,
-            modules,
-        })
+            modules: None,
+        };
+        // DIR/boot/vmlinuz-X -> DIR/lib/modules/X; /boot/vmlinuz-X -> /lib/modules/X.
+        img.modules = Some(img.modules_wanted()).filter(|m| m.is_dir());
+        Ok(img)
     }
 
     /// What keeps this kernel from running the lab in a virtme-ng guest, read
@@ -95,9 +93,21 @@ impl Image {
             return vec![];
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => blockers(&text, self.modules.is_some(), &self.release),
+            Ok(text) => blockers(&text, self.modules.as_deref().ok_or(&self.modules_wanted())),
             Err(e) => vec![format!("cannot read {}: {e}", path.display())],
         }
+    }
+}
+
+impl Image {
+    /// Where this image's modules would be: `lib/modules/<release>` under
+    /// the folder above the image's (`/` for `/boot`).
+    pub fn modules_wanted(&self) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        dir.parent()
+            .unwrap_or(Path::new("/"))
+            .join("lib/modules")
+            .join(&self.release)
     }
 }
 
@@ -159,8 +169,9 @@ pub fn bzimage_release(head: &[u8]) -> Option<String> {
 }
 
 /// What a kernel config lacks for the lab or for virtme-ng, each with the
-/// option to turn on. A `=m` option needs the release's modules (`has_modules`).
-pub fn blockers(config: &str, has_modules: bool, release: &str) -> Vec<String> {
+/// option to turn on. A `=m` option needs the release's modules: `modules` is
+/// their folder, or the folder where they were looked for in vain.
+pub fn blockers(config: &str, modules: Result<&Path, &PathBuf>) -> Vec<String> {
     let value = |name: &str| {
         config.lines().find_map(|l| {
             l.strip_prefix(name)
@@ -211,10 +222,11 @@ pub fn blockers(config: &str, has_modules: bool, release: &str) -> Vec<String> {
     .into_iter()
     .filter(|n| value(n) == Some("m"))
     .collect();
-    if !has_modules && !modular.is_empty() {
+    if let (Err(wanted), false) = (modules, modular.is_empty()) {
         out.push(format!(
-            "{} built as modules, and no lib/modules/{release} next to the image or on the host",
-            modular.join(", ")
+            "{} built as modules, and no {} for them",
+            modular.join(", "),
+            wanted.display()
         ));
     }
     out
@@ -280,26 +292,27 @@ pub(crate) mod tests {
 
     #[test]
     fn a_config_with_what_the_lab_needs_has_no_blocker() {
-        assert_eq!(blockers(GOOD, true, "6.1.0"), Vec::<String>::new());
+        assert_eq!(blockers(GOOD, Ok(Path::new("/m"))), Vec::<String>::new());
     }
 
     #[test]
     fn each_missing_piece_is_named_with_its_option() {
         let no_veth = GOOD.replace("CONFIG_VETH=m", "# CONFIG_VETH is not set");
         assert_eq!(
-            blockers(&no_veth, true, "6.1.0"),
+            blockers(&no_veth, Ok(Path::new("/m"))),
             ["no veth (CONFIG_VETH is not set)"]
         );
         // Debian's cloud flavour: virtiofs only is fine for the config.
         let cloud = GOOD.replace("CONFIG_9P_FS=m\n", "CONFIG_VIRTIO_FS=y\n");
-        assert_eq!(blockers(&cloud, true, "6.1.0"), Vec::<String>::new());
+        assert_eq!(blockers(&cloud, Ok(Path::new("/m"))), Vec::<String>::new());
         let no_fs = GOOD.replace("CONFIG_9P_FS=m\n", "");
-        assert!(blockers(&no_fs, true, "6.1.0")[0].contains("cannot share the host's files"));
-        let b = blockers(GOOD, false, "6.1.0-57-amd64");
+        assert!(blockers(&no_fs, Ok(Path::new("/m")))[0].contains("cannot share the host's files"));
+        let b = blockers(GOOD, Err(&PathBuf::from("/k/lib/modules/6.1.0-57-amd64")));
         assert_eq!(b.len(), 1, "{b:?}");
         assert!(
             b[0].starts_with("CONFIG_VETH, CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG")
-                && b[0].contains("no lib/modules/6.1.0-57-amd64"),
+                && b[0]
+                    .ends_with("built as modules, and no /k/lib/modules/6.1.0-57-amd64 for them"),
             "{b:?}"
         );
     }

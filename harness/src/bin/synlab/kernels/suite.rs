@@ -57,7 +57,7 @@ struct KernelRun {
 
 /// Where a boot's time went, for the kernel's heading.
 fn boot_detail(wall: Duration, res: &guest::Results) -> String {
-    let mut s = format!("{:.1} s whole-process wall time", wall.as_secs_f64());
+    let mut s = format!("{:.1} s wall time of vng", wall.as_secs_f64());
     if let Some(suite) = res.suite {
         s.push_str(&format!(
             " (suite {:.1} s inside, boot and shutdown {:.1} s)",
@@ -109,6 +109,7 @@ fn run_image(
     };
     let blockers = img.blockers();
     if !blockers.is_empty() {
+        run.how = format!("{} (not booted)", img.path.display());
         run.cannot = Some(format!(
             "cannot run the lab ({}): {}",
             img.config
@@ -317,7 +318,7 @@ fn host_run(cases: &[Case], req: &Request, error: &Mutex<Option<String>>) -> Ker
     KernelRun {
         label: format!("host {release}"),
         how: format!(
-            "the running kernel, in-process: {:.1} s whole-process wall time",
+            "the running kernel, in-process: {:.2} s wall time",
             took.as_secs_f64()
         ),
         rows,
@@ -338,7 +339,9 @@ fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
     for (run, cells) in runs.iter().zip(&cells) {
         text.push_str(&format!("\n== kernel {}: {}\n", run.label, run.how));
         if let Some(why) = &run.cannot {
-            text.push_str(&format!("   KERNEL NOT RUN: {why}\n"));
+            text.push_str(&format!(
+                "   KERNEL UNUSABLE, none of its cases counted: {why}\n"
+            ));
             worst = 2;
             continue;
         }
