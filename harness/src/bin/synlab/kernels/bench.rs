@@ -117,26 +117,24 @@ pub fn bench(root: &Path, kernel: &str, runs: Option<usize>) -> Result<ExitCode,
         synlab::kernel_release()
     );
     println!("\nwhole-process wall time of vng, {n} run(s) each way, alternating");
-    println!("{:<52}  {:>8}  {:>8}", "what", "first", "median");
-    println!(
-        "{:<52}  {:>8}  {:>8}",
-        "boot alone: vng ... -- true",
-        secs(boot[0]),
-        secs(b)
-    );
-    println!(
-        "{:<52}  {:>8}  {:>8}",
-        format!("boot + whole suite: vng ... -- synlab run --all ({tally})"),
-        secs(whole[0]),
-        secs(w)
-    );
-    if !inside.is_empty() {
-        println!(
-            "{:<52}  {:>8}  {:>8}",
-            "  of which the suite inside (guest clock)",
-            secs(inside[0]),
-            secs(median(&inside))
-        );
+    let all = |v: &[Duration]| v.iter().map(|d| secs(*d)).collect::<Vec<_>>().join(", ");
+    let rows = [
+        ("boot alone: vng ... -- true".to_string(), b, all(&boot)),
+        (
+            format!("boot + whole suite: vng ... -- synlab run --all ({tally})"),
+            w,
+            all(&whole),
+        ),
+        (
+            "  of which the suite inside (guest clock)".to_string(),
+            median(&inside),
+            all(&inside),
+        ),
+    ];
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    println!("{:<width$}  {:>8}  runs", "what", "median");
+    for (what, m, runs) in &rows {
+        println!("{what:<width$}  {:>8}  {runs}", secs(*m));
     }
     println!(
         "\nratio (boot + suite) / boot alone: {:.2}x; bench took {:.1} s; reproduce: sudo synlab bench --kernel {}{}",
