@@ -48,6 +48,8 @@ pub struct Cell {
     /// Why it is not a pass, one line each (failed checks, unchecked
     /// expectations with the reason, the error, the reason for a skip).
     pub why: Vec<String>,
+    /// Where its pcap was written, if it was.
+    pub pcap: Option<String>,
 }
 
 /// The outcome fields compared between kernels, and where a row has them.
@@ -160,6 +162,7 @@ impl Cell {
             answer,
             facts,
             why,
+            pcap: row.get("pcap").and_then(Value::as_str).map(str::to_owned),
         })
     }
 

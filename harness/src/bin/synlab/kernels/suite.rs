@@ -372,6 +372,13 @@ fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
                 };
                 text.push_str(&format!("   {head}: {why}\n"));
             }
+            if let Some(p) = &c.pcap {
+                text.push_str(&format!(
+                    "   {:<7} {}  pcap: {p}\n",
+                    "",
+                    " ".repeat(c.case.len())
+                ));
+            }
         }
     }
     let columns: Vec<Column> = runs
