@@ -38,11 +38,20 @@ fn main() {
         eprintln!("synlab: {e}");
         std::process::exit(2);
     }
+    // A case whose scenario leaves the running kernel out (`kernel = "..."`)
+    // is an ignored trial, decided here, and says why once.
+    let kernel = synlab::kernel_release();
     let trials = scenarios
         .into_iter()
         .flat_map(|s| s.cases)
         .map(|case| {
             let root = root.clone();
+            let skip = case.skip_on(&kernel);
+            if let Some(why) = &skip
+                && !args.list
+            {
+                eprintln!("skip {}: {why}", case.trial_name());
+            }
             Trial::test(case.trial_name(), move || {
                 let run = run_case(&case, &RunOptions::default()).map_err(|e| {
                     Failed::from(format!("{}: {}", case.file.display(), text::error(&e)))
@@ -60,6 +69,7 @@ fn main() {
                 }
                 Err(report.into())
             })
+            .with_ignored_flag(skip.is_some())
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

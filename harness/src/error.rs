@@ -36,12 +36,24 @@ pub enum RunError {
     /// A combination the scenario checks refuse, reached anyway (a bug).
     #[error("not supported: {what}")]
     Unsupported { what: String },
+    /// Not run: the scenario's `kernel = "..."` leaves this kernel out. Not a
+    /// failure, and never a pass.
+    #[error("skipped: {why}")]
+    Skipped { why: String },
 }
 
 impl RunError {
     /// Errors that are about the environment (privilege), not about the case.
     pub fn is_privilege(&self) -> bool {
         matches!(self, RunError::Lab(LabError::NoPrivilege))
+    }
+
+    /// The case was not run on this kernel (and why), as its scenario says.
+    pub fn skipped(&self) -> Option<&str> {
+        match self {
+            RunError::Skipped { why } => Some(why),
+            _ => None,
+        }
     }
 
     /// The segments captured when the case stopped, for a timeout.

@@ -92,8 +92,13 @@ pub fn run_cases(
     });
 }
 
-/// Run one case against the real kernel, on a fresh current-thread runtime.
+/// Run one case against the real kernel, on a fresh current-thread runtime;
+/// [`RunError::Skipped`] without touching anything when the scenario's
+/// `kernel = "..."` leaves this kernel out.
 pub fn run_case(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
+    if let Some(why) = case.skip_on(&kernel_release()) {
+        return Err(RunError::Skipped { why });
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -213,4 +218,49 @@ fn trace_scope() -> Vec<IpAddr> {
             [a.server, a.client]
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn case(kernel: &str) -> Case {
+        let src = format!(
+            "description = 'skip test'\nkernel = '{kernel}'\n[expect]\nanswer = 'syn-ack'\n"
+        );
+        crate::scenario::parse_str(Path::new("/s/timewait/skip.toml"), &src)
+            .expect("parse")
+            .cases
+            .remove(0)
+    }
+
+    #[test]
+    fn a_case_for_other_kernels_is_skipped_with_the_reason_and_touches_nothing() {
+        // No kernel this runs on is older than 3.0: skipped before any
+        // namespace (so no privilege is needed to see it).
+        let e = run_case(&case("< 3.0"), &RunOptions::default()).expect_err("skipped");
+        let why = e.skipped().expect("a skip, not another error");
+        assert!(
+            why.contains("for kernels < 3.0 (/s/timewait/skip.toml:2:10)"),
+            "{why}"
+        );
+        assert!(why.contains(&kernel_release()), "{why}");
+    }
+
+    #[test]
+    fn skip_on_compares_the_release() {
+        let c = case(">= 6.14");
+        assert_eq!(c.skip_on("6.18.44-fc"), None);
+        assert_eq!(c.skip_on("6.14.0"), None);
+        let why = c.skip_on("6.1.0-57-amd64").expect("6.1 is outside");
+        assert!(why.contains("this one is 6.1.0 (6.1.0-57-amd64)"), "{why}");
+        assert!(
+            c.skip_on("weird").is_some(),
+            "an unreadable release is not run"
+        );
+        let mut all = c.clone();
+        all.kernel = None;
+        assert_eq!(all.skip_on("2.6.32"), None, "no condition: every kernel");
+    }
 }

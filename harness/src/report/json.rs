@@ -4,10 +4,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::error::RunError;
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
-use crate::scenario::EventKind;
+use crate::scenario::{Case, EventKind};
 
 /// The JSON line of one case as `synlab run --json` prints it: [`case`], and
 /// `pcap` with the capture's path when one was written.
@@ -17,6 +18,32 @@ pub fn row(run: &CaseRun, pcap: Option<&Path>) -> Value {
         v["pcap"] = Value::from(p.display().to_string());
     }
     v
+}
+
+/// The JSON line of a case not run on this kernel (its scenario's
+/// `kernel = "..."`): who it is, `"verdict": "skip"`, `"pass": false` and
+/// the reason in `skipped`.
+pub fn skipped(case: &Case, kernel: &str, why: &str) -> Value {
+    json!({
+        "scenario": case.scenario,
+        "case": case.name,
+        "trial": case.trial_name(),
+        "file": case.file.display().to_string(),
+        "kernel": kernel,
+        "family": case.family.as_str(),
+        "pass": false,
+        "verdict": "skip",
+        "skipped": why,
+    })
+}
+
+/// The JSON line of a case that could not run to its end: who it is,
+/// `"pass": false` and the error (with what was captured until then).
+pub fn error(case: &Case, kernel: &str, e: &RunError) -> Value {
+    json!({
+        "scenario": case.scenario, "case": case.name,
+        "kernel": kernel, "pass": false, "error": crate::report::text::error(e),
+    })
 }
 
 /// The event under test as it went out (Contract 3: `event`): its kind, and
@@ -288,6 +315,27 @@ mod tests {
         for s in array(&case(&plain)["segments"]) {
             assert_eq!(keys(s), SEGMENT_KEYS);
         }
+    }
+
+    #[test]
+    fn a_skipped_case_is_a_short_row_with_verdict_skip_and_the_reason() {
+        let run = case_run(challenge_segments(), "skip");
+        let v = skipped(
+            &run.case,
+            "6.1.0-57-amd64",
+            "the scenario is for kernels >= 6.14",
+        );
+        assert_eq!(
+            keys(&v),
+            [
+                "case", "family", "file", "kernel", "pass", "scenario", "skipped", "trial",
+                "verdict"
+            ]
+        );
+        assert_eq!(v["verdict"], json!("skip"));
+        assert_eq!(v["pass"], json!(false), "a skip is never a pass");
+        assert_eq!(v["kernel"], json!("6.1.0-57-amd64"));
+        assert_eq!(v["skipped"], json!("the scenario is for kernels >= 6.14"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::observe::counters::Counters;
 use crate::report::phrase::{self, display_path};
 use crate::report::timeline;
 use crate::run::CaseRun;
+use crate::scenario::Case;
 
 /// TCP counters only (`Tcp.*`, `TcpExt.*`); JSON carries every one.
 fn counters_line(c: &Counters) -> String {
@@ -178,6 +179,16 @@ pub fn error(e: &RunError) -> String {
     }
 }
 
+/// A case not run on this kernel (its scenario's `kernel = "..."`): a header
+/// like [`render`]'s and one `SKIP` line with the reason.
+pub fn skipped(case: &Case, why: &str) -> String {
+    let name = case.trial_name();
+    format!(
+        "== {name}  ({})\nSKIP {name}: {why} (not run: neither a pass nor a failure)\n",
+        display_path(&case.file)
+    )
+}
+
 /// The closing table of a run: every case whose popular claim the kernel
 /// contradicted, grouped by claim, with what the claim predicts and what the
 /// kernel did; `tested` is how many cases held a claim at all.
@@ -229,6 +240,20 @@ mod tests {
         for w in want {
             assert!(text.lines().any(|l| l == *w), "no line {w:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_skipped_case_says_skip_and_why() {
+        let run = case_run(challenge_segments(), "skip");
+        let text = skipped(&run.case, "the scenario is for kernels >= 6.14");
+        let name = run.case.trial_name();
+        has_lines(
+            &text,
+            &[&format!(
+                "SKIP {name}: the scenario is for kernels >= 6.14 (not run: neither a pass nor a failure)"
+            )],
+        );
+        assert!(text.starts_with(&format!("== {name}  (")), "{text}");
     }
 
     #[test]

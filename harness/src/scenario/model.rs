@@ -344,6 +344,25 @@ impl Case {
         expect
     }
 
+    /// Why the case does not run on a kernel of `release` (`uname -r`): the
+    /// scenario's `kernel = "..."` leaves that kernel out, or the release is
+    /// not a version to compare. `None`: it runs there.
+    pub fn skip_on(&self, release: &str) -> Option<String> {
+        let cond = self.kernel.as_ref()?;
+        match Release::parse(release) {
+            Some(r) if cond.value.matches(r) => None,
+            Some(r) => Some(format!(
+                "the scenario is for kernels {} ({}), this one is {r} ({release})",
+                cond.value, cond.loc
+            )),
+            None => Some(format!(
+                "the scenario is for kernels {} ({}), and this kernel's release {release:?} \
+                 is not a version to compare",
+                cond.value, cond.loc
+            )),
+        }
+    }
+
     /// The value of a sysctl for one side, if the case sets it.
     pub fn sysctl(&self, side: Side, key: &str) -> Option<&str> {
         let list = match side {

@@ -2,6 +2,7 @@
 //! its expectation, 1 when one did not, 2 on a usage, file or permission error.
 
 mod bench;
+mod kernels;
 mod run_cmd;
 
 use std::path::PathBuf;
@@ -42,7 +43,13 @@ enum Command {
         /// Fewer runs: 10 per row and the whole suite once each way.
         #[arg(long)]
         quick: bool,
+        /// Instead: boot this kernel image with virtme-ng, alone and with the
+        /// whole suite inside (--runs times each, default 1).
+        #[arg(long, value_name = "IMAGE")]
+        kernel: Option<String>,
     },
+    /// Kernel images in /boot, the tools a guest needs, and whether KVM works.
+    Kernels,
     /// List every case, one per line, with its scenario file and matrix values.
     List,
     /// Validate scenario files without running them (no privilege needed).
@@ -97,7 +104,9 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
             Command::Run(args) if args.keep => {
                 Some(("--keep", "the kept namespaces are", "run ... --keep"))
             }
-            Command::Bench { .. } => Some(("bench", "its `ip netns add` namespaces are", "bench")),
+            Command::Bench { kernel: None, .. } => {
+                Some(("bench", "its `ip netns add` namespaces are", "bench"))
+            }
             _ => None,
         };
         if let Some((what, which, sudo)) = needs_root {
@@ -125,7 +134,13 @@ fn root(cli: &Cli) -> PathBuf {
 
 fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
     match &cli.command {
-        Command::Bench { runs, quick } => {
+        Command::Bench {
+            kernel: Some(k),
+            runs,
+            ..
+        } => kernels::bench(&root(&cli), k, *runs).map_err(|e| Fatal(anyhow::anyhow!(e))),
+        Command::Kernels => Ok(kernels::list()),
+        Command::Bench { runs, quick, .. } => {
             synlab::probe_privilege()?;
             let opts = bench::BenchOptions::new(root(&cli), *runs, *quick);
             print!("{}", bench::run(&opts)?);

@@ -19,29 +19,34 @@ use crate::Fatal;
 pub struct RunArgs {
     /// Scenario names (file stems) or paths to scenario files.
     #[arg(required_unless_present = "all")]
-    scenarios: Vec<String>,
+    pub scenarios: Vec<String>,
     /// Run every scenario under the scenarios folder.
     #[arg(long, conflicts_with = "scenarios")]
-    all: bool,
+    pub all: bool,
     /// One JSON object per case, one per line.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Only run cases whose name contains this text.
     #[arg(long)]
-    filter: Option<String>,
+    pub filter: Option<String>,
     /// Write one pcap per case (server-side veth) into DIR.
     #[arg(long, value_name = "DIR")]
-    pcap_dir: Option<PathBuf>,
+    pub pcap_dir: Option<PathBuf>,
     /// Write one self-contained HTML report (a ladder diagram per case) to FILE.
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     /// Keep each case's namespaces (named, under /run/netns) for inspection
     /// with `ip netns exec`; the command to remove them is printed.
     #[arg(long)]
     pub keep: bool,
     /// Cases run at once (default: 4 per CPU; cases mostly wait for the kernel).
     #[arg(long, short = 'j')]
-    jobs: Option<usize>,
+    pub jobs: Option<usize>,
+    /// Run on this kernel: `host` (the running one) or a kernel image booted
+    /// with virtme-ng (a vmlinuz file, a folder with boot/vmlinuz-*, or a
+    /// release in /boot); repeatable, up to -j kernels at once.
+    #[arg(long = "kernel", value_name = "host|IMAGE")]
+    pub kernels: Vec<String>,
 }
 
 /// The cases `args` names, filtered.
@@ -71,6 +76,9 @@ fn cases(root: &Path, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
 
 pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
     let cases = cases(root, args)?;
+    if crate::kernels::wanted(&args.kernels) {
+        return crate::kernels::run(root, args, &cases);
+    }
     synlab::probe_privilege()?;
     let jobs = args.jobs.unwrap_or_else(synlab::default_jobs).max(1);
     let artifacts = report::artifacts::default_dir(root);
@@ -79,6 +87,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
         artifacts: &artifacts,
         failed: 0,
         partial: 0,
+        skipped: 0,
         claims: Vec::new(),
         html_runs: Vec::new(),
         fatal: None,
@@ -99,6 +108,8 @@ struct Printer<'a> {
     failed: usize,
     /// Cases with an expectation this kernel gave no way to check.
     partial: usize,
+    /// Cases not run on this kernel (their scenario's `kernel = "..."`).
+    skipped: usize,
     /// Each case that tests a popular claim, for the closing table.
     claims: Vec<(String, synlab::ClaimVerdict)>,
     /// Finished runs, kept for the HTML report.
@@ -113,6 +124,7 @@ impl Printer<'_> {
         let printed = match &r {
             Ok(run) => self.case_run(run),
             Err(e) if e.is_privilege() => Err(anyhow::anyhow!("{e}")),
+            Err(e) if e.skipped().is_some() => self.case_skipped(case, e),
             Err(e) => self.case_error(case, e),
         };
         if let Err(e) = printed {
@@ -163,14 +175,24 @@ impl Printer<'_> {
         Ok(())
     }
 
+    fn case_skipped(&mut self, case: &Case, e: &RunError) -> Result<()> {
+        self.skipped += 1;
+        let why = e.skipped().unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        if self.args.json {
+            let v = report::json::skipped(case, &synlab::kernel_release(), why);
+            writeln!(out, "{v}")?;
+        } else {
+            write!(out, "{}", report::text::skipped(case, why))?;
+        }
+        Ok(())
+    }
+
     fn case_error(&mut self, case: &Case, e: &RunError) -> Result<()> {
         self.failed += 1;
         let mut out = std::io::stdout().lock();
         if self.args.json {
-            let v = serde_json::json!({
-                "scenario": case.scenario, "case": case.name,
-                "kernel": synlab::kernel_release(), "pass": false, "error": report::text::error(e),
-            });
+            let v = report::json::error(case, &synlab::kernel_release(), e);
             writeln!(out, "{v}")?;
         } else {
             let name = case.trial_name();
@@ -199,18 +221,24 @@ impl Printer<'_> {
                 report::text::folklore_table(&self.claims, self.claims.len())
             );
         }
-        let passed = cases.len() - self.failed - self.partial;
         if !self.args.json {
-            if self.partial > 0 {
-                println!(
-                    "{passed} passed, {} partial (an expectation could not be checked on this \
-                     kernel: not a pass), {} failed",
-                    self.partial, self.failed
-                );
-            } else {
-                println!("{passed} passed, {} failed", self.failed);
+            let passed = cases.len() - self.failed - self.partial - self.skipped;
+            let mut tally = format!("{passed} passed, {} failed", self.failed);
+            for (n, what) in [
+                (
+                    self.partial,
+                    "partial (an expectation could not be checked on this kernel: not a pass)",
+                ),
+                (self.skipped, "skipped (not for this kernel: not run)"),
+            ] {
+                if n > 0 {
+                    tally.push_str(&format!(", {n} {what}"));
+                }
             }
+            println!("{tally}");
         }
+        // A partial case is not a pass; a skipped one was not run (like an
+        // ignored test) and changes nothing.
         Ok(if self.failed == 0 && self.partial == 0 {
             ExitCode::SUCCESS
         } else {
