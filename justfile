@@ -4,6 +4,14 @@
 sudo := if `id -u` == "0" { "" } else { "sudo" }
 runner := if `id -u` == "0" { "" } else { "CARGO_TARGET_" + replace(uppercase(arch() + "_unknown_linux_gnu"), "-", "_") + "_RUNNER='sudo -E'" }
 
+# List the recipes.
+default:
+    @just --list
+
+# What CI runs (.ci/run, as root): fmt, clippy, the scenario check, the tests, the leak check.
+ci:
+    {{sudo}} env "PATH=$PATH" bash .ci/run
+
 # Run every scenario case and the unit tests (the README's test command).
 test *ARGS:
     {{runner}} cargo test {{ARGS}}

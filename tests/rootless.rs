@@ -236,10 +236,10 @@ impl Fixture {
         let runner = copy(&scenario_runner(), "scenarios-runner");
         let scenarios = dir.join("scenarios");
         copy_tree(&support::workspace().join("scenarios"), &scenarios);
-        // SAFETY: getuid has no preconditions.
         let uid = if is_root() {
             NOBODY
         } else {
+            // SAFETY: getuid has no preconditions.
             unsafe { libc::getuid() }
         };
         let mut fx = Fixture {

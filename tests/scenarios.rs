@@ -13,7 +13,7 @@ fn main() {
     // while the process has one thread.
     match rootless::enter_user_namespace_if_unprivileged() {
         Ok(Mode::Rootless { uid, .. }) if !args.list => {
-            eprintln!("{}", rootless::rootless_note(uid))
+            eprintln!("{}", rootless::rootless_note(uid));
         }
         Ok(_) => {}
         Err(e) => {
