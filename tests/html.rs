@@ -98,7 +98,9 @@ fn ladder_renders_in_a_real_browser() {
         panic!("synlab: {e} (this test runs a real case)");
     }
     let name = std::env::var("SYNLAB_HTML_SCENARIO").unwrap_or_else(|_| "ts-off".into());
-    let scenarios = scenario::resolve(&scenario::default_root(), &name).expect("load the scenario");
+    let scenarios = scenario::Sources::new(None)
+        .resolve(&name)
+        .expect("load the scenario");
     let runs: Vec<CaseRun> = scenarios
         .iter()
         .flat_map(|s| &s.cases)

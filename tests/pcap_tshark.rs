@@ -88,8 +88,9 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         Command::new("tshark").arg("--version").output().is_ok(),
         "tshark is not installed: apt-get install tshark (or SYNLAB_SKIP_TSHARK=1 to skip)"
     );
-    let root = scenario::default_root();
-    let scenarios = scenario::resolve(&root, "seq-below").expect("the seq-below scenario");
+    let scenarios = scenario::Sources::new(None)
+        .resolve("seq-below")
+        .expect("the seq-below scenario");
     let case = scenarios
         .iter()
         .flat_map(|s| &s.cases)

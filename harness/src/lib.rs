@@ -26,6 +26,7 @@ pub mod rootless;
 mod rules;
 mod run;
 pub mod scenario;
+mod skip;
 #[cfg(test)]
 mod testing;
 mod wire;
@@ -36,4 +37,5 @@ pub use judge::{Check, Outcome, Status, Unchecked, Verdict};
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
 pub use rules::{Inputs, Prediction};
 pub use run::{CaseRun, RunOptions, kernel_release, run_case, run_cases};
+pub use skip::skip_reason;
 pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};
