@@ -30,6 +30,10 @@ all *ARGS:
 list:
     cargo run -q --bin synlab -- list
 
+# Regenerate docs/report.schema.json from the JSON row types (tests/cli.rs fails when it is stale).
+schema:
+    cargo run -q --bin synlab -- schema > docs/report.schema.json
+
 # Validate the scenario files (no root needed).
 check:
     cargo run -q --bin synlab -- check scenarios/*/*.toml

@@ -142,6 +142,11 @@ fn ladder_renders_in_a_real_browser() {
         eprintln!("html: wrote {}", keep.display());
     }
 
+    if std::env::var("SYNLAB_SKIP_BROWSER").as_deref() != Ok("1") {
+        // Installed here when the test may (root with apt-get); else a failure
+        // that names the package.
+        support::ensure_installed("chromium", "chromium", || Path::new(CHROMIUM).exists());
+    }
     let installed = Path::new(CHROMIUM).exists();
     if std::env::var("SYNLAB_SKIP_BROWSER").as_deref() == Ok("1") {
         let why = if installed {

@@ -99,6 +99,7 @@ pub enum Direction {
 
 /// Contract 2 (and 3): one case that ran, with the evidence.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CaseRow {
     pub version: Version,
     /// Scenario name: the file stem (`ts-off`).
@@ -175,6 +176,7 @@ pub struct CaseRow {
 
 /// The kernel's rule and the popular rule for the SYN that hit TIME_WAIT.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Rules {
     pub inputs: Option<Inputs>,
     pub kernel: Option<Prediction>,
@@ -183,6 +185,7 @@ pub struct Rules {
 
 /// What the SYN carried and what the server knew, absolute.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Inputs {
     pub seq: u32,
     pub rcv_nxt: u32,
@@ -193,6 +196,7 @@ pub struct Inputs {
 
 /// A rule's prediction and the reason in words.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Prediction {
     pub answer: AnswerKind,
     pub why: String,
@@ -216,6 +220,7 @@ pub enum Event {
 
 /// A segment event, relative to the TIME_WAIT socket.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SegmentEvent {
     /// tcpdump letters (`S`, `F.`, `R`, ...).
     pub flags: Option<String>,
@@ -227,6 +232,7 @@ pub struct SegmentEvent {
 
 /// TIME_WAIT's timer before and after the event, in ms left.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Timer {
     pub before_ms: Option<u32>,
     pub after_ms: Option<u32>,
@@ -234,6 +240,7 @@ pub struct Timer {
 
 /// The reopened connection's ISN on the TIME_WAIT side.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ReopenIsn {
     pub seq_vs_snd_nxt: Option<i64>,
     /// It was the old `snd_nxt + 65537` (`tcp_timewait_state_process()`).
@@ -242,6 +249,7 @@ pub struct ReopenIsn {
 
 /// The second SYN relative to the TIME_WAIT socket.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SecondSyn {
     pub seq_vs_rcv_nxt: Option<i64>,
     pub tsval_vs_ts_recent: Option<i64>,
@@ -251,6 +259,7 @@ pub struct SecondSyn {
 
 /// The TIME_WAIT socket's numbers, absolute.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TimeWait {
     pub rcv_nxt: u32,
     pub snd_nxt: u32,
@@ -259,6 +268,7 @@ pub struct TimeWait {
 
 /// One expectation and what was seen.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CheckRow {
     /// The field checked (`answer`, `counters.TcpExt.PAWSTimewait`).
     pub field: String,
@@ -274,6 +284,7 @@ pub struct CheckRow {
 
 /// An expectation this kernel gave no way to check.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct UncheckedRow {
     pub field: String,
     pub loc: String,
@@ -283,6 +294,7 @@ pub struct UncheckedRow {
 
 /// One TCP segment: relative and absolute numbers.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SegmentRow {
     /// Milliseconds since the first segment.
     pub t_ms: f64,
@@ -305,6 +317,7 @@ pub struct SegmentRow {
 
 /// A state change of a socket of the case.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct StateRow {
     pub t_ms: f64,
     pub side: Option<SideKind>,
@@ -316,6 +329,7 @@ pub struct StateRow {
 
 /// A reset sent or received.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ResetRow {
     pub t_ms: f64,
     pub side: Option<SideKind>,
@@ -328,6 +342,7 @@ pub struct ResetRow {
 
 /// A sock_diag snapshot.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Snapshot {
     pub t_ms: f64,
     pub ss: String,
@@ -335,6 +350,7 @@ pub struct Snapshot {
 
 /// A case not run on this kernel.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SkipRow {
     pub version: Version,
     pub scenario: String,
@@ -350,6 +366,7 @@ pub struct SkipRow {
 
 /// A case that could not be run to its end (the same identity fields as a case).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ErrorRow {
     pub version: Version,
     pub scenario: String,
@@ -365,6 +382,7 @@ pub struct ErrorRow {
 
 /// The counts of a whole run; the last line of `--json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SummaryRow {
     pub version: Version,
     /// Cases in the run (the sum of the five counts).
