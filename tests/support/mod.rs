@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -222,7 +223,11 @@ pub fn ensure_installed(what: &str, package: &str, present: impl Fn() -> bool) {
     if present() {
         return;
     }
-    eprintln!("synlab tests: {what} is missing: apt-get install {package}");
+    // Straight to fd 2, past libtest's capture: an install is always said.
+    let _ = writeln!(
+        std::io::stderr(),
+        "synlab tests: {what} is missing: apt-get install {package}"
+    );
     let apt_get = |args: &[&str]| {
         Command::new(apt)
             .args(["-q", "-y", "-o", "DPkg::Lock::Timeout=600"])
