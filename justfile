@@ -1,26 +1,36 @@
 # synlab recipes. The scenarios need root (they make network namespaces): when you
-# are not root, the binaries are built as you and run under `sudo`.
+# are not root, the binaries are built as you and run under `sudo` (cargo's runner,
+# .cargo/runner, does it for `cargo test` and `cargo run -- run`).
 
 sudo := if `id -u` == "0" { "" } else { "sudo" }
-runner := if `id -u` == "0" { "" } else { "CARGO_TARGET_" + replace(uppercase(arch() + "_unknown_linux_gnu"), "-", "_") + "_RUNNER='sudo -E'" }
+
+# List the recipes.
+default:
+    @just --list
+
+# What CI runs (.ci/run, as root): fmt, clippy, the scenario check, the tests, the leak check.
+ci:
+    {{sudo}} env "PATH=$PATH" bash .ci/run
 
 # Run every scenario case and the unit tests (the README's test command).
 test *ARGS:
-    {{runner}} cargo test {{ARGS}}
+    cargo test {{ARGS}}
 
 # Run one scenario by name (or file) and print its timeline and verdict.
 scenario NAME *ARGS:
-    cargo build -q --bin synlab
-    {{sudo}} ./target/debug/synlab run {{NAME}} {{ARGS}}
+    cargo run -q --bin synlab -- run {{NAME}} {{ARGS}}
 
 # Run every scenario.
 all *ARGS:
-    cargo build -q --bin synlab
-    {{sudo}} ./target/debug/synlab run --all {{ARGS}}
+    cargo run -q --bin synlab -- run --all {{ARGS}}
 
 # List every case with its matrix values.
 list:
     cargo run -q --bin synlab -- list
+
+# Regenerate docs/report.schema.json from the JSON row types (tests/cli.rs fails when it is stale).
+schema:
+    cargo run -q --bin synlab -- schema > docs/report.schema.json
 
 # Validate the scenario files (no root needed).
 check:
@@ -77,7 +87,7 @@ soak N="20":
     for i in $(seq 1 {{N}}); do
         log="$logs/run-$i.log"
         ok=1
-        {{runner}} cargo nextest run --no-fail-fast >"$log" 2>&1 || ok=0
+        cargo nextest run --no-fail-fast >"$log" 2>&1 || ok=0
         left=$(leftovers)
         if [ "$left" != "$before" ]; then
             ok=0

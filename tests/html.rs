@@ -26,7 +26,25 @@ use synlab::{CaseRun, RunOptions, run_case};
 // before main: see synlab::rootless.
 support::enter_rootless_before_main!();
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser: `$SYNLAB_CHROMIUM`, else the first of these that exists
+/// (Debian's chromium; Ubuntu's and GitHub runners' Chromium or Chrome).
+const BROWSERS: [&str; 4] = [
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/usr/bin/google-chrome-stable",
+];
+
+fn browser() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("SYNLAB_CHROMIUM") {
+        return Some(p.into());
+    }
+    BROWSERS
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
+}
 
 /// Run headless Chromium on `page` with extra arguments. Output goes to files (a
 /// DOM larger than a pipe buffer would block a piped child); after 60 s the whole
@@ -34,7 +52,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn chromium(scratch: &Path, page: &Path, args: &[String]) -> Output {
     let (out_path, err_path) = (scratch.join("chromium.out"), scratch.join("chromium.err"));
     let file = |p: &Path| std::fs::File::create(p).expect("create an output file");
-    let mut child = Command::new(CHROMIUM)
+    let mut child = Command::new(browser().expect("a browser (checked before)"))
         .args([
             "--headless",
             "--no-sandbox",
@@ -98,7 +116,9 @@ fn ladder_renders_in_a_real_browser() {
         panic!("synlab: {e} (this test runs a real case)");
     }
     let name = std::env::var("SYNLAB_HTML_SCENARIO").unwrap_or_else(|_| "ts-off".into());
-    let scenarios = scenario::resolve(&scenario::default_root(), &name).expect("load the scenario");
+    let scenarios = scenario::Sources::new(None)
+        .resolve(&name)
+        .expect("load the scenario");
     let runs: Vec<CaseRun> = scenarios
         .iter()
         .flat_map(|s| &s.cases)
@@ -140,7 +160,12 @@ fn ladder_renders_in_a_real_browser() {
         eprintln!("html: wrote {}", keep.display());
     }
 
-    let installed = Path::new(CHROMIUM).exists();
+    if std::env::var("SYNLAB_SKIP_BROWSER").as_deref() != Ok("1") {
+        // Installed here when the test may (root with apt-get); else a failure
+        // that names the package.
+        support::ensure_installed("chromium", "chromium", || browser().is_some());
+    }
+    let installed = browser().is_some();
     if std::env::var("SYNLAB_SKIP_BROWSER").as_deref() == Ok("1") {
         let why = if installed {
             "SYNLAB_SKIP_BROWSER=1"
@@ -152,7 +177,7 @@ fn ladder_renders_in_a_real_browser() {
     }
     assert!(
         installed,
-        "{CHROMIUM} not found: apt-get install chromium (or set SYNLAB_SKIP_BROWSER=1 to skip the browser check loudly)"
+        "no browser ({BROWSERS:?}, $SYNLAB_CHROMIUM): apt-get install chromium (or set SYNLAB_SKIP_BROWSER=1 to skip the browser check loudly)"
     );
 
     let shot = scratch.path().join("shot.png");

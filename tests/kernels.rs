@@ -170,14 +170,25 @@ fn run(image: &Path) -> Result<(), Failed> {
     if out.status.code() != Some(0) {
         return Err(format!("synlab did not exit 0\n{context}").into());
     }
-    let rows: Vec<Value> = stdout
+    let all: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON ({e}): {l}")))
         .collect::<Result<_, _>>()?;
+    // Each kernel's rows end with its summary row (Contract 2's `type`).
+    let (summaries, rows): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|r| r["type"] == "summary");
     let of = |k: &str| rows.iter().filter(|r| r["kernel"] == k).collect::<Vec<_>>();
     let (on_host, on_guest) = (of(&host), of(&guest));
     if on_host.len() != 4 || on_guest.len() != 4 || rows.len() != 8 {
         return Err(format!("want 4 rows per kernel ({host}, {guest})\n{context}").into());
+    }
+    let summary_of = |k: &str| summaries.iter().filter(|r| r["kernel"] == k).count();
+    if summaries.len() != 2
+        || summary_of(&host) != 1
+        || summary_of(&guest) != 1
+        || summaries.iter().any(|r| r["pass"] != 4)
+    {
+        return Err(format!("want one summary row per kernel, 4 passed each\n{context}").into());
     }
     for r in &rows {
         if r["verdict"] != "pass" {

@@ -236,10 +236,10 @@ impl Fixture {
         let runner = copy(&scenario_runner(), "scenarios-runner");
         let scenarios = dir.join("scenarios");
         copy_tree(&support::workspace().join("scenarios"), &scenarios);
-        // SAFETY: getuid has no preconditions.
         let uid = if is_root() {
             NOBODY
         } else {
+            // SAFETY: getuid has no preconditions.
             unsafe { libc::getuid() }
         };
         let mut fx = Fixture {
@@ -497,7 +497,11 @@ fn stderr_lines(out: &Output) -> Vec<&str> {
 fn json_cases(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+        })
+        .filter(|row| row["type"] == "case")
         .collect()
 }
 

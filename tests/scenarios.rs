@@ -15,7 +15,7 @@ fn main() {
     // while the process has one thread.
     match rootless::enter_user_namespace_if_unprivileged() {
         Ok(Mode::Rootless { uid, .. }) if !args.list => {
-            eprintln!("{}", rootless::rootless_note(uid))
+            eprintln!("{}", rootless::rootless_note(uid));
         }
         Ok(_) => {}
         Err(e) => {
@@ -23,8 +23,9 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let root = scenario::default_root();
-    let scenarios = match scenario::discover(&root) {
+    // Like `synlab run --all`: $SYNLAB_SCENARIOS (or ./scenarios of harness/,
+    // which has none), then the scenarios built in from scenarios/.
+    let scenarios = match scenario::Sources::new(None).discover() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("synlab: {e}");
@@ -45,7 +46,6 @@ fn main() {
         .into_iter()
         .flat_map(|s| s.cases)
         .map(|case| {
-            let root = root.clone();
             let skip = case.skip_on(&kernel);
             if let Some(why) = &skip
                 && !args.list
@@ -63,7 +63,7 @@ fn main() {
                 // no way to check: never silently green), carries all the
                 // evidence, and the pcap always.
                 let mut report = text::render(&run);
-                match artifacts::write_pcap(&artifacts::default_dir(&root), &run) {
+                match artifacts::write_pcap(&artifacts_dir(), &run) {
                     Ok(path) => report.push_str(&format!("   pcap: {}\n", path.display())),
                     Err(e) => report.push_str(&format!("   pcap not written: {e}\n")),
                 }
@@ -73,4 +73,14 @@ fn main() {
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// `$SYNLAB_ARTIFACTS`, else `target/synlab-artifacts` of this build (never the
+/// source tree: cargo runs the tests in harness/).
+fn artifacts_dir() -> std::path::PathBuf {
+    artifacts::from_env().unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .map_or_else(|| "synlab-artifacts".into(), |t| t.join("synlab-artifacts"))
+    })
 }

@@ -34,7 +34,11 @@ pub fn render(run: &CaseRun) -> String {
         out,
         "== {}  ({})",
         case.trial_name(),
-        display_path(&case.file)
+        if case.builtin {
+            format!("{}, builtin", case.file.display())
+        } else {
+            display_path(&case.file)
+        }
     );
     let _ = writeln!(
         out,

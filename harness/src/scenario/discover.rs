@@ -1,14 +1,12 @@
-//! Finds scenario files: every `<root>/<area>/<name>.toml`, a name given on the command
-//! line, and the default root (`$SYNLAB_SCENARIOS` or the repository's `scenarios/`).
+//! Finds scenario files in one folder: every `<root>/<area>/<name>.toml`, and what a
+//! name given on the command line names there. The search order over the user
+//! folder and the built-in scenarios is `sources.rs`.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{Scenario, ScenarioError, load_file};
-
-/// Environment variable that overrides where scenarios are looked for.
-pub const ROOT_ENV: &str = "SYNLAB_SCENARIOS";
 
 /// Loads every `<root>/<area>/*.toml`, sorted by area then name. Reports every broken
 /// file at once, and a `Duplicate` error when two areas hold the same scenario name.
@@ -122,27 +120,6 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
             second: second.clone(),
         }),
     }
-}
-
-/// `$SYNLAB_SCENARIOS` if set; else the first `scenarios/` directory found walking up from
-/// the current directory that sits next to a `Cargo.toml` or `.git`; else the one in this
-/// source tree (`harness/../scenarios`).
-#[must_use]
-pub fn default_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os(ROOT_ENV).filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        for dir in cwd.ancestors() {
-            let candidate = dir.join("scenarios");
-            let project = dir.join("Cargo.toml").is_file() || dir.join(".git").exists();
-            if project && candidate.is_dir() {
-                return candidate;
-            }
-        }
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).join("scenarios")
 }
 
 /// The entries of a directory, sorted by name.

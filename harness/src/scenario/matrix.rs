@@ -368,6 +368,7 @@ fn build(
         scenario: origin.name.to_owned(),
         name,
         file: origin.file.to_path_buf(),
+        builtin: false,
         description: spec.description.clone(),
         kernel_ref: spec.kernel_ref.clone(),
         values,

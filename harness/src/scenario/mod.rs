@@ -1,6 +1,7 @@
 //! Scenario files (`scenarios/<area>/<name>.toml`): reading, validating and expanding them
 //! into the `Case`s the lab runs and the judge compares against. Format: README, Contract 1.
 
+pub mod builtin;
 mod discover;
 mod error;
 pub mod expr;
@@ -9,17 +10,19 @@ mod matrix;
 pub mod model;
 mod parse;
 mod raw;
+mod sources;
 mod value;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use discover::{default_root, discover, resolve};
+pub use discover::{discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{
     Answer, At, Case, ClientKind, Close, EventKind, Expect, Family, Folklore, KernelWhen, Loc,
     MAX_CASES, PortMode, SeqExpr, Step, TsExpr,
 };
+pub use sources::{CWD_DIR, Chosen, ROOT_ENV, Sources};
 
 use error::Source;
 
@@ -33,6 +36,8 @@ pub struct Scenario {
     pub file: PathBuf,
     pub description: String,
     pub kernel_ref: Option<String>,
+    /// Read from the copy built into synlab ([`builtin`]), not from a file.
+    pub builtin: bool,
     /// Never empty; in matrix order (first list slowest).
     pub cases: Vec<Case>,
 }
@@ -115,6 +120,7 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
         file: path.to_path_buf(),
         description: spec.description,
         kernel_ref: spec.kernel_ref,
+        builtin: false,
         cases,
     })
 }

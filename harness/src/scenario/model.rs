@@ -288,6 +288,9 @@ pub struct Case {
     /// Case name: the scenario name, then one component per matrix axis (`ts-off/ipv6`).
     pub name: String,
     pub file: PathBuf,
+    /// Read from the copy built into synlab (`file` is then the path it had
+    /// in the repository, `scenarios/<area>/<name>.toml`).
+    pub builtin: bool,
     pub description: String,
     pub kernel_ref: Option<String>,
     /// The matrix axis labels and the value this case takes, in file order.
@@ -321,6 +324,16 @@ pub struct Case {
 }
 
 impl Case {
+    /// The file as reports show it: `scenarios/timewait/ts-off.toml (builtin)`
+    /// for a built-in scenario, else its path.
+    pub fn file_label(&self) -> String {
+        if self.builtin {
+            format!("{} (builtin)", self.file.display())
+        } else {
+            self.file.display().to_string()
+        }
+    }
+
     /// The trial name used by `tests/scenarios.rs`: `<area>::<scenario>::<case>`.
     pub fn trial_name(&self) -> String {
         let rest = self

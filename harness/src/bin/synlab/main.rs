@@ -1,8 +1,15 @@
 //! `synlab`: the command line over the library. Exit 0 when every case matched
-//! its expectation, 1 when one did not, 2 on a usage, file or permission error.
+//! its expectation, 1 when one did not, 2 on a usage, file or permission error
+//! (`help.rs` has the whole text).
 
 mod bench;
+mod check_cmd;
+mod gen_cmd;
+mod help;
 mod kernels;
+mod outputs;
+mod paint;
+mod progress;
 mod run_cmd;
 
 use std::path::PathBuf;
@@ -12,16 +19,18 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use synlab::rootless::{self, Mode};
-use synlab::scenario::{self, Case, Scenario};
+use synlab::scenario::{Case, Scenario, Sources};
 
 #[derive(Parser)]
 #[command(
     name = "synlab",
     version,
-    about = "Real Linux TCP stacks in throw-away network namespaces, judged against scenario files."
+    about = "Real Linux TCP stacks in throw-away network namespaces, judged against scenario files.",
+    after_help = help::AFTER_HELP
 )]
 struct Cli {
-    /// Folder with the scenario files (default: ./scenarios, or $SYNLAB_SCENARIOS).
+    /// Your scenario folder (<area>/<name>.toml), searched before the built-in
+    /// scenarios [default: $SYNLAB_SCENARIOS, else ./scenarios if it exists]
     #[arg(long, global = true, value_name = "DIR")]
     scenarios_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -52,11 +61,22 @@ enum Command {
     Kernels,
     /// List every case, one per line, with its scenario file and matrix values.
     List,
-    /// Validate scenario files without running them (no privilege needed).
+    /// Validate scenario files without running them (no privilege needed);
+    /// reports every file, then exits 2 if any was not valid.
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print a shell completion script (e.g. `synlab completions bash >
+    /// ~/.local/share/bash-completion/completions/synlab`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `synlab man | man -l -`.
+    Man,
+    /// Print the JSON Schema of the `run --json` rows (docs/report.schema.json).
+    Schema,
 }
 
 /// Errors that end the program with exit code 2.
@@ -98,7 +118,11 @@ fn main() -> ExitCode {
 /// thread starts, and say so once for `run`. `run --keep` and `bench` make
 /// named namespaces, bind mounts under /run/netns in the host's mount
 /// namespace, which no user namespace of ours may make: refused at once.
+/// Commands that make no namespace do not enter one.
 fn enter_privilege(command: &Command) -> Result<(), Fatal> {
+    if !matches!(command, Command::Run(_) | Command::Bench { .. }) {
+        return Ok(());
+    }
     if !rootless::has_lab_caps() {
         let needs_root = match command {
             Command::Run(args) if args.keep => {
@@ -126,45 +150,43 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
     Ok(())
 }
 
-fn root(cli: &Cli) -> PathBuf {
-    cli.scenarios_dir
-        .clone()
-        .unwrap_or_else(scenario::default_root)
-}
-
 fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
+    let sources = Sources::new(cli.scenarios_dir.clone());
     match &cli.command {
         Command::Bench {
             kernel: Some(k),
             runs,
             ..
-        } => kernels::bench(&root(&cli), k, *runs).map_err(|e| Fatal(anyhow::anyhow!(e))),
+        } => kernels::bench(&sources, k, *runs).map_err(|e| Fatal(anyhow::anyhow!(e))),
         Command::Kernels => Ok(kernels::list()),
         Command::Bench { runs, quick, .. } => {
             synlab::probe_privilege()?;
-            let opts = bench::BenchOptions::new(root(&cli), *runs, *quick);
+            let opts = bench::BenchOptions::new(sources, *runs, *quick);
             print!("{}", bench::run(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
-            for s in scenario::discover(&root(&cli))? {
+            for s in sources.discover()? {
                 for case in &s.cases {
                     println!("{}", list_line(&s, case));
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { files } => {
-            let mut n = 0;
-            for f in files {
-                let s = scenario::load_file(f)?;
-                n += s.cases.len();
-                println!("ok {} ({} cases)", f.display(), s.cases.len());
-            }
-            println!("{} files, {n} cases: valid", files.len());
+        Command::Check { files } => Ok(check_cmd::check(files)),
+        Command::Completions { shell } => {
+            gen_cmd::completions(*shell);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => run_cmd::run(&root(&cli), args),
+        Command::Man => {
+            gen_cmd::man()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            println!("{}", gen_cmd::schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => run_cmd::run(&sources, args),
     }
 }
 
@@ -175,14 +197,15 @@ fn list_line(s: &Scenario, case: &Case) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");
+    let file = s
+        .file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let from = if s.builtin { " (builtin)" } else { "" };
     format!(
-        "{:<48} {}/{}  {}",
+        "{:<48} {}/{file}{from}  {values}",
         case.trial_name(),
         s.area,
-        s.file
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        values
     )
 }

@@ -1,35 +1,48 @@
 //! `synlab run`: pick the cases, run them through the library's `run_cases`,
-//! print each report in case order (text or one JSON line), write the pcaps and
-//! the HTML page, and close with the folklore table and the tally.
+//! print each report in case order (text, one JSON line, or KTAP), write the
+//! pcaps, the HTML page and the JUnit file, and close with the folklore table
+//! and the tally (`outputs.rs`). With `--kernel` other than the host alone,
+//! `kernels/` takes over.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
 use synlab::report;
-use synlab::scenario::{self, Case};
-use synlab::{CaseRun, RunError, RunOptions, Status};
+use synlab::report::record::Record;
+use synlab::scenario::{Case, Sources};
+use synlab::{CaseRun, RunError, RunOptions};
 
 use crate::Fatal;
+use crate::outputs::Outputs;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Scenario names (file stems) or paths to scenario files.
+    /// Scenario names (file stems), areas, `name/case` prefixes or paths to
+    /// scenario files.
     #[arg(required_unless_present = "all")]
     pub scenarios: Vec<String>,
-    /// Run every scenario under the scenarios folder.
+    /// Run every scenario (your folder's and the built-in ones).
     #[arg(long, conflicts_with = "scenarios")]
     pub all: bool,
-    /// One JSON object per case, one per line.
+    /// One JSON object per line: a `case` (or `skip`, `error`) row per case,
+    /// then a `summary` row; schema: `synlab schema`.
     #[arg(long)]
     pub json: bool,
+    /// KTAP on stdout, as the kernel's selftests print it.
+    #[arg(long, conflicts_with = "json")]
+    ktap: bool,
+    /// Write a JUnit XML report (a testsuite per scenario, a testcase per case) to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Only run cases whose name contains this text.
     #[arg(long)]
     pub filter: Option<String>,
-    /// Write one pcap per case (server-side veth) into DIR.
+    /// Write one pcap per case (server-side veth) into DIR [default, for
+    /// failing cases only: $SYNLAB_ARTIFACTS, else ./synlab-artifacts]
     #[arg(long, value_name = "DIR")]
     pub pcap_dir: Option<PathBuf>,
     /// Write one self-contained HTML report (a ladder diagram per case) to FILE.
@@ -50,13 +63,13 @@ pub struct RunArgs {
 }
 
 /// The cases `args` names, filtered.
-fn cases(root: &Path, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
+fn cases(sources: &Sources, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
     let mut found = Vec::new();
     if args.all {
-        found = scenario::discover(root)?;
+        found = sources.discover()?;
     } else {
         for arg in &args.scenarios {
-            found.extend(scenario::resolve(root, arg)?);
+            found.extend(sources.resolve(arg)?);
         }
     }
     let cases: Vec<Case> = found
@@ -74,24 +87,25 @@ fn cases(root: &Path, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
     Ok(cases)
 }
 
-pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
-    let cases = cases(root, args)?;
+pub fn run(sources: &Sources, args: &RunArgs) -> Result<ExitCode, Fatal> {
+    let cases = cases(sources, args)?;
     if crate::kernels::wanted(&args.kernels) {
-        return crate::kernels::run(root, args, &cases);
+        return crate::kernels::run(sources, args, &cases);
     }
     synlab::probe_privilege()?;
     let jobs = args.jobs.unwrap_or_else(synlab::default_jobs).max(1);
-    let artifacts = report::artifacts::default_dir(root);
+    let outputs = Outputs::new(cases.len(), args.ktap, args.junit.as_deref());
     let mut printer = Printer {
         args,
-        artifacts: &artifacts,
-        failed: 0,
-        partial: 0,
-        skipped: 0,
+        artifacts: report::artifacts::default_dir(),
+        outputs,
         claims: Vec::new(),
         html_runs: Vec::new(),
         fatal: None,
     };
+    if let Some(h) = printer.outputs.ktap_header() {
+        print!("{h}");
+    }
     synlab::run_cases(&cases, &RunOptions { keep: args.keep }, jobs, |case, r| {
         printer.case(case, r)
     });
@@ -104,12 +118,9 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode, Fatal> {
 /// What the run prints as cases finish, and what it keeps for the end.
 struct Printer<'a> {
     args: &'a RunArgs,
-    artifacts: &'a Path,
-    failed: usize,
-    /// Cases with an expectation this kernel gave no way to check.
-    partial: usize,
-    /// Cases not run on this kernel (their scenario's `kernel = "..."`).
-    skipped: usize,
+    /// Where a failing case's pcap goes when `--pcap-dir` is not given.
+    artifacts: PathBuf,
+    outputs: Outputs,
     /// Each case that tests a popular claim, for the closing table.
     claims: Vec<(String, synlab::ClaimVerdict)>,
     /// Finished runs, kept for the HTML report.
@@ -124,8 +135,10 @@ impl Printer<'_> {
         let printed = match &r {
             Ok(run) => self.case_run(run),
             Err(e) if e.is_privilege() => Err(anyhow::anyhow!("{e}")),
-            Err(e) if e.skipped().is_some() => self.case_skipped(case, e),
-            Err(e) => self.case_error(case, e),
+            Err(e) => match e.skipped() {
+                Some(why) => self.case_skipped(case, why),
+                None => self.case_error(case, e),
+            },
         };
         if let Err(e) = printed {
             self.fatal.get_or_insert(e);
@@ -133,12 +146,38 @@ impl Printer<'_> {
         self.fatal.is_none()
     }
 
+    /// Write `text` on stdout with the progress line out of the way; colour
+    /// where `paint` and the terminal allow it.
+    fn print(&self, text: &str, paint: bool) -> Result<()> {
+        self.outputs.progress.suspend(|| {
+            if paint {
+                let mut out = anstream::stdout().lock();
+                out.write_all(crate::paint::verdicts(text).as_bytes())?;
+                out.flush()
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                out.flush()
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The case's own lines: JSON, KTAP or text.
+    fn emit(&mut self, record: Record, json: String, text: String) -> Result<()> {
+        let ktap = self.outputs.add(record);
+        match (self.args.json, ktap) {
+            (true, _) => self.print(&format!("{json}\n"), false),
+            (false, Some(k)) => self.print(&k, false),
+            (false, None) => self.print(&text, true),
+        }
+    }
+
     fn case_run(&mut self, run: &CaseRun) -> Result<()> {
-        let mut out = std::io::stdout().lock();
         // Asked for, or a failure: the pcap is written and named.
         let dir = match &self.args.pcap_dir {
             Some(dir) => Some(dir.clone()),
-            None if !run.verdict.pass => Some(self.artifacts.to_path_buf()),
+            None if !run.verdict.pass => Some(self.artifacts.clone()),
             None => None,
         };
         let pcap = match dir {
@@ -155,95 +194,60 @@ impl Printer<'_> {
                 k.remove_command()
             );
         }
-        match run.verdict.status {
-            Status::Pass => {}
-            Status::Partial => self.partial += 1,
-            Status::Fail => self.failed += 1,
-        }
         if let Some(claim) = &run.folklore {
             self.claims.push((run.case.name.clone(), claim.clone()));
         }
-        if self.args.json {
-            let v = report::json::row(run, pcap.as_deref());
-            writeln!(out, "{v}")?;
-        } else {
-            write!(out, "{}", report::text::render(run))?;
-            if let Some(p) = &pcap {
-                writeln!(out, "   pcap: {}", p.display())?;
-            }
+        let json = report::json::case_line(run, pcap.as_deref());
+        let mut text = report::text::render(run);
+        if let Some(p) = &pcap {
+            text.push_str(&format!("   pcap: {}\n", p.display()));
         }
-        Ok(())
-    }
-
-    fn case_skipped(&mut self, case: &Case, e: &RunError) -> Result<()> {
-        self.skipped += 1;
-        let why = e.skipped().unwrap_or_default();
-        let mut out = std::io::stdout().lock();
-        if self.args.json {
-            let v = report::json::skipped(case, &synlab::kernel_release(), why);
-            writeln!(out, "{v}")?;
-        } else {
-            write!(out, "{}", report::text::skipped(case, why))?;
-        }
-        Ok(())
+        self.emit(Record::from_run(run, pcap.as_deref()), json, text)
     }
 
     fn case_error(&mut self, case: &Case, e: &RunError) -> Result<()> {
-        self.failed += 1;
-        let mut out = std::io::stdout().lock();
-        if self.args.json {
-            let v = report::json::error(case, &synlab::kernel_release(), e);
-            writeln!(out, "{v}")?;
-        } else {
-            let name = case.trial_name();
-            writeln!(
-                out,
-                "== {name}  ({})\nERROR {name}: {}",
-                case.file.display(),
-                report::text::error(e)
-            )?;
-        }
-        Ok(())
+        let json = report::json::line(&report::json::error_row(case, &self.outputs.kernel, e));
+        let name = case.trial_name();
+        let text = format!(
+            "== {name}  ({})\nERROR {name}: {}\n",
+            case.file_label(),
+            report::text::error(e)
+        );
+        let record = Record::from_error(case, e, std::time::Duration::ZERO);
+        self.emit(record, json, text)
     }
 
-    /// The HTML page, the folklore table and the tally.
+    fn case_skipped(&mut self, case: &Case, reason: &str) -> Result<()> {
+        let json = report::json::line(&report::json::skip_row(case, &self.outputs.kernel, reason));
+        let text = format!("SKIP {}: {reason}\n", case.trial_name());
+        self.emit(Record::skipped(case, reason), json, text)
+    }
+
+    /// The HTML page, the folklore table, the tally and the exit code.
     fn finish(self, cases: &[Case]) -> Result<ExitCode, Fatal> {
-        if let Some(path) = &self.args.html {
+        let Printer {
+            args,
+            outputs,
+            claims,
+            html_runs,
+            ..
+        } = self;
+        let text = !args.json && !args.ktap;
+        if let Some(path) = &args.html {
             let title = format!("synlab run {}", scenario_names(cases).join(" "));
-            report::html::write(path, &self.html_runs, &title)?;
-            if !self.args.json {
+            report::html::write(path, &html_runs, &title)?;
+            if text {
                 println!("html: {}", path.display());
             }
         }
-        if !self.args.json && !self.claims.is_empty() {
-            print!(
-                "{}",
-                report::text::folklore_table(&self.claims, self.claims.len())
-            );
+        if text && !claims.is_empty() {
+            print!("{}", report::text::folklore_table(&claims, claims.len()));
         }
-        if !self.args.json {
-            let passed = cases.len() - self.failed - self.partial - self.skipped;
-            let mut tally = format!("{passed} passed, {} failed", self.failed);
-            for (n, what) in [
-                (
-                    self.partial,
-                    "partial (an expectation could not be checked on this kernel: not a pass)",
-                ),
-                (self.skipped, "skipped (not for this kernel: not run)"),
-            ] {
-                if n > 0 {
-                    tally.push_str(&format!(", {n} {what}"));
-                }
-            }
-            println!("{tally}");
-        }
-        // A partial case is not a pass; a skipped one was not run (like an
-        // ignored test) and changes nothing.
-        Ok(if self.failed == 0 && self.partial == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        })
+        let (code, closing) = outputs.finish(args.json)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(closing.as_bytes())?;
+        out.flush()?;
+        Ok(ExitCode::from(code))
     }
 }
 

@@ -202,7 +202,11 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
         "<p class=\"facts\"><span class=\"mono\">{}</span> &middot; kernel <b class=\"mono\">{}</b> \
          &middot; {} client &middot; {} &middot; {:.1} ms{}</p>\n\
          <p class=\"facts\">server sysctl {} &middot; client sysctl {}</p>\n",
-        esc(&display_path(&case.file)),
+        esc(&if case.builtin {
+            case.file_label()
+        } else {
+            display_path(&case.file)
+        }),
         esc(&run.kernel),
         case.client_kind.as_str(),
         case.family.as_str(),

@@ -10,11 +10,11 @@ mod shell_lab;
 mod stats;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use synlab::scenario::{self, Case, ClientKind, Family, ScenarioError};
+use synlab::scenario::{Case, ClientKind, Family, ScenarioError, Sources};
 use synlab::{Lab, LabError, LabSpec, RunError, RunOptions, kernel_release};
 
 use shell_lab::{RunNetnsGuard, ShellLab};
@@ -47,11 +47,11 @@ pub enum BenchError {
     CaseFailed { case: String, report: String },
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
-    #[error("no case {name} under {root} (and no {kind} IPv4 case to stand in for it)")]
+    #[error("no case {name} in {searched} (and no {kind} IPv4 case to stand in for it)")]
     NoCase {
         name: &'static str,
         kind: &'static str,
-        root: PathBuf,
+        searched: String,
     },
     #[error("{what}: {source}")]
     Io {
@@ -82,15 +82,15 @@ pub struct BenchOptions {
     pub suite_runs: usize,
     /// `--quick` was given (for the command that reproduces the report).
     pub quick: bool,
-    /// The scenarios folder (`--scenarios-dir`).
-    pub scenarios: PathBuf,
+    /// Where the scenarios come from (`--scenarios-dir`, ...).
+    pub scenarios: Sources,
     /// The `synlab` binary that runs the whole suite (normally this one).
     pub exe: PathBuf,
 }
 
 impl BenchOptions {
     /// `--runs N` and `--quick` as the CLI takes them.
-    pub fn new(scenarios: PathBuf, runs: Option<usize>, quick: bool) -> BenchOptions {
+    pub fn new(scenarios: Sources, runs: Option<usize>, quick: bool) -> BenchOptions {
         let default = if quick { QUICK_RUNS } else { DEFAULT_RUNS };
         BenchOptions {
             runs: runs.unwrap_or(default).max(1),
@@ -167,7 +167,7 @@ pub struct Report {
 pub fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     let started = Instant::now();
     let machine = Machine::this();
-    let found = scenario::discover(&opts.scenarios)?;
+    let found = opts.scenarios.discover()?;
     let cases: Vec<Case> = found.into_iter().flat_map(|s| s.cases).collect();
     let raw = pick(&cases, RAW_CASE, ClientKind::Raw, &opts.scenarios)?;
     let kernel = pick(&cases, KERNEL_CASE, ClientKind::Kernel, &opts.scenarios)?;
@@ -251,7 +251,7 @@ fn pick(
     cases: &[Case],
     name: &'static str,
     kind: ClientKind,
-    root: &Path,
+    sources: &Sources,
 ) -> Result<Case, BenchError> {
     cases
         .iter()
@@ -265,7 +265,7 @@ fn pick(
         .ok_or_else(|| BenchError::NoCase {
             name,
             kind: kind.as_str(),
-            root: root.to_path_buf(),
+            searched: sources.to_string(),
         })
 }
 
@@ -332,11 +332,14 @@ fn one_case_process(opts: &BenchOptions, case: &Case) -> Result<Duration, BenchE
     synlab_process(opts, &["run", &case.scenario, "--filter", &case.name])
 }
 
-/// The `synlab` binary with the bench's scenarios folder and `args`, timed
+/// The `synlab` binary with the bench's scenarios folder (if any) and `args`, timed
 /// from start to exit; it must succeed.
 fn synlab_process(opts: &BenchOptions, args: &[&str]) -> Result<Duration, BenchError> {
-    let scenarios = opts.scenarios.to_string_lossy();
-    let mut all = vec!["--scenarios-dir", scenarios.as_ref()];
+    let dir = opts.scenarios.user_dir().map(|d| d.to_string_lossy());
+    let mut all: Vec<&str> = match &dir {
+        Some(d) => vec!["--scenarios-dir", d.as_ref()],
+        None => Vec::new(),
+    };
     all.extend_from_slice(args);
     run_command(&opts.exe.to_string_lossy(), &all).map(|(took, _)| took)
 }

@@ -3,11 +3,10 @@
 //! the whole suite inside, alternating, printed as a pair with their ratio.
 //! Every time is whole-process wall time of vng, start to exit.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use synlab::scenario;
+use synlab::scenario::Sources;
 
 use super::guest::{self, Invocation};
 use super::image::Image;
@@ -30,7 +29,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// `runs` boots each way (at least one).
-pub fn bench(root: &Path, kernel: &str, runs: Option<usize>) -> Result<ExitCode, String> {
+pub fn bench(sources: &Sources, kernel: &str, runs: Option<usize>) -> Result<ExitCode, String> {
     let img = Image::find(kernel)?;
     let blockers = img.blockers();
     if !blockers.is_empty() {
@@ -42,7 +41,8 @@ pub fn bench(root: &Path, kernel: &str, runs: Option<usize>) -> Result<ExitCode,
     }
     let tools = Tools::find()?;
     let accel = kvm::probe(&img.path);
-    let cases: Vec<_> = scenario::discover(root)
+    let cases: Vec<_> = sources
+        .discover()
         .map_err(|e| e.to_string())?
         .into_iter()
         .flat_map(|s| s.cases)
@@ -50,7 +50,7 @@ pub fn bench(root: &Path, kernel: &str, runs: Option<usize>) -> Result<ExitCode,
     let exe = std::env::current_exe().map_err(|e| format!("this binary's path: {e}"))?;
     let inv = Invocation {
         exe,
-        root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
+        scenarios_dir: super::absolute_dir(sources),
         args: vec!["--all".into()],
         pcap: false,
         cwd: std::env::current_dir().unwrap_or_else(|_| "/".into()),

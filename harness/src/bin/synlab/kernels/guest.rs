@@ -20,7 +20,8 @@ pub const GUEST_JOBS: &str = "2";
 pub struct Invocation {
     /// This synlab binary (the host's file, visible read-only in the guest).
     pub exe: PathBuf,
-    pub root: PathBuf,
+    /// `--scenarios-dir`, when the user chose a folder (absolute).
+    pub scenarios_dir: Option<PathBuf>,
     /// The selection: scenario names or absolute paths, or `--all`, and
     /// `--filter TEXT`.
     pub args: Vec<String>,
@@ -36,12 +37,12 @@ pub struct Invocation {
 /// guest's clock, and writes the exit code last.
 pub fn suite_script(inv: &Invocation, rw: &Path) -> String {
     let rw_q = sh_quote(&rw.display().to_string());
-    let mut argv = vec![
-        sh_quote(&inv.exe.display().to_string()),
-        "--scenarios-dir".into(),
-        sh_quote(&inv.root.display().to_string()),
-        "run".into(),
-    ];
+    let mut argv = vec![sh_quote(&inv.exe.display().to_string())];
+    if let Some(dir) = &inv.scenarios_dir {
+        argv.push("--scenarios-dir".into());
+        argv.push(sh_quote(&dir.display().to_string()));
+    }
+    argv.push("run".into());
     argv.extend(inv.args.iter().map(|a| sh_quote(a)));
     argv.extend(["--json".into(), "-j".into(), GUEST_JOBS.into()]);
     if inv.pcap {
@@ -170,7 +171,7 @@ mod tests {
     fn the_script_runs_the_same_cases_with_json_and_writes_the_exit_code_last() {
         let inv = Invocation {
             exe: "/work/target/debug/synlab".into(),
-            root: "/work/it's/scenarios".into(),
+            scenarios_dir: Some("/work/it's/scenarios".into()),
             args: vec!["--all".into(), "--filter".into(), "ipv4".into()],
             pcap: true,
             cwd: "/work".into(),

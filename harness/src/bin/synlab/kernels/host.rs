@@ -1,18 +1,23 @@
 //! The running kernel's column of a multi-kernel run: the cases run
 //! in-process through the library, as `synlab run` does, each turned into the
-//! JSON row a guest would print (pcaps written where that run writes them).
+//! JSON row a guest would print (pcaps written where that run writes them),
+//! and the summary row last, as a guest's run ends.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use synlab::report;
+use synlab::report::json::{self, Row};
+use synlab::report::record::{Record, Tally};
 use synlab::scenario::Case;
-use synlab::{CaseRun, RunError, RunOptions};
+use synlab::{CaseRun, RunOptions};
 
-/// Run `cases`, `jobs` at a time: one row per case, in order. A missing
-/// privilege ends it (`Err`): that is the host's problem, not a case's.
-/// Pcaps go to `pcap_dir` (every case) or `artifacts` (a case that did not pass).
+/// Run `cases`, `jobs` at a time: one row per case, in order, then the
+/// summary row. A missing privilege ends it (`Err`): that is the host's
+/// problem, not a case's. Pcaps go to `pcap_dir` (every case) or `artifacts`
+/// (a case that did not pass).
 pub fn rows(
     cases: &[Case],
     jobs: usize,
@@ -20,43 +25,63 @@ pub fn rows(
     artifacts: &Path,
 ) -> Result<Vec<Value>, String> {
     let kernel = synlab::kernel_release();
-    let mut rows = Vec::with_capacity(cases.len());
+    let started = Instant::now();
+    let mut rows = Vec::with_capacity(cases.len() + 1);
+    let mut records = Vec::with_capacity(cases.len());
     let mut fatal = None;
     synlab::run_cases(cases, &RunOptions::default(), jobs, |case, r| {
-        match r {
-            Ok(run) => rows.push(row(&run, pcap_dir, artifacts)),
+        let (row, record) = match r {
+            Ok(run) => case_row(&run, pcap_dir, artifacts),
             Err(e) if e.is_privilege() => {
                 fatal = Some(e.to_string());
                 return false;
             }
-            Err(RunError::Skipped { why }) => rows.push(report::json::skipped(case, &kernel, &why)),
-            Err(e) => rows.push(report::json::error(case, &kernel, &e)),
-        }
+            Err(e) => match e.skipped() {
+                Some(why) => (
+                    json::skip_row(case, &kernel, why),
+                    Record::skipped(case, why),
+                ),
+                None => (
+                    json::error_row(case, &kernel, &e),
+                    Record::from_error(case, &e, std::time::Duration::ZERO),
+                ),
+            },
+        };
+        rows.push(value(&row));
+        records.push(record);
         true
     });
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(rows),
+    if let Some(e) = fatal {
+        return Err(e);
     }
+    let summary = Tally::of(&records).summary_row(&kernel, started.elapsed());
+    rows.push(value(&Row::Summary(summary)));
+    Ok(rows)
 }
 
-fn row(run: &CaseRun, pcap_dir: Option<&Path>, artifacts: &Path) -> Value {
+fn value(row: &Row) -> Value {
+    serde_json::from_str(&json::line(row)).unwrap_or(Value::Null)
+}
+
+fn case_row(run: &CaseRun, pcap_dir: Option<&Path>, artifacts: &Path) -> (Row, Record) {
     let dir: Option<PathBuf> = match pcap_dir {
         Some(d) => Some(d.to_path_buf()),
         None if !run.verdict.pass => Some(artifacts.to_path_buf()),
         None => None,
     };
     let mut pcap = None;
-    let mut problem = None;
     if let Some(dir) = dir {
         match report::artifacts::write_pcap(&dir, run) {
             Ok(p) => pcap = Some(p),
-            Err(e) => problem = Some(format!("pcap not written into {}: {e}", dir.display())),
+            Err(e) => eprintln!(
+                "{}: pcap not written into {}: {e}",
+                run.case.trial_name(),
+                dir.display()
+            ),
         }
     }
-    let mut v = report::json::row(run, pcap.as_deref());
-    if let Some(p) = problem {
-        v["pcap_error"] = Value::from(p);
-    }
-    v
+    (
+        Row::Case(Box::new(json::case_row(run, pcap.as_deref()))),
+        Record::from_run(run, pcap.as_deref()),
+    )
 }

@@ -18,10 +18,10 @@ mod table;
 mod tools;
 mod vm;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use synlab::scenario::Case;
+use synlab::scenario::{Case, Sources};
 
 use crate::Fatal;
 use crate::run_cmd::RunArgs;
@@ -35,8 +35,16 @@ pub fn wanted(kernels: &[String]) -> bool {
     kernels.len() > 1 || kernels.iter().any(|k| k != "host")
 }
 
+/// The user's scenario folder, absolute, for the guest's `--scenarios-dir`
+/// (the guest finds the built-in scenarios in this very binary).
+fn absolute_dir(sources: &Sources) -> Option<PathBuf> {
+    sources
+        .user_dir()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()))
+}
+
 /// `synlab run` with `--kernel`: the cases on every kernel named.
-pub fn run(root: &Path, args: &RunArgs, cases: &[Case]) -> Result<ExitCode, Fatal> {
+pub fn run(sources: &Sources, args: &RunArgs, cases: &[Case]) -> Result<ExitCode, Fatal> {
     let mut targets = Vec::new();
     for k in &args.kernels {
         targets.push(if k == "host" {
@@ -84,7 +92,7 @@ pub fn run(root: &Path, args: &RunArgs, cases: &[Case]) -> Result<ExitCode, Fata
         selection.extend(["--filter".into(), f.clone()]);
     }
     let req = suite::Request {
-        root: root.to_path_buf(),
+        scenarios_dir: absolute_dir(sources),
         selection,
         json: args.json,
         jobs: args
@@ -96,7 +104,7 @@ pub fn run(root: &Path, args: &RunArgs, cases: &[Case]) -> Result<ExitCode, Fata
             .pcap_dir
             .as_ref()
             .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
-        artifacts: synlab::report::artifacts::default_dir(root),
+        artifacts: synlab::report::artifacts::default_dir(),
     };
     suite::run(&targets, cases, &req).map_err(|e| Fatal(anyhow::anyhow!(e)))
 }

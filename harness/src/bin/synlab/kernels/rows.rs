@@ -95,15 +95,16 @@ impl Cell {
             why.push(text(Some(e)).lines().next().unwrap_or("").to_string());
             Verdict::Error
         } else {
-            match row.get("verdict").and_then(Value::as_str) {
-                Some("pass") => Verdict::Pass,
-                Some("partial") => Verdict::Partial,
-                Some("skip") => {
-                    why.push(text(row.get("skipped")));
+            match (
+                row.get("type").and_then(Value::as_str),
+                row.get("verdict").and_then(Value::as_str),
+            ) {
+                (Some("skip"), _) => {
+                    why.push(text(row.get("reason")));
                     Verdict::Skip
                 }
-                // Older rows carry `pass` alone.
-                None if row.get("pass") == Some(&Value::Bool(true)) => Verdict::Pass,
+                (_, Some("pass")) => Verdict::Pass,
+                (_, Some("partial")) => Verdict::Partial,
                 _ => Verdict::Fail,
             }
         };
@@ -260,6 +261,7 @@ pub(crate) mod tests {
     /// A judged row as `synlab run --json` prints it (the fields read here).
     pub fn row(case: &str, verdict: &str, answer: &str, counters: Value, isn: Value) -> Value {
         json!({
+            "type": "case", "version": 1,
             "scenario": case.split('/').next(), "case": case, "kernel": "k",
             "answer": answer, "client_syns": 1, "established": true,
             "time_wait_after": false, "timer_restarted": null, "connect": null,
@@ -305,7 +307,7 @@ pub(crate) mod tests {
         assert_eq!(c.show(), "FAIL ack");
         assert_eq!(c.why[0], "answer (f.toml:3:10): expected ack, seen rst");
 
-        let e = json!({"scenario": "a", "case": "a/x", "kernel": "k", "pass": false,
+        let e = json!({"type": "error", "scenario": "a", "case": "a/x", "kernel": "k", "pass": false,
                        "error": "server namespace: ip link add type veth: Operation not supported\nmore"});
         let c = Cell::from_row(&e).unwrap();
         assert_eq!((c.verdict, c.show()), (Verdict::Error, "error".to_string()));
@@ -315,13 +317,17 @@ pub(crate) mod tests {
         );
         assert!(c.facts.is_empty());
 
-        let s = json!({"case": "a/x", "verdict": "skip", "pass": false, "skipped": "for >= 6.14"});
+        let s = json!({"type": "skip", "case": "a/x", "pass": false, "reason": "for >= 6.14"});
         let c = Cell::from_row(&s).unwrap();
         assert_eq!(
             (c.verdict, c.why.clone()),
             (Verdict::Skip, vec!["for >= 6.14".to_string()])
         );
-        assert_eq!(Cell::from_row(&json!({"kernel": "k"})), None, "no case");
+        assert_eq!(
+            Cell::from_row(&json!({"type": "summary", "kernel": "k"})),
+            None,
+            "the summary names no case"
+        );
     }
 
     #[test]
@@ -370,7 +376,7 @@ pub(crate) mod tests {
             differences(&[Some(&new), None]).is_empty(),
             "a kernel that did not run"
         );
-        let skip = Cell::from_row(&json!({"case": "paws/x", "verdict": "skip"})).unwrap();
+        let skip = Cell::from_row(&json!({"type": "skip", "case": "paws/x"})).unwrap();
         assert_eq!(differences(&[Some(&new), Some(&skip)]), ["verdict"]);
     }
 }

@@ -33,7 +33,9 @@ pub enum Target {
 /// What the multi-kernel run needs from `synlab run`'s arguments.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub root: PathBuf,
+    /// The user's scenario folder, if one was chosen (absolute); the guest
+    /// looks there first, then at the scenarios built into synlab.
+    pub scenarios_dir: Option<PathBuf>,
     /// Passed on to the guest: `--all` or the scenarios (paths made
     /// absolute), and `--filter TEXT`.
     pub selection: Vec<String>,
@@ -169,7 +171,7 @@ fn run_image(
                  set SYNLAB_VM_TIMEOUT (seconds) for a slower machine",
                 limit.as_secs(),
                 res.rows.len()
-            ))
+            ));
         }
     }
     eprintln!(
@@ -245,7 +247,7 @@ pub fn run(targets: &[Target], cases: &[Case], req: &Request) -> Result<ExitCode
     let exe = std::env::current_exe().map_err(|e| format!("this binary's path: {e}"))?;
     let inv = Invocation {
         exe,
-        root: std::path::absolute(&req.root).unwrap_or_else(|_| req.root.clone()),
+        scenarios_dir: req.scenarios_dir.clone(),
         args: req.selection.clone(),
         pcap: req.pcap_dir.is_some(),
         cwd: std::env::current_dir().unwrap_or_else(|_| "/".into()),

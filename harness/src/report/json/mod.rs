@@ -1,190 +1,307 @@
-//! One JSON object per case (contract 2): absolute and relative numbers.
+//! One JSON object per case (contract 2), built from the typed rows of
+//! [`rows`]: absolute and relative numbers, a `type` and a `version` on every
+//! line, a summary line at the end of a run.
+
+pub mod rows;
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::RunError;
+use crate::judge::{Check, Status};
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
-use crate::scenario::{Case, EventKind};
+use crate::scenario::{Answer, Case, EventKind};
+use crate::wire::{Dir, Side};
+
+pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
+
+use rows::{
+    AnswerKind, CaseRow, CheckRow, Direction, ErrorRow, Event, Folklore, Inputs, Prediction,
+    ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow, Snapshot,
+    StateRow, TimeWait, Timer, UncheckedRow, VerdictKind, Version,
+};
+
+/// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
+pub fn schema() -> Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<Row>();
+    serde_json::to_value(schema).unwrap_or(Value::Null)
+}
+
+/// One row as its line: compact JSON, no newline.
+pub fn line(row: &Row) -> String {
+    // A row is plain data (strings, numbers, maps with string keys): it
+    // always serializes.
+    serde_json::to_string(row).unwrap_or_default()
+}
 
 /// The JSON line of one case as `synlab run --json` prints it: [`case`], and
 /// `pcap` with the capture's path when one was written.
 pub fn row(run: &CaseRun, pcap: Option<&Path>) -> Value {
-    let mut v = case(run);
-    if let Some(p) = pcap {
-        v["pcap"] = Value::from(p.display().to_string());
-    }
-    v
+    to_value(&Row::Case(Box::new(case_row(run, pcap))))
 }
 
-/// The JSON line of a case not run on this kernel (its scenario's
-/// `kernel = "..."`): who it is, `"verdict": "skip"`, `"pass": false` and
-/// the reason in `skipped`.
-pub fn skipped(case: &Case, kernel: &str, why: &str) -> Value {
-    json!({
-        "scenario": case.scenario,
-        "case": case.name,
-        "trial": case.trial_name(),
-        "file": case.file.display().to_string(),
-        "kernel": kernel,
-        "family": case.family.as_str(),
-        "pass": false,
-        "verdict": "skip",
-        "skipped": why,
-    })
-}
-
-/// The JSON line of a case that could not run to its end: who it is,
-/// `"pass": false` and the error (with what was captured until then).
-pub fn error(case: &Case, kernel: &str, e: &RunError) -> Value {
-    json!({
-        "scenario": case.scenario, "case": case.name,
-        "kernel": kernel, "pass": false, "error": crate::report::text::error(e),
-    })
-}
-
-/// The event under test as it went out (Contract 3: `event`): its kind, and
-/// what it carried relative to the TIME_WAIT socket.
-fn event(run: &CaseRun) -> Value {
-    let o = &run.outcome;
-    let seg = run.obs.event_index.and_then(|i| run.obs.segments.get(i));
-    match &run.case.event {
-        EventKind::Reconnect { port, after_ms } => json!({
-            "kind": "reconnect",
-            "port": port.as_str(),
-            "after_ms": after_ms,
-        }),
-        kind => json!({
-            "kind": if matches!(kind, EventKind::Syn) { "syn" } else { "segment" },
-            "flags": seg.map(|s| s.flags),
-            "seq_vs_rcv_nxt": o.syn2_seq_vs_rcv_nxt,
-            "ack_vs_snd_nxt": o.event_ack_vs_snd_nxt,
-            "tsval_vs_ts_recent": o.syn2_tsval_vs_ts_recent,
-            "len": seg.map(|s| s.payload_len),
-        }),
-    }
+/// [`row`] as the line `synlab run --json` prints (`type` and `version` first).
+pub fn case_line(run: &CaseRun, pcap: Option<&Path>) -> String {
+    line(&Row::Case(Box::new(case_row(run, pcap))))
 }
 
 /// The JSON object for one case.
 pub fn case(run: &CaseRun) -> Value {
+    row(run, None)
+}
+
+fn to_value(row: &Row) -> Value {
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+/// The row of a case that could not be run to its end.
+pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
+    Row::Error(ErrorRow {
+        version: Version,
+        scenario: case.scenario.clone(),
+        case: case.name.clone(),
+        trial: case.trial_name(),
+        file: case.file.display().to_string(),
+        kernel: kernel.to_owned(),
+        error: crate::report::text::error(error),
+        pass: false,
+    })
+}
+
+/// The row of a case not run on this kernel.
+pub fn skip_row(case: &Case, kernel: &str, reason: &str) -> Row {
+    Row::Skip(SkipRow {
+        version: Version,
+        scenario: case.scenario.clone(),
+        case: case.name.clone(),
+        trial: case.trial_name(),
+        file: case.file.display().to_string(),
+        kernel: kernel.to_owned(),
+        reason: reason.to_owned(),
+        pass: false,
+    })
+}
+
+fn answer(a: Answer) -> AnswerKind {
+    match a {
+        Answer::SynAck => AnswerKind::SynAck,
+        Answer::Ack => AnswerKind::Ack,
+        Answer::Rst => AnswerKind::Rst,
+        Answer::None => AnswerKind::None,
+    }
+}
+
+fn side(s: Side) -> SideKind {
+    match s {
+        Side::Server => SideKind::Server,
+        Side::Client => SideKind::Client,
+    }
+}
+
+fn prediction(p: &crate::rules::Prediction) -> Prediction {
+    Prediction {
+        answer: answer(p.answer),
+        why: p.why.clone(),
+    }
+}
+
+/// The event under test as it went out (Contract 3: `event`): its kind, and
+/// what it carried relative to the TIME_WAIT socket.
+fn event(run: &CaseRun) -> Event {
+    let o = &run.outcome;
+    let seg = run.obs.event_index.and_then(|i| run.obs.segments.get(i));
+    let segment = || SegmentEvent {
+        flags: seg.map(|s| s.flags.to_string()),
+        seq_vs_rcv_nxt: o.syn2_seq_vs_rcv_nxt,
+        ack_vs_snd_nxt: o.event_ack_vs_snd_nxt,
+        tsval_vs_ts_recent: o.syn2_tsval_vs_ts_recent,
+        len: seg.map(|s| s.payload_len),
+    };
+    match &run.case.event {
+        EventKind::Reconnect { port, after_ms } => Event::Reconnect {
+            port: port.as_str().to_owned(),
+            after_ms: u64::from(*after_ms),
+        },
+        EventKind::Syn => Event::Syn(segment()),
+        _ => Event::Segment(segment()),
+    }
+}
+
+/// The typed row of one case; `pcap` when one was written.
+pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
     let obs = &run.obs;
     let o = &run.outcome;
     let b = Bases::from_segments(&obs.segments);
-    let segments: Vec<Value> = obs
+    let segments = obs
         .segments
         .iter()
         .map(|s| {
             let ts = b.ts(s);
-            json!({
-                "t_ms": (b.ms(s) * 1000.0).round() / 1000.0,
-                "direction": s.dir,
-                "flags": s.flags,
-                "seq": b.seq(s),
-                "ack": if s.flags.ack { Some(b.ack(s)) } else { None },
-                "seq_abs": s.seq,
-                "ack_abs": s.ack,
-                "win": s.win,
-                "tsval": s.tsval,
-                "tsecr": s.tsecr,
-                "tsval_rel": ts.map(|t| t.0),
-                "len": s.payload_len,
-            })
+            SegmentRow {
+                t_ms: (b.ms(s) * 1000.0).round() / 1000.0,
+                direction: match s.dir {
+                    Dir::ToServer => Direction::ToServer,
+                    Dir::ToClient => Direction::ToClient,
+                },
+                flags: s.flags.to_string(),
+                seq: b.seq(s),
+                ack: s.flags.ack.then(|| b.ack(s)),
+                seq_abs: s.seq.0,
+                ack_abs: s.ack.0,
+                win: s.win,
+                tsval: s.tsval.map(|t| t.0),
+                tsecr: s.tsecr.map(|t| t.0),
+                tsval_rel: ts.map(|t| t.0),
+                len: s.payload_len,
+            }
         })
         .collect();
     let ms = |at: u64| ((at as i128 - b.t0_ns as i128) as f64 / 1e3).round() / 1e3;
-    let states: Vec<Value> = obs
+    let states = obs
         .states
         .iter()
-        .map(|c| {
-            json!({
-                "t_ms": ms(c.at_ns),
-                "side": c.side,
-                "old": state_name(c.old),
-                "new": state_name(c.new),
-                "src": c.src.to_string(),
-                "dst": c.dst.to_string(),
-            })
+        .map(|c| StateRow {
+            t_ms: ms(c.at_ns),
+            side: c.side.map(side),
+            old: state_name(c.old).to_owned(),
+            new: state_name(c.new).to_owned(),
+            src: c.src.to_string(),
+            dst: c.dst.to_string(),
         })
         .collect();
-    let resets: Vec<Value> = obs
+    let resets = obs
         .resets
         .iter()
-        .map(|r| {
-            json!({
-                "t_ms": ms(r.at_ns),
-                "side": r.side,
-                "direction": r.direction,
-                "state": r.state.map(state_name),
-                "reason": r.reason,
-            })
+        .map(|r| ResetRow {
+            t_ms: ms(r.at_ns),
+            side: r.side.map(side),
+            direction: plain_string(&r.direction),
+            state: r.state.map(|s| state_name(s).to_owned()),
+            reason: r.reason.clone(),
         })
         .collect();
-    let snapshots: Vec<Value> = obs
+    let snapshots = obs
         .snapshots
         .iter()
-        .map(|(at, s)| json!({ "t_ms": ms(*at), "ss": s }))
+        .map(|(at, s)| Snapshot {
+            t_ms: ms(*at),
+            ss: s.clone(),
+        })
         .collect();
-    json!({
-        "scenario": run.case.scenario,
-        "case": run.case.name,
-        "trial": run.case.trial_name(),
-        "file": run.case.file.display().to_string(),
-        "kernel": run.kernel,
-        "family": run.case.family.as_str(),
-        "answer": o.answer.as_str(),
-        "client_syns": o.client_syns,
-        "established": o.established,
-        "retry_gap_ms": o.retry_gap_ms,
-        "time_wait_after": o.time_wait_after,
-        "why": o.why,
-        "rules": {
-            "inputs": o.inputs,
-            "kernel": o.kernel_rule,
-            "folklore": o.folklore_rule,
+    let v = &run.verdict;
+    CaseRow {
+        version: Version,
+        scenario: run.case.scenario.clone(),
+        case: run.case.name.clone(),
+        trial: run.case.trial_name(),
+        file: run.case.file.display().to_string(),
+        builtin: run.case.builtin,
+        kernel: run.kernel.clone(),
+        family: run.case.family.as_str().to_owned(),
+        answer: answer(o.answer),
+        client_syns: o.client_syns,
+        established: o.established,
+        retry_gap_ms: o.retry_gap_ms,
+        time_wait_after: o.time_wait_after,
+        why: o.why.clone(),
+        rules: Rules {
+            inputs: o.inputs.as_ref().map(|i| Inputs {
+                seq: i.seq.0,
+                rcv_nxt: i.rcv_nxt.0,
+                tsval: i.tsval.map(|t| t.0),
+                ts_recent: i.ts_recent.map(|t| t.0),
+                server_ts_on: i.server_ts_on,
+            }),
+            kernel: o.kernel_rule.as_ref().map(prediction),
+            folklore: o.folklore_rule.as_ref().map(prediction),
         },
-        "peer_notes": obs.peer_notes,
-        "event": event(run),
-        "time_wait_side": (!obs.closing.rst).then_some(obs.closing.closer),
-        "timer_restarted": o.timer_restarted,
-        "time_wait_seconds": o.time_wait_seconds,
-        "timer": {
-            "before_ms": obs.timer_before.map(|t| t.left_ms),
-            "after_ms": obs.timer_after.map(|t| t.left_ms),
+        peer_notes: obs.peer_notes.clone(),
+        event: event(run),
+        time_wait_side: (!obs.closing.rst).then_some(side(obs.closing.closer)),
+        timer_restarted: o.timer_restarted,
+        time_wait_seconds: o.time_wait_seconds,
+        timer: Timer {
+            before_ms: obs.timer_before.map(|t| t.left_ms),
+            after_ms: obs.timer_after.map(|t| t.left_ms),
         },
-        "connect": o.connect,
-        "reopen_isn": {
-            "seq_vs_snd_nxt": o.reopen_isn_vs_snd_nxt,
-            "from_time_wait": o.isn_from_time_wait(),
+        connect: o.connect.clone(),
+        reopen_isn: ReopenIsn {
+            seq_vs_snd_nxt: o.reopen_isn_vs_snd_nxt,
+            from_time_wait: o.isn_from_time_wait(),
         },
-        "second_syn": {
-            "seq_vs_rcv_nxt": o.syn2_seq_vs_rcv_nxt,
-            "tsval_vs_ts_recent": o.syn2_tsval_vs_ts_recent,
-            "forced_isn": obs.forced_isn,
+        second_syn: SecondSyn {
+            seq_vs_rcv_nxt: o.syn2_seq_vs_rcv_nxt,
+            tsval_vs_ts_recent: o.syn2_tsval_vs_ts_recent,
+            forced_isn: obs.forced_isn.map(|s| s.0),
         },
-        "time_wait": {
-            "rcv_nxt": obs.first.rcv_nxt,
-            "snd_nxt": obs.first.snd_nxt,
-            "ts_recent": obs.first.ts_recent,
+        time_wait: TimeWait {
+            rcv_nxt: obs.first.rcv_nxt.0,
+            snd_nxt: obs.first.snd_nxt.0,
+            ts_recent: obs.first.ts_recent.map(|t| t.0),
         },
-        "counters": obs.server_counters,
-        "client_counters": obs.client_counters,
-        "unavailable_counters": run.verdict.unavailable_counters,
-        "checks": run.verdict.checks,
-        "unchecked": run.verdict.unchecked,
-        "segments": segments,
-        "states": states,
-        "resets": resets,
-        "state_source": if obs.trace_unavailable.is_none() { "trace" } else { "sock_diag" },
-        "trace_unavailable": obs.trace_unavailable,
-        "snapshots": snapshots,
-        "duration_ms": (run.duration.as_secs_f64() * 1e6).round() / 1e3,
-        "pass": run.verdict.pass,
-        "verdict": run.verdict.status,
-        "folklore": run.folklore,
-    })
+        counters: obs.server_counters.clone(),
+        client_counters: obs.client_counters.clone(),
+        unavailable_counters: v.unavailable_counters.clone(),
+        checks: v.checks.iter().map(check_row).collect(),
+        unchecked: v
+            .unchecked
+            .iter()
+            .map(|u| UncheckedRow {
+                field: u.field.clone(),
+                loc: u.loc.to_string(),
+                expected: u.expected.clone(),
+                why: u.why.clone(),
+            })
+            .collect(),
+        segments,
+        states,
+        resets,
+        state_source: if obs.trace_unavailable.is_none() {
+            "trace"
+        } else {
+            "sock_diag"
+        }
+        .to_owned(),
+        trace_unavailable: obs.trace_unavailable.clone(),
+        snapshots,
+        duration_ms: (run.duration.as_secs_f64() * 1e6).round() / 1e3,
+        pass: v.pass,
+        verdict: match v.status {
+            Status::Pass => VerdictKind::Pass,
+            Status::Partial => VerdictKind::Partial,
+            Status::Fail => VerdictKind::Fail,
+        },
+        folklore: run.folklore.as_ref().map(|f| Folklore {
+            claim: f.claim.clone(),
+            holds: f.holds,
+            differs: f.differs.iter().map(check_row).collect(),
+        }),
+        pcap: pcap.map(|p| p.display().to_string()),
+    }
+}
+
+fn check_row(c: &Check) -> CheckRow {
+    CheckRow {
+        field: c.field.clone(),
+        loc: c.loc.to_string(),
+        expected: c.expected.clone(),
+        seen: c.seen.clone(),
+        ok: c.ok,
+        note: c.note.clone(),
+    }
+}
+
+/// A unit enum's serde name (`sent`, `received`).
+fn plain_string<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -194,10 +311,12 @@ mod tests {
 
     use super::*;
     use crate::report::fixtures::{case_run, challenge_segments, rich_run};
+    use serde_json::json;
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
-    const ROW_KEYS: [&str; 38] = [
+    const ROW_KEYS: [&str; 41] = [
         "answer",
+        "builtin",
         "case",
         "checks",
         "client_counters",
@@ -231,9 +350,11 @@ mod tests {
         "timer_restarted",
         "trace_unavailable",
         "trial",
+        "type",
         "unavailable_counters",
         "unchecked",
         "verdict",
+        "version",
         "why",
     ];
 
@@ -315,27 +436,6 @@ mod tests {
         for s in array(&case(&plain)["segments"]) {
             assert_eq!(keys(s), SEGMENT_KEYS);
         }
-    }
-
-    #[test]
-    fn a_skipped_case_is_a_short_row_with_verdict_skip_and_the_reason() {
-        let run = case_run(challenge_segments(), "skip");
-        let v = skipped(
-            &run.case,
-            "6.1.0-57-amd64",
-            "the scenario is for kernels >= 6.14",
-        );
-        assert_eq!(
-            keys(&v),
-            [
-                "case", "family", "file", "kernel", "pass", "scenario", "skipped", "trial",
-                "verdict"
-            ]
-        );
-        assert_eq!(v["verdict"], json!("skip"));
-        assert_eq!(v["pass"], json!(false), "a skip is never a pass");
-        assert_eq!(v["kernel"], json!("6.1.0-57-amd64"));
-        assert_eq!(v["skipped"], json!("the scenario is for kernels >= 6.14"));
     }
 
     #[test]

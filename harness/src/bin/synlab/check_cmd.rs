@@ -1,0 +1,37 @@
+//! `synlab check FILE...`: validate every file given, report each one (a valid
+//! file on stdout with its case count, a bad one on stderr with every error at
+//! file:line:column), and exit 2 if any was not valid.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use synlab::scenario;
+
+pub fn check(files: &[PathBuf]) -> ExitCode {
+    let (mut cases, mut bad) = (0, 0);
+    for f in files {
+        match scenario::load_file(f) {
+            Ok(s) => {
+                cases += s.cases.len();
+                println!("ok {} ({} cases)", f.display(), s.cases.len());
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("synlab: {e}");
+            }
+        }
+    }
+    let good = files.len() - bad;
+    if bad == 0 {
+        println!("{} files, {cases} cases: valid", files.len());
+        return ExitCode::SUCCESS;
+    }
+    // One bad file: its message alone, as every fatal error is printed.
+    if files.len() > 1 {
+        eprintln!(
+            "synlab: {bad} of {} files not valid ({good} valid, {cases} cases)",
+            files.len()
+        );
+    }
+    ExitCode::from(2)
+}

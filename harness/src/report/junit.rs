@@ -1,0 +1,210 @@
+//! `synlab run --junit FILE`: JUnit XML as CI systems read it (the
+//! `testsuites > testsuite > testcase` shape of Ant/Surefire, which GitLab,
+//! Jenkins and the GitHub test-report actions take): one testsuite per
+//! scenario, one testcase per case; a failing case's `<failure>` lists the
+//! checks that failed and names its pcap; an error is an `<error>`; a partial
+//! or skipped case is `<skipped>` with the reason.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::report::record::{Conclusion, Record, Tally};
+
+/// The XML document for `records` (in run order), run on `kernel`.
+pub fn render(records: &[Record], kernel: &str, took: Duration) -> String {
+    let mut suites: Vec<(&str, Vec<&Record>)> = Vec::new();
+    for r in records {
+        match suites.iter_mut().find(|(name, _)| *name == r.suite) {
+            Some((_, list)) => list.push(r),
+            None => suites.push((&r.suite, vec![r])),
+        }
+    }
+    let all = Tally::of(records);
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"synlab\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
+        all.cases(),
+        all.fail,
+        all.error,
+        all.skip + all.partial,
+        secs(took),
+    );
+    for (name, list) in &suites {
+        let t = Tally::of(list.iter().copied());
+        let time: Duration = list.iter().map(|r| r.duration).sum();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
+            esc(name),
+            t.cases(),
+            t.fail,
+            t.error,
+            t.skip + t.partial,
+            secs(time),
+        );
+        let file = list.first().map(|r| r.file.as_str()).unwrap_or_default();
+        let _ = writeln!(
+            x,
+            "    <properties>\n      <property name=\"kernel\" value=\"{}\"/>\n      <property name=\"file\" value=\"{}\"/>\n    </properties>",
+            esc(kernel),
+            esc(file),
+        );
+        for r in list {
+            testcase(&mut x, r);
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+fn testcase(x: &mut String, r: &Record) {
+    let _ = write!(
+        x,
+        "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{}\"",
+        esc(&r.case),
+        esc(&r.suite),
+        esc(&r.file),
+        secs(r.duration),
+    );
+    let body = |first: &[String]| {
+        let mut b = first.join("\n");
+        if let Some(p) = &r.pcap {
+            let _ = write!(b, "\npcap: {}", p.display());
+        }
+        if let Some(d) = &r.details {
+            b.push_str("\n\n");
+            b.push_str(d);
+        }
+        b
+    };
+    match r.conclusion {
+        Conclusion::Pass => x.push_str("/>\n"),
+        Conclusion::Fail => {
+            let message = r.failures.first().cloned().unwrap_or_default();
+            let _ = write!(
+                x,
+                ">\n      <failure type=\"mismatch\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                esc(&message),
+                esc(&body(&r.failures)),
+            );
+        }
+        Conclusion::Error => {
+            let message = r.message.clone().unwrap_or_default();
+            let _ = write!(
+                x,
+                ">\n      <error type=\"error\" message=\"{}\">{}</error>\n    </testcase>\n",
+                esc(&message),
+                esc(&body(&[])),
+            );
+        }
+        Conclusion::Partial => {
+            let message = format!(
+                "partial: not checked on this kernel: {}",
+                r.unchecked.join("; ")
+            );
+            let _ = write!(
+                x,
+                ">\n      <skipped message=\"{}\">{}</skipped>\n    </testcase>\n",
+                esc(&message),
+                esc(&body(&r.unchecked)),
+            );
+        }
+        Conclusion::Skip => {
+            let message = r.message.clone().unwrap_or_default();
+            let _ = write!(
+                x,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                esc(&message),
+            );
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// Text escaped for an XML attribute or element; characters XML 1.0 cannot
+/// hold (control characters but tab and newline) become U+FFFD.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' => out.push(c),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn record(case: &str, conclusion: Conclusion) -> Record {
+        Record {
+            suite: "timewait::x".into(),
+            trial: format!("timewait::x::{case}"),
+            case: format!("x/{case}"),
+            file: "scenarios/timewait/x.toml".into(),
+            conclusion,
+            duration: Duration::from_millis(12),
+            failures: Vec::new(),
+            unchecked: Vec::new(),
+            message: None,
+            pcap: None,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn one_testsuite_per_scenario_and_each_kind_of_ending() {
+        let mut fail = record("b", Conclusion::Fail);
+        fail.failures = vec!["answer: expected ack, seen syn-ack (x.toml:7:10)".into()];
+        fail.pcap = Some(PathBuf::from("synlab-artifacts/x_b.pcap"));
+        let mut partial = record("c", Conclusion::Partial);
+        partial.unchecked = vec!["counters.TcpExt.X = 1: no such counter (x.toml:9:1)".into()];
+        let mut skip = record("d", Conclusion::Skip);
+        skip.message = Some("kernel >= 6.14 (x.toml:3:10): this is 6.1.0".into());
+        let mut error = record("e", Conclusion::Error);
+        error.message = Some("timed out <after> 300 ms & \u{1} more".into());
+        let mut other = record("a", Conclusion::Pass);
+        other.suite = "timewait::y".into();
+        let records = [
+            record("a", Conclusion::Pass),
+            fail,
+            partial,
+            skip,
+            error,
+            other,
+        ];
+        let xml = render(&records, "6.1.0", Duration::from_millis(250));
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"synlab\" tests=\"6\" failures=\"1\" errors=\"1\" skipped=\"2\" time=\"0.250\">"), "{xml}");
+        assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+        assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+        assert!(xml.contains("<failure type=\"mismatch\" message=\"answer: expected ack, seen syn-ack (x.toml:7:10)\">"), "{xml}");
+        assert!(
+            xml.contains("pcap: synlab-artifacts/x_b.pcap</failure>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<skipped message=\"partial: not checked on this kernel: counters.TcpExt.X = 1: no such counter (x.toml:9:1)\">"), "{xml}");
+        assert!(
+            xml.contains("<skipped message=\"kernel &gt;= 6.14 (x.toml:3:10): this is 6.1.0\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("message=\"timed out &lt;after&gt; 300 ms &amp; \u{FFFD} more\""),
+            "{xml}"
+        );
+    }
+}
