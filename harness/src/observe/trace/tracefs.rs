@@ -71,11 +71,8 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
             // this thread touches no file system state that others share.
             unsafe { unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::FS) }
                 .map_err(|e| fail("unshare(CLONE_NEWNS) for a private mount", e.into()))?;
-            mount_change(
-                "/",
-                MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-            )
-            .map_err(|e| fail("make the private mount tree private", e.into()))?;
+            make_private()
+                .map_err(|e| fail("make the private mount tree private", e.into()))?;
             let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
             mount("nodev", TRACEFS, "tracefs", flags, None)
                 .map_err(|e| fail("mount tracefs privately", e.into()))?;
@@ -93,6 +90,22 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
         root: PathBuf::from(TRACEFS),
         private_mount: true,
     })
+}
+
+/// Make this thread's mount tree private (recursively), so the tracefs mount
+/// propagates nowhere. `/` first; in a plain chroot `/` is no mount point
+/// (EINVAL), and the mount tracefs goes under is `/sys` (or `/sys/kernel`).
+fn make_private() -> rustix::io::Result<()> {
+    let flags = MountPropagationFlags::REC | MountPropagationFlags::PRIVATE;
+    let mut last = rustix::io::Errno::INVAL;
+    for at in ["/", "/sys", "/sys/kernel"] {
+        match mount_change(at, flags) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::INVAL => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 fn read_all(root: &Path, rels: &[&str]) -> Result<Vec<String>, TraceError> {
