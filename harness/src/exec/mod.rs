@@ -127,10 +127,7 @@ impl Run<'_> {
             }
             Step::AwaitTimeWait(side) => {
                 let tw = self.poll_socket(side, |found| {
-                    found
-                        .iter()
-                        .find(|s| s.state == TcpState::TimeWait)
-                        .cloned()
+                    found.filter(|s| s.state == TcpState::TimeWait).cloned()
                 });
                 let tw = tw.await?.ok_or_else(|| {
                     ends.timeout(
@@ -145,7 +142,7 @@ impl Run<'_> {
                 self.time_wait_seen_ns = Some(at);
             }
             Step::AwaitGone(side) => {
-                let gone = self.poll_socket(side, |found| found.is_empty().then_some(()));
+                let gone = self.poll_socket(side, |found| found.is_none().then_some(()));
                 gone.await?.ok_or_else(|| {
                     ends.timeout(
                         &format!(
@@ -206,8 +203,7 @@ impl Run<'_> {
                 self.time_wait_after = self
                     .socket_now(side)
                     .await?
-                    .iter()
-                    .any(|s| s.state == TcpState::TimeWait);
+                    .is_some_and(|s| s.state == TcpState::TimeWait);
                 self.after = Some(self.counters().await?);
             }
         }
@@ -224,32 +220,32 @@ impl Run<'_> {
         })
     }
 
-    /// Poll `side`'s sockets of the case's connection until `found` picks
+    /// Poll `side`'s socket of the case's connection until `found` picks
     /// something, or the deadline.
     async fn poll_socket<T: Send + 'static>(
         &self,
         side: Side,
-        found: impl Fn(&[TcpSock]) -> Option<T> + Send + Clone + 'static,
+        found: impl Fn(Option<&TcpSock>) -> Option<T> + Send + Clone + 'static,
     ) -> Result<Option<T>, RunError> {
-        let (af, local, remote) = self.tuple(side);
+        let (local, remote) = self.tuple(side);
         self.ends
             .lab
             .ns(side)
             .poll(self.ends.deadline, move || {
-                let socks = diag::find(af, diag::ALL_STATES, local, remote)?;
-                Ok(found(&socks))
+                let sock = diag::lookup(local, remote)?;
+                Ok(found(sock.as_ref()))
             })
             .await?
             .map_err(|source| RunError::Diag { side, source })
     }
 
-    /// `side`'s sockets of the case's connection now.
-    async fn socket_now(&self, side: Side) -> Result<Vec<TcpSock>, RunError> {
-        let (af, local, remote) = self.tuple(side);
+    /// `side`'s socket of the case's connection now, if it has one.
+    async fn socket_now(&self, side: Side) -> Result<Option<TcpSock>, RunError> {
+        let (local, remote) = self.tuple(side);
         self.ends
             .lab
             .ns(side)
-            .run(move || async move { diag::find(af, diag::ALL_STATES, local, remote) })
+            .run(move || async move { diag::lookup(local, remote) })
             .await?
             .map_err(|source| RunError::Diag { side, source })
     }
@@ -261,23 +257,20 @@ impl Run<'_> {
         }
         // The kernel read the timer somewhere between these two stamps.
         let asked = now_ns();
-        let socks = self.socket_now(self.closing.closer).await?;
+        let sock = self.socket_now(self.closing.closer).await?;
         let at_ns = asked + (now_ns().saturating_sub(asked)) / 2;
-        Ok(socks
-            .iter()
+        Ok(sock
             .filter(|s| s.state == TcpState::TimeWait)
-            .find_map(|s| s.timewait_ms)
+            .and_then(|s| s.timewait_ms)
             .map(|left_ms| TimerReading { at_ns, left_ms }))
     }
 
-    /// Address family and the (local, remote) ports of the case's connection
-    /// as `side` sees it.
-    fn tuple(&self, side: Side) -> (libc::c_int, u16, u16) {
-        let (s, c) = (self.ends.server.port(), self.ends.client.port());
-        let af = diag::family_of(self.ends.server.ip());
+    /// The (local, remote) ends of the case's connection as `side` sees it.
+    fn tuple(&self, side: Side) -> (SocketAddr, SocketAddr) {
+        let (s, c) = (self.ends.server, self.ends.client);
         match side {
-            Side::Server => (af, s, c),
-            Side::Client => (af, c, s),
+            Side::Server => (s, c),
+            Side::Client => (c, s),
         }
     }
 

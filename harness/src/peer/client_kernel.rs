@@ -80,14 +80,12 @@ impl KernelClient {
         if ends.case.closes_first == Side::Client {
             return Ok(());
         }
-        let af = diag::family_of(ends.client.ip());
-        let (local, remote) = (ends.client.port(), ends.server.port());
+        let (local, remote) = (ends.client, ends.server);
         let gone = ends
             .lab
             .client
             .poll(ends.deadline, move || {
-                let left = diag::find(af, diag::ALL_STATES, local, remote)?;
-                Ok(left.is_empty().then_some(()))
+                Ok(diag::lookup(local, remote)?.is_none().then_some(()))
             })
             .await?
             .map_err(|source| RunError::Diag {
