@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 use nix::sys::socket::sockopt::ReceiveTimestampns;
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType,
-    recvmsg, setsockopt, socket,
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockType, recvmsg,
+    setsockopt, socket,
 };
 use nix::sys::time::TimeSpec;
 
@@ -175,8 +175,11 @@ pub(crate) fn packet_socket(ifindex: u32, all: bool, nonblocking: bool) -> io::R
     if nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
-    let protocol = all.then_some(SockProtocol::EthAll);
-    let fd = socket(AddressFamily::Packet, SockType::Raw, flags, protocol)?;
+    // Protocol 0 at socket(): no packet hook yet. One made there (ETH_P_ALL)
+    // would be unregistered by bind() with synchronize_net() (packet_do_bind()),
+    // an RCU grace period: 10 to 30 ms per case here. bind() registers it on
+    // the one device, waiting for nothing.
+    let fd = socket(AddressFamily::Packet, SockType::Raw, flags, None)?;
     // No safe constructor for a `sockaddr_ll` exists in nix or rustix.
     // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
