@@ -71,8 +71,7 @@ fn read_privately(rels: &[&str]) -> Result<Files, TraceError> {
             // this thread touches no file system state that others share.
             unsafe { unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::FS) }
                 .map_err(|e| fail("unshare(CLONE_NEWNS) for a private mount", e.into()))?;
-            make_private()
-                .map_err(|e| fail("make the private mount tree private", e.into()))?;
+            make_private().map_err(|e| fail("make the private mount tree private", e.into()))?;
             let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
             mount("nodev", TRACEFS, "tracefs", flags, None)
                 .map_err(|e| fail("mount tracefs privately", e.into()))?;
