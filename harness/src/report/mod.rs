@@ -8,6 +8,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod ktap;
+mod markup;
 pub mod phrase;
 pub mod record;
 pub mod text;

@@ -5,8 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::{LaneState, esc};
+use super::LaneState;
 use crate::evidence::FirstConnection;
+use crate::report::markup::escape as esc;
 use crate::report::phrase;
 use crate::report::timeline::{self, Bases};
 use crate::run::CaseRun;

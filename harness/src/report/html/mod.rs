@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::judge::Status;
+use crate::report::markup::escape as esc;
 use crate::report::phrase::{self, display_path};
 use crate::run::CaseRun;
 
@@ -161,22 +162,6 @@ fn badge(status: Status) -> &'static str {
         Status::Partial => "<span class=\"badge partial\">PARTIAL</span>",
         Status::Fail => "<span class=\"badge fail\">FAIL</span>",
     }
-}
-
-/// Escape text for HTML and SVG, in element content and in quoted attributes.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn sysctls(v: &[(String, String)]) -> String {

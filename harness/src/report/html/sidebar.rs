@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::{badge, esc};
+use super::badge;
 use crate::observe::counters::Counters;
+use crate::report::markup::escape as esc;
 use crate::report::phrase;
 use crate::run::CaseRun;
 
