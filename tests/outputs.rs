@@ -127,12 +127,14 @@ fn json_rows_validate_and_junit_reads_back_with_one_testcase_per_case() {
     assert_eq!(summary["type"], "summary", "the summary is last");
     assert_eq!(cases + errors + skips + 1, rows.len(), "only known types");
     assert_eq!(summary["cases"], cases + errors + skips);
-    assert_eq!(summary["error"], errors);
+    assert_eq!(summary["counts"]["error"], errors);
+    assert_eq!(summary["pass"], false, "a run with a failure does not pass");
     assert_eq!(errors, 1, "the case that runs past its deadline");
     let verdicts = |v: &str| rows.iter().filter(|r| r["verdict"] == v).count();
-    assert_eq!(summary["pass"], verdicts("pass"));
-    assert_eq!(summary["fail"], verdicts("fail"));
-    assert_eq!(summary["partial"], verdicts("partial"));
+    assert_eq!(summary["counts"]["pass"], verdicts("pass"));
+    assert_eq!(summary["counts"]["fail"], verdicts("fail"));
+    assert_eq!(summary["counts"]["partial"], verdicts("partial"));
+    assert_eq!(summary["counts"]["skip"], skips);
     assert_eq!(summary["exit_code"], 1);
     let wrong: Vec<&Value> = rows
         .iter()

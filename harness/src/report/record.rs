@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::error::RunError;
 use crate::judge::Status;
-use crate::report::json::{SummaryRow, rows::Version};
+use crate::report::json::SummaryRow;
+use crate::report::json::rows::{Counts, Version};
 use crate::run::CaseRun;
 use crate::scenario::Case;
 
@@ -177,12 +178,15 @@ impl Tally {
     pub fn summary_row(&self, kernel: &str, took: Duration) -> SummaryRow {
         SummaryRow {
             version: Version,
+            pass: self.exit_code() == 0,
             cases: self.cases(),
-            pass: self.pass,
-            partial: self.partial,
-            fail: self.fail,
-            error: self.error,
-            skip: self.skip,
+            counts: Counts {
+                pass: self.pass,
+                partial: self.partial,
+                fail: self.fail,
+                error: self.error,
+                skip: self.skip,
+            },
             kernel: kernel.to_owned(),
             duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
             exit_code: self.exit_code(),
@@ -206,6 +210,9 @@ mod tests {
             assert_eq!(u.exit_code(), 1, "{bad:?}");
         }
         let s = t.summary_row("6.1.0", Duration::from_micros(1500));
-        assert_eq!((s.cases, s.pass, s.skip, s.duration_ms), (2, 1, 1, 1.5));
+        assert_eq!(
+            (s.pass, s.cases, s.counts.pass, s.counts.skip, s.duration_ms),
+            (true, 2, 1, 1, 1.5)
+        );
     }
 }

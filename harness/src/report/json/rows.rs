@@ -397,18 +397,28 @@ pub struct ErrorRow {
     pub pass: bool,
 }
 
-/// The counts of a whole run; the last line of `--json`.
+/// How the cases of a run ended.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
-pub struct SummaryRow {
-    pub version: Version,
-    /// Cases in the run (the sum of the five counts).
-    pub cases: usize,
+pub struct Counts {
     pub pass: usize,
     pub partial: usize,
     pub fail: usize,
     pub error: usize,
     pub skip: usize,
+}
+
+/// The counts of a whole run; the last line of `--json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SummaryRow {
+    pub version: Version,
+    /// Every case passed (a skip does not count against it): `pass` means
+    /// the same in every row (Contract 2).
+    pub pass: bool,
+    /// Cases in the run (the sum of the five counts).
+    pub cases: usize,
+    pub counts: Counts,
     /// The kernel's release.
     pub kernel: String,
     /// Wall time of the whole run.
