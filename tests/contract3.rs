@@ -1,0 +1,215 @@
+//! Scenario files from outside the project, written only with the keys of
+//! Contracts 1 and 3 (../shared/README.md), get the kernel's answers: a
+//! folder of its own with a retransmitted FIN, an RST at rcv_nxt, a SYN-ACK,
+//! a client's `nc -p` again with timestamps on and off and a linger0 close,
+//! run as a user runs them (`synlab --scenarios-dir DIR run --all --json`).
+//! Each row must pass and carry the Contract 3 fields (`event`,
+//! `timer_restarted`, `connect`) with the kernel's values; a wrong
+//! expectation in the same folder must fail, naming its line.
+//!
+//! Runs real cases: root, or rootless mode (synlab enters a user namespace).
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{ScratchDir, synlab_bin};
+
+/// (file, text): each as someone outside the project would write it.
+const FILES: [(&str, &str); 6] = [
+    (
+        "fin-again.toml",
+        r#"description = "The client's FIN again (a retransmission) at rcv_nxt - 1."
+[client]
+kind = "raw"
+[connection]
+family = ["ipv4", "ipv6"]
+[segment]
+flags = "F."
+seq = "rcv_nxt - 1"
+[expect]
+answer = "ack"
+time_wait_after = true
+timer_restarted = true
+"#,
+    ),
+    (
+        "rst-kills.toml",
+        r#"description = "An RST at rcv_nxt with tcp_rfc1337 = 0 ends TIME_WAIT."
+[server]
+sysctl = { "net.ipv4.tcp_rfc1337" = 0 }
+[client]
+kind = "raw"
+[connection]
+family = ["ipv4", "ipv6"]
+[segment]
+flags = "R"
+seq = "rcv_nxt"
+[expect]
+answer = "none"
+time_wait_after = false
+"#,
+    ),
+    (
+        "syn-ack.toml",
+        r#"description = "A SYN-ACK at a TIME_WAIT socket."
+[client]
+kind = "raw"
+[connection]
+family = ["ipv4", "ipv6"]
+[segment]
+flags = "S."
+seq = "rcv_nxt"
+ack = "snd_nxt"
+[expect]
+answer = "ack"
+time_wait_after = true
+timer_restarted = true
+"#,
+    ),
+    (
+        "nc-p-again.toml",
+        r#"description = "The client closed first; nc -p with the same port."
+[client]
+kind = "kernel"
+sysctl = { "net.ipv4.tcp_timestamps" = [1, 0] }
+[server]
+sysctl = { "net.ipv4.tcp_timestamps" = 1 }
+[connection]
+closes_first = "client"
+family = ["ipv4", "ipv6"]
+[reconnect]
+port = "bind"
+after_ms = 0
+[expect]
+connect = "ok"
+"#,
+    ),
+    (
+        "linger0.toml",
+        r#"description = "The server closes with SO_LINGER {1, 0}: an RST, no TIME_WAIT."
+[connection]
+close = "linger0"
+family = ["ipv4", "ipv6"]
+[expect]
+answer = "syn-ack"
+time_wait_after = false
+"#,
+    ),
+    (
+        "wrong.toml",
+        r#"description = "Expects what the kernel does not do: it must fail."
+[client]
+kind = "raw"
+[segment]
+flags = "F."
+seq = "rcv_nxt - 1"
+[expect]
+answer = "rst"
+"#,
+    ),
+];
+
+#[test]
+fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
+    let dir = ScratchDir::new("synlab-contract3");
+    let area = dir.path().join("outside");
+    std::fs::create_dir_all(&area).expect("mkdir");
+    for (name, text) in FILES {
+        std::fs::write(area.join(name), text).expect("write a scenario");
+    }
+    let mut text = FILES[3].1.to_string();
+    // Timestamps off on the client: nothing to tell the old connection's
+    // segments from the new one's, so connect() gets EADDRNOTAVAIL.
+    text.push_str(
+        "[[expect.when]]\nmatch = { \"client.tcp_timestamps\" = 0 }\nconnect = \"EADDRNOTAVAIL\"\n",
+    );
+    std::fs::write(area.join("nc-p-again.toml"), text).expect("write");
+
+    let out = Command::new(synlab_bin())
+        .arg("--scenarios-dir")
+        .arg(dir.path())
+        .args(["run", "outside", "--json"])
+        .current_dir(dir.path())
+        .env_remove("SYNLAB_SCENARIOS")
+        .env("SYNLAB_ARTIFACTS", dir.path().join("artifacts"))
+        .output()
+        .expect("run synlab");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = format!(
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "wrong.toml fails\n{context}");
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
+        .filter(|r: &Value| r["type"] == "case")
+        .collect();
+    let row = |case: &str| -> &Value {
+        rows.iter()
+            .find(|r| r["case"] == case)
+            .unwrap_or_else(|| panic!("no row for {case}\n{context}"))
+    };
+    let passed = |r: &Value| r["verdict"] == "pass";
+
+    // IPv4 and IPv6 of each file, both timestamps for nc-p-again, and the
+    // one wrong case (IPv4, the default).
+    assert_eq!(rows.len(), 13, "{context}");
+    for r in rows.iter().filter(|r| r["scenario"] != "wrong") {
+        assert!(
+            passed(r),
+            "{} {}: {}\n{context}",
+            r["case"],
+            r["verdict"],
+            r["checks"]
+        );
+    }
+
+    let fin = row("fin-again/ipv4");
+    assert_eq!(fin["event"]["flags"], "F.");
+    assert_eq!(fin["event"]["seq_vs_rcv_nxt"], -1);
+    assert_eq!(fin["answer"], "ack");
+    assert_eq!(fin["timer_restarted"], true);
+
+    let rst = row("rst-kills/ipv6");
+    assert_eq!(rst["event"]["flags"], "R");
+    assert_eq!(
+        (&rst["answer"], &rst["time_wait_after"]),
+        (&"none".into(), &false.into())
+    );
+
+    let synack = row("syn-ack/ipv4");
+    assert_eq!(synack["event"]["ack_vs_snd_nxt"], 0);
+    assert_eq!(synack["answer"], "ack");
+
+    let ts_on = row("nc-p-again/client.tcp_timestamps=1/ipv4");
+    assert_eq!(ts_on["event"]["kind"], "reconnect");
+    assert_eq!(ts_on["connect"], "ok", "{context}");
+    let ts_off = row("nc-p-again/client.tcp_timestamps=0/ipv6");
+    assert_eq!(ts_off["connect"], "EADDRNOTAVAIL", "{context}");
+
+    let linger = row("linger0/ipv4");
+    assert_eq!(linger["time_wait_side"], Value::Null, "no TIME_WAIT");
+    assert_eq!(linger["answer"], "syn-ack");
+
+    for r in rows.iter().filter(|r| r["scenario"] == "wrong") {
+        assert_eq!(r["verdict"], "fail", "{context}");
+        let check = r["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["field"] == "answer"))
+            .unwrap_or_else(|| panic!("an answer check\n{context}"));
+        assert_eq!(
+            (&check["expected"], &check["seen"]),
+            (&"rst".into(), &"ack".into())
+        );
+        assert!(
+            check["loc"]
+                .as_str()
+                .is_some_and(|l| l.ends_with("wrong.toml:8:10")),
+            "names the line: {check}"
+        );
+    }
+}
