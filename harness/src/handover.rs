@@ -12,8 +12,8 @@
 //! `io_ring_exit_work()`, runs on a kernel worker, and its `fput()` of the
 //! files, from a kernel thread, goes to the delayed-fput worker. An exit took
 //! 0.05 ms with perf events handed over, the same as without any (a C program;
-//! `observe/trace/costs.rs` measures the same with a test process: 103 ms with
-//! the events open, 1-5 ms handed over). Everything still dies with the process,
+//! a test process measured 103 ms with the events open, 1-5 ms handed over;
+//! `synlab bench`'s one-case process row is the whole-process view). Everything still dies with the process,
 //! also on SIGKILL: nothing of ours outlives it but the kernel's own cleanup.
 //!
 //! The kernel still pays the grace periods, on its worker. For perf events it

@@ -20,9 +20,9 @@
 //!   `perf_trace_event_unreg()` then waits in `tracepoint_synchronize_unregister()`,
 //!   30-52 ms per tracepoint, one after the other under `event_mutex`. A
 //!   process exiting with the events open took 103-133 ms longer to exit, so
-//!   the events are handed to the kernel for their release (`release.rs`).
-//!   To measure again: `cargo test -p synlab --lib trace::costs -- --ignored
-//!   --nocapture --test-threads 1` (`costs.rs`).
+//!   the events are handed to the kernel for their release (`handover.rs`).
+//!   `synlab bench` shows it as a whole process: its one-case `synlab run`
+//!   row, and the row that starts 50 ms after another synlab exited.
 //! - **One set of events per process** ([`SharedTrace`]): the cases of a
 //!   process share the events, filtered in the kernel by the lab's addresses
 //!   only; each case subscribes with its own [`TraceSpec`] and gets exactly its
@@ -83,8 +83,6 @@ mod spec;
 mod tracefs;
 mod tracer;
 
-#[cfg(test)]
-mod costs;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
