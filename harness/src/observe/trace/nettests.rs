@@ -145,11 +145,23 @@ fn a_trace_refuses_addresses_outside_its_scope() {
 }
 
 /// `n` connections to `server` from the calling thread, each accepted and
-/// closed; `between` runs after each.
+/// closed; `between` runs after each. The client is bound to the server's
+/// address: a connect() to 127.0.0.45 would take 127.0.0.1 as its source (the
+/// loopback route's `src`), and its events would fill the ring of the tests
+/// that trace 127.0.0.1 (the trace sees every namespace).
 fn connections(server: SocketAddr, n: usize, mut between: impl FnMut()) {
     let listener = std::net::TcpListener::bind(server).expect("listen");
     for _ in 0..n {
-        let client = TcpStream::connect(server).expect("connect");
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(server),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        sock.bind(&SocketAddr::new(server.ip(), 0).into())
+            .expect("bind the client to the server's address");
+        sock.connect(&server.into()).expect("connect");
+        let client: TcpStream = sock.into();
         drop(listener.accept().expect("accept"));
         drop(client);
         between();
