@@ -14,9 +14,11 @@
 mod error;
 mod evidence;
 mod exec;
+mod expect;
 mod handover;
 mod judge;
 mod lab;
+mod loc;
 mod mib;
 mod observe;
 mod peer;

@@ -15,8 +15,7 @@
 
 use serde::Serialize;
 
-use crate::scenario::Answer;
-use crate::wire::{Flags, Seq, TsVal};
+use crate::wire::{Answer, Flags, Seq, TsVal};
 
 /// What the server knew and what the SYN carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,7 +13,6 @@ use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::{Addrs, KeepNames, Lab, LabSpec};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
-use crate::release::Release;
 use crate::scenario::{Case, ClientKind, EventKind, Family, PortMode};
 
 /// A finished case: evidence, outcome and verdict.
@@ -142,7 +141,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
             })
         });
     let kernel = kernel_release();
-    let obs = execute(case, &lab, deadline, Release::parse(&kernel)).await;
+    let obs = execute(case, &lab, deadline).await;
     // Sockets close on their own threads as the lab goes: stop the trace after.
     drop(lab);
     let mut obs = obs?;

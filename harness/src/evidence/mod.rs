@@ -27,6 +27,8 @@ pub struct Observation {
     pub connect_result: Result<(), String>,
     /// `[reconnect]`: "ok" or the errno name of the call that failed.
     pub connect: Option<String>,
+    /// `[listener] restart`: "ok" or the errno name of the call that failed.
+    pub bind: Option<String>,
     /// What the raw peer did after its second SYN, one line per step.
     pub peer_notes: Vec<String>,
     /// The server namespace's `net.ipv4.tcp_timestamps` != 0 (input to the rules).
@@ -96,6 +98,7 @@ impl Observation {
             forced_isn: None,
             connect_result: Ok(()),
             connect: None,
+            bind: None,
             peer_notes: vec![],
             server_ts_on: true,
             server_rfc1337: false,

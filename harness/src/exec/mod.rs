@@ -16,19 +16,17 @@ use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, TcpSock};
 use crate::peer::{Client, Ends, Played, kernel};
-use crate::release::Release;
 use crate::scenario::{Case, Close, EventKind};
 use crate::wire::{Side, TcpState};
 
 use plan::{Event, Step, plan};
 
-/// Run `case` in `lab` until its deadline: every step of its plan (for the
-/// kernel of `release`), then the evidence. Trace and judge are the caller's.
+/// Run `case` in `lab` until its deadline: every step of its plan, then the
+/// evidence. Trace and judge are the caller's.
 pub(crate) async fn execute(
     case: &Case,
     lab: &Lab,
     deadline: Instant,
-    release: Option<Release>,
 ) -> Result<Observation, RunError> {
     let ifindex = lab.server_ifindex;
     let capture = lab
@@ -62,7 +60,7 @@ pub(crate) async fn execute(
         timer_after: None,
         after: None,
     };
-    for step in plan(case, release) {
+    for step in plan(case) {
         run.step(step).await?;
     }
     run.finish(case)
@@ -310,6 +308,7 @@ impl Run<'_> {
             forced_isn: played.forced_isn,
             connect_result: played.connect,
             connect: played.errno,
+            bind: None,
             peer_notes: played.notes,
             server_ts_on: case.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
             // Off unless set: the kernel's default is 0.

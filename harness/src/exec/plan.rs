@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::evidence::TIMER_AGE;
+use crate::expect::Measure;
 use crate::peer::kernel::ServerClose;
 use crate::peer::{SegmentTx, Syn};
-use crate::release::Release;
 use crate::scenario::{Case, Close, EventKind, PortMode};
 use crate::wire::Side;
 
@@ -54,8 +54,8 @@ pub(crate) enum Event {
     Reconnect { port: PortMode, after_ms: u32 },
 }
 
-/// The steps of `case` on a kernel of `release`, in order.
-pub(crate) fn plan(case: &Case, release: Option<Release>) -> Vec<Step> {
+/// The steps of `case`, in order.
+pub(crate) fn plan(case: &Case) -> Vec<Step> {
     let linger0 = case.close == Close::Linger0;
     let closer = case.closes_first;
     let server = match closer {
@@ -97,7 +97,7 @@ pub(crate) fn plan(case: &Case, release: Option<Release>) -> Vec<Step> {
         },
         Step::ClientReady,
     ];
-    if !no_time_wait && case.expect_on(release).timer_restarted.is_some() {
+    if !no_time_wait && case.measures(Measure::TimerAge) {
         steps.push(Step::AgeTimeWait(TIMER_AGE));
     }
     steps.extend([

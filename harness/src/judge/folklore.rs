@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::outcome::Outcome;
 use super::verdict::{Check, judge};
+use crate::expect::Want;
 use crate::scenario::{At, Case, Expect};
 
 /// The claim the popular rule makes about a SYN that hits TIME_WAIT.
@@ -32,16 +33,13 @@ pub fn folklore(
 ) -> Option<ClaimVerdict> {
     let (claim, predicts) = match (&case.folklore, &outcome.folklore_rule) {
         (Some(f), _) => (f.claim.clone(), f.predicts.clone()),
-        (None, Some(rule)) => (
-            SEQ_AND_TS.to_string(),
-            Expect {
-                answer: Some(At {
-                    value: rule.answer,
-                    loc: case.seq.loc.clone(),
-                }),
-                ..Expect::default()
-            },
-        ),
+        (None, Some(rule)) => {
+            let mut predicts = Expect::default();
+            let value = Want::Word(rule.answer.as_str().to_owned());
+            let loc = case.seq.loc.clone();
+            predicts.set("answer", At { value, loc });
+            (SEQ_AND_TS.to_string(), predicts)
+        }
         (None, None) => return None,
     };
     let mut as_case = case.clone();

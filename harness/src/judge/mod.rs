@@ -2,7 +2,7 @@
 //! with the scenario's expectation for the kernel it ran on.
 
 mod folklore;
-mod outcome;
+pub(crate) mod outcome;
 mod verdict;
 
 pub use folklore::{ClaimVerdict, folklore};

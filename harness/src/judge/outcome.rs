@@ -10,18 +10,7 @@ use std::time::Duration;
 use crate::evidence::{Observation, TIMER_AGE, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
-use crate::scenario::Answer;
-use crate::wire::{Dir, Segment, Side};
-
-/// The server's answer to one segment: its next segment towards the client.
-pub fn classify(seg: Option<&Segment>) -> Answer {
-    match seg {
-        None => Answer::None,
-        Some(s) if s.flags.rst => Answer::Rst,
-        Some(s) if s.flags.syn && s.flags.ack => Answer::SynAck,
-        Some(_) => Answer::Ack,
-    }
-}
+use crate::wire::{Answer, Dir, Segment, Side};
 
 /// What the case showed.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +41,9 @@ pub struct Outcome {
     pub time_wait_seconds: Option<u32>,
     /// `[reconnect]`: "ok" or the errno name.
     pub connect: Option<String>,
+    /// `[listener] restart`: "ok" or the errno name of the new listener's
+    /// bind() or listen().
+    pub bind: Option<String>,
     /// The new connection's ISN on the TIME_WAIT side (the server's SYN-ACK,
     /// or the reconnecting client's SYN) relative to its old `snd_nxt`.
     pub reopen_isn_vs_snd_nxt: Option<i64>,
@@ -95,6 +87,7 @@ pub fn analyze(obs: &Observation) -> Outcome {
         timer_restarted: timer_restarted(obs),
         time_wait_seconds: time_wait_seconds(obs),
         connect: obs.connect.clone(),
+        bind: obs.bind.clone(),
         reopen_isn_vs_snd_nxt: None,
         counters: obs.server_counters.clone(),
         client_counters: obs.client_counters.clone(),
@@ -112,7 +105,7 @@ pub fn analyze(obs: &Observation) -> Outcome {
         .skip(ev + 1)
         .find(|(_, s)| s.dir == Dir::ToClient)
         .map(|(i, _)| i);
-    out.answer = classify(out.answer_index.map(|i| &segs[i]));
+    out.answer = Answer::of(out.answer_index.map(|i| &segs[i]));
     let done = handshake_ack(segs, ev);
     let end = done.unwrap_or(segs.len());
     let syns: Vec<&Segment> = segs[ev..end]

@@ -36,6 +36,19 @@ pub struct Unchecked {
     pub why: String,
 }
 
+impl Check {
+    fn new(field: &str, loc: &Loc, expected: String, seen: String) -> Check {
+        Check {
+            field: field.to_owned(),
+            loc: loc.clone(),
+            ok: expected == seen,
+            expected,
+            seen,
+            note: None,
+        }
+    }
+}
+
 fn ser_loc<S: serde::Serializer>(l: &Loc, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&l.to_string())
 }
@@ -80,115 +93,18 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
     let version = Release::parse(release);
     let expect = case.expect_on(version);
     let mut checks: Vec<Check> = Vec::new();
-    let push = |checks: &mut Vec<Check>, field: &str, loc: &Loc, expected: String, seen: String| {
-        let ok = expected == seen;
-        checks.push(Check {
-            field: field.to_string(),
-            loc: loc.clone(),
-            expected,
-            seen,
-            ok,
-            note: None,
-        });
-    };
-    if let Some(a) = &expect.answer {
-        push(
-            &mut checks,
-            "answer",
-            &a.loc,
-            a.value.as_str().into(),
-            outcome.answer.as_str().into(),
-        );
-    }
-    if let Some(n) = &expect.client_syns {
-        push(
-            &mut checks,
-            "client_syns",
-            &n.loc,
-            n.value.to_string(),
-            outcome.client_syns.to_string(),
-        );
-    }
-    if let Some(b) = &expect.time_wait_after {
-        push(
-            &mut checks,
-            "time_wait_after",
-            &b.loc,
-            b.value.to_string(),
-            outcome.time_wait_after.to_string(),
-        );
-    }
-    if let Some(b) = &expect.established {
-        push(
-            &mut checks,
-            "established",
-            &b.loc,
-            b.value.to_string(),
-            outcome.established.to_string(),
-        );
-    }
     let mut unchecked = Vec::new();
-    // Seen when it could be told; otherwise the reason it could not.
-    let mut maybe = |checks: &mut Vec<Check>,
-                     field: &str,
-                     loc: &Loc,
-                     expected: String,
-                     seen: Result<String, &str>| match seen {
-        Ok(seen) => push(checks, field, loc, expected, seen),
-        Err(why) => unchecked.push(Unchecked {
-            field: field.to_string(),
-            loc: loc.clone(),
-            expected,
-            why: why.to_string(),
-        }),
-    };
-    if let Some(b) = &expect.timer_restarted {
-        maybe(
-            &mut checks,
-            "timer_restarted",
-            &b.loc,
-            b.value.to_string(),
-            outcome.timer_restarted.map(|v| v.to_string()).ok_or(
-                "TIME_WAIT's timer could not be read before and after the event \
-                 (no TIME_WAIT then, or it was too young to tell a re-arm)",
-            ),
-        );
-    }
-    if let Some(n) = &expect.time_wait_seconds {
-        maybe(
-            &mut checks,
-            "time_wait_seconds",
-            &n.loc,
-            n.value.to_string(),
-            outcome
-                .time_wait_seconds
-                .map(|v| v.to_string())
-                .ok_or("no TIME_WAIT timer was read before the event"),
-        );
-    }
-    if let Some(c) = &expect.connect {
-        maybe(
-            &mut checks,
-            "connect",
-            &c.loc,
-            c.value.clone(),
-            outcome
-                .connect
-                .clone()
-                .ok_or("the case made no new connect()"),
-        );
-    }
-    if let Some(b) = &expect.isn_from_time_wait {
-        maybe(
-            &mut checks,
-            "isn_from_time_wait",
-            &b.loc,
-            b.value.to_string(),
-            outcome.isn_from_time_wait().map(|v| v.to_string()).ok_or(
-                "no new connection reopened the 4-tuple (no SYN-ACK to the SYN that hit TIME_WAIT, \
-                 no SYN from the client's TIME_WAIT)",
-            ),
-        );
+    for (field, want) in expect.fields() {
+        let expected = want.value.to_string();
+        match (field.seen)(outcome) {
+            Ok(seen) => checks.push(Check::new(field.name, &want.loc, expected, seen)),
+            Err(why) => unchecked.push(Unchecked {
+                field: field.name.to_owned(),
+                loc: want.loc.clone(),
+                expected,
+                why: why.to_owned(),
+            }),
+        }
     }
     let known = |n: &str| known_counters.iter().any(|k| k == n);
     let all = expect
@@ -228,18 +144,9 @@ pub fn judge(case: &Case, outcome: &Outcome, known_counters: &[String], release:
             }
         };
         let seen = seen_in.get(judged_as).copied().unwrap_or(0);
-        push(
-            &mut checks,
-            &field,
-            &c.loc,
-            want.to_string(),
-            seen.to_string(),
-        );
-        if let Some(note) = note
-            && let Some(last) = checks.last_mut()
-        {
-            last.note = Some(note);
-        }
+        let mut check = Check::new(&field, &c.loc, want.to_string(), seen.to_string());
+        check.note = note;
+        checks.push(check);
     }
     let status = if checks.iter().any(|c| !c.ok) || (checks.is_empty() && unchecked.is_empty()) {
         Status::Fail
@@ -389,7 +296,7 @@ mod tests {
     fn nothing_to_judge_is_not_a_pass() {
         let c = case("established = false");
         let mut c2 = c.clone();
-        c2.expect.established = None;
+        c2.expect = crate::scenario::Expect::default();
         assert_eq!(judge(&c2, &outcome_ack(), &[], "6.18").status, Status::Fail);
     }
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use sysctl::Sysctl;
 
-use crate::scenario::Family;
-use crate::wire::Side;
+use crate::wire::{Family, Side};
 pub use ns::NsThread;
 
 /// Interface names inside the namespaces (private to each namespace, so fixed names

@@ -293,7 +293,7 @@ fn backticked(text: &str) -> Vec<&str> {
 }
 
 /// The expected name closest to a misspelt one, if it is close.
-fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
     names
         .iter()

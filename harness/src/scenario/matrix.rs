@@ -4,7 +4,7 @@
 use super::error::{ScenarioError, invalid};
 use super::expr::compact;
 use super::model::{
-    At, Case, ClientKind, Close, EventKind, Expect, Folklore, KernelWhen, Loc, MAX_CASES, PortMode,
+    At, Case, ClientKind, Close, EventKind, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
     TsExpr,
 };
 use super::parse::SpecEvent;
@@ -179,6 +179,7 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
                 predicts,
             }
         });
+        case.measure = measures(&case);
         cases.push(case);
         if !advance(&mut sel, &axes) {
             break;
@@ -395,6 +396,7 @@ fn build(
         kernel_expect: Vec::new(),
         folklore: None,
         timeout: spec.timeout,
+        measure: Vec::new(),
     }
 }
 
@@ -411,7 +413,7 @@ const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
 
 /// Checks that need a whole case; each reports its first failing case and how many more.
 fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
-    let mut report = |failing: Vec<(&Case, Loc, &str, String)>| {
+    let mut report = |failing: Vec<(&Case, Loc, String, String)>| {
         let more = failing.len().saturating_sub(1);
         if let Some((case, loc, field, message)) = failing.into_iter().next() {
             let more = match more {
@@ -440,7 +442,7 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                 Some((
                     c,
                     choice.loc.clone(),
-                    spec.client_port.field.as_str(),
+                    spec.client_port.field.clone(),
                     format!("must differ from port (both are {})", c.port),
                 ))
             })
@@ -456,7 +458,7 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                 Some((
                     c,
                     c.tsval.loc.clone(),
-                    spec.tsval.field.as_str(),
+                    spec.tsval.field.clone(),
                     format!(
                         "a tsval relative to ts_recent needs timestamps negotiated, \
                          but {TIMESTAMPS} = 0 on the {side}"
@@ -471,12 +473,12 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
     report(
         cases
             .iter()
-            .filter(|c| is_empty(&c.expect))
+            .filter(|c| c.expect.is_empty())
             .map(|c| {
                 (
                     c,
                     spec.expect_loc.clone(),
-                    "expect",
+                    "expect".into(),
                     "sets nothing to check (answer, client_syns, time_wait_after, established or counters)"
                         .to_owned(),
                 )
@@ -485,17 +487,19 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
     );
 }
 
-fn is_empty(e: &Expect) -> bool {
-    e.answer.is_none()
-        && e.client_syns.is_none()
-        && e.time_wait_after.is_none()
-        && e.established.is_none()
-        && e.timer_restarted.is_none()
-        && e.time_wait_seconds.is_none()
-        && e.connect.is_none()
-        && e.isn_from_time_wait.is_none()
-        && e.counters.is_empty()
-        && e.client_counters.is_empty()
+/// What the executor must measure for `case`: whatever an expectation of it
+/// needs, on any kernel, or its claim's.
+fn measures(case: &Case) -> Vec<Measure> {
+    let mut out: Vec<Measure> = Vec::new();
+    let all = std::iter::once(&case.expect)
+        .chain(case.kernel_expect.iter().map(|w| &w.expect))
+        .chain(case.folklore.iter().map(|f| &f.predicts));
+    for m in all.flat_map(Expect::needs) {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// The location of the value a case took for a setting (its choice), or the
@@ -511,13 +515,13 @@ fn choice_loc<T: PartialEq>(setting: &Setting<T>, value: &T) -> Loc {
 }
 
 /// Where a refused combination points, its field and its message.
-type Refusal = (Loc, &'static str, String);
+type Refusal = (Loc, String, String);
 
 /// Events, closers and clients that do not go together.
 fn combination_checks(
     spec: &Spec,
     cases: &[Case],
-    report: &mut impl FnMut(Vec<(&Case, Loc, &str, String)>),
+    report: &mut impl FnMut(Vec<(&Case, Loc, String, String)>),
 ) {
     let cf = &spec.closes_first;
     let mut each = |what: &dyn Fn(&Case) -> Option<Refusal>| {
@@ -531,24 +535,24 @@ fn combination_checks(
     each(&|c| match (&c.event, c.client_kind, c.closes_first) {
         (EventKind::Segment { .. }, ClientKind::Kernel, _) => Some((
             spec.expect_loc.clone(),
-            "segment",
+            "segment".into(),
             "a [segment] is written by the raw client: set kind = \"raw\" in [client]".into(),
         )),
         (EventKind::Reconnect { .. }, ClientKind::Raw, _) => Some((
             spec.expect_loc.clone(),
-            "reconnect",
+            "reconnect".into(),
             "[reconnect] is a new socket of the kernel client: a raw client has no TIME_WAIT \
              of its own (kind = \"kernel\")"
                 .into(),
         )),
         (EventKind::Reconnect { .. }, _, Side::Server) => Some((
             choice_loc(cf, &c.closes_first),
-            "connection.closes_first",
+            "connection.closes_first".into(),
             "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\"".into(),
         )),
         (EventKind::Syn | EventKind::Segment { .. }, _, Side::Client) => Some((
             choice_loc(cf, &c.closes_first),
-            "connection.closes_first",
+            "connection.closes_first".into(),
             "with closes_first = \"client\" the TIME_WAIT is the client's: the event is \
              [reconnect]"
                 .into(),
@@ -559,7 +563,7 @@ fn combination_checks(
         (c.close == Close::Linger0 && c.client_kind == ClientKind::Raw).then(|| {
             (
                 choice_loc(&spec.close, &c.close),
-                "connection.close",
+                "connection.close".into(),
                 "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\"".into(),
             )
         })
@@ -574,29 +578,27 @@ fn combination_checks(
         each(&|c| match &c.event {
             EventKind::Segment { flags: f, .. } if *ack_given && !f.contains('.') => Some((
                 ack.choices[0].loc.clone(),
-                "segment.ack",
+                "segment.ack".into(),
                 format!("flags {f:?} have no ACK: the segment carries no ack number"),
             )),
             _ => None,
         });
         let _ = flags;
     }
+    // An expectation of another event (what connect() returned, with no
+    // [reconnect]), on any kernel.
     each(&|c| {
-        let e = &c.expect;
-        let reconnect = matches!(c.event, EventKind::Reconnect { .. });
-        match (&e.connect, &e.timer_restarted) {
-            (Some(at), _) if !reconnect => Some((
-                at.loc.clone(),
-                "expect.connect",
-                "what connect() returned is an expectation of [reconnect]".into(),
-            )),
-            (_, Some(at)) if reconnect => Some((
-                at.loc.clone(),
-                "expect.timer_restarted",
-                "the timer is the server's TIME_WAIT's, which [reconnect] does not touch".into(),
-            )),
-            _ => None,
-        }
+        let event = c.event.name();
+        std::iter::once(&c.expect)
+            .chain(c.kernel_expect.iter().map(|w| &w.expect))
+            .flat_map(Expect::fields)
+            .find_map(|(field, want)| {
+                let why = (field.fits)(event).err()?;
+                Some((
+                    want.loc.clone(),
+                    format!("expect.{}", field.name),
+                    why.to_owned(),
+                ))
+            })
     });
-    let _ = PortMode::Bind;
 }

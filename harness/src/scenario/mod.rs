@@ -9,7 +9,7 @@ mod locate;
 mod matrix;
 pub mod model;
 mod parse;
-mod raw;
+pub(crate) mod raw;
 mod sources;
 mod value;
 

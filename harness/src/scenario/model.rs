@@ -1,57 +1,17 @@
 //! The typed, validated form of a scenario case: what the lab and the judge consume.
 //! Parsing (`parse.rs`) turns a TOML file into a `Scenario`; `matrix.rs` expands it into `Case`s.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::expect::{Expect, Measure};
+pub use crate::loc::{At, Loc};
 use crate::release::{KernelCond, Release};
 use crate::wire::Side;
+pub use crate::wire::{Answer, Family};
 
 /// More cases than this in one file is an error: a matrix that large is a typo.
 pub const MAX_CASES: usize = 256;
-
-/// A position in a scenario file, printed as `file:line:column` (1-based).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loc {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-}
-
-impl fmt::Display for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Relative to the current directory when below it: short and clickable.
-        let cwd = std::env::current_dir().ok();
-        let file = cwd
-            .as_deref()
-            .and_then(|c| self.file.strip_prefix(c).ok())
-            .unwrap_or(&self.file);
-        write!(f, "{}:{}:{}", file.display(), self.line, self.column)
-    }
-}
-
-/// A value together with where the scenario file said it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct At<T> {
-    pub value: T,
-    pub loc: Loc,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::V4 => "ipv4",
-            Family::V6 => "ipv6",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -129,28 +89,13 @@ pub enum EventKind {
     Reconnect { port: PortMode, after_ms: u32 },
 }
 
-/// What the server answered the SYN that hit TIME_WAIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Answer {
-    SynAck,
-    Ack,
-    Rst,
-    None,
-}
-
-impl serde::Serialize for Answer {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl Answer {
-    pub fn as_str(self) -> &'static str {
+impl EventKind {
+    /// The event's name, as expectations name the events they belong to.
+    pub fn name(&self) -> &'static str {
         match self {
-            Answer::SynAck => "syn-ack",
-            Answer::Ack => "ack",
-            Answer::Rst => "rst",
-            Answer::None => "none",
+            EventKind::Syn => "syn",
+            EventKind::Segment { .. } => "segment",
+            EventKind::Reconnect { .. } => "reconnect",
         }
     }
 }
@@ -192,72 +137,6 @@ impl Step {
         match self {
             Step::Rst => "rst",
             Step::Syn => "syn",
-        }
-    }
-}
-
-/// Expected outcome of one case. Each field is optional; at least one is set.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Expect {
-    pub answer: Option<At<Answer>>,
-    pub client_syns: Option<At<u32>>,
-    pub time_wait_after: Option<At<bool>>,
-    /// The client completed a handshake (its ACK of a SYN-ACK was captured).
-    pub established: Option<At<bool>>,
-    /// The TIME_WAIT timer was pushed back to a fresh 60 s by the event.
-    pub timer_restarted: Option<At<bool>>,
-    /// TIME_WAIT's full length in seconds, read off its timer before the event.
-    pub time_wait_seconds: Option<At<u32>>,
-    /// `[reconnect]`: "ok" or the errno name `bind()`/`connect()` returned.
-    pub connect: Option<At<String>>,
-    /// The new connection's ISN on the TIME_WAIT side is `snd_nxt + 65537`
-    /// (`tw_snd_nxt + 65535 + 2`).
-    pub isn_from_time_wait: Option<At<bool>>,
-    /// Exact delta of MIB counters in the server namespace, keyed `TcpExt.Name` / `Tcp.Name`.
-    pub counters: Vec<At<(String, i64)>>,
-    /// The same for the client namespace.
-    pub client_counters: Vec<At<(String, i64)>>,
-}
-
-impl Expect {
-    /// Apply an override (`[[expect.when]]`): it replaces the fields it sets;
-    /// its counters replace or add single keys.
-    pub fn merge(&mut self, over: &Expect) {
-        if over.answer.is_some() {
-            self.answer.clone_from(&over.answer);
-        }
-        if over.client_syns.is_some() {
-            self.client_syns.clone_from(&over.client_syns);
-        }
-        if over.time_wait_after.is_some() {
-            self.time_wait_after.clone_from(&over.time_wait_after);
-        }
-        if over.established.is_some() {
-            self.established.clone_from(&over.established);
-        }
-        if over.timer_restarted.is_some() {
-            self.timer_restarted.clone_from(&over.timer_restarted);
-        }
-        if over.time_wait_seconds.is_some() {
-            self.time_wait_seconds.clone_from(&over.time_wait_seconds);
-        }
-        if over.connect.is_some() {
-            self.connect.clone_from(&over.connect);
-        }
-        if over.isn_from_time_wait.is_some() {
-            self.isn_from_time_wait.clone_from(&over.isn_from_time_wait);
-        }
-        merge_counters(&mut self.counters, &over.counters);
-        merge_counters(&mut self.client_counters, &over.client_counters);
-    }
-}
-
-/// Counters of an override replace or add single keys.
-fn merge_counters(base: &mut Vec<At<(String, i64)>>, over: &[At<(String, i64)>]) {
-    for counter in over {
-        match base.iter_mut().find(|c| c.value.0 == counter.value.0) {
-            Some(c) => c.clone_from(counter),
-            None => base.push(counter.clone()),
         }
     }
 }
@@ -321,6 +200,9 @@ pub struct Case {
     pub folklore: Option<Folklore>,
     /// Deadline for the whole case.
     pub timeout: Duration,
+    /// What the executor measures beyond the usual evidence, because an
+    /// expectation of the case (on some kernel, or of its claim) needs it.
+    pub measure: Vec<Measure>,
 }
 
 impl Case {
@@ -374,6 +256,11 @@ impl Case {
                 cond.value, cond.loc
             )),
         }
+    }
+
+    /// Whether the executor gathers `what` for this case.
+    pub fn measures(&self, what: Measure) -> bool {
+        self.measure.contains(&what)
     }
 
     /// The value of a sysctl for one side, if the case sets it.

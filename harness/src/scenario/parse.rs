@@ -14,8 +14,8 @@ use super::model::{Close, PortMode};
 use super::raw::{RawExpect, RawFile, Scalar, Table, Value};
 use super::value::{
     CounterError, ack_value, after_ms_value, check_sysctl_key, close_value, closes_first_value,
-    connect_value, counter_check, family_value, flags_value, len_value, parse_answer,
-    port_mode_value, port_value, seq_value, sysctl_value, ts_value,
+    counter_check, family_value, flags_value, len_value, port_mode_value, port_value, seq_value,
+    sysctl_value, ts_value,
 };
 use crate::wire::Side;
 
@@ -23,7 +23,6 @@ pub(crate) const DEFAULT_PORT: u16 = 8888;
 pub(crate) const DEFAULT_CLIENT_PORT: u16 = 12345;
 pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 5000;
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 100..=120_000;
-const CLIENT_SYNS_RANGE: std::ops::RangeInclusive<i64> = 1..=10;
 /// More entries than this in one sysctl or counters table is a generated file gone wrong;
 /// refusing it keeps the matrix (which copies every sysctl into every case) small.
 pub(crate) const MAX_TABLE_ENTRIES: usize = 128;
@@ -742,108 +741,47 @@ impl Checker<'_> {
     }
 
     /// The expectation fields of `raw` (its `match`, `claim` and `when` are
-    /// its caller's).
+    /// its caller's), each read by its entry of the table.
     fn expect(&mut self, prefix: &str, raw: RawExpect) -> Expect {
-        let RawExpect {
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            timer_restarted,
-            time_wait_seconds,
-            connect,
-            isn_from_time_wait,
-            counters,
-            client_counters,
-            ..
-        } = raw;
-        let answer = answer.and_then(|a| {
-            let field = format!("{prefix}.answer");
-            match parse_answer(a.get_ref()) {
-                Some(value) => Some(At {
-                    value,
-                    loc: self.loc(&a.span()),
-                }),
-                None => {
-                    self.error(
-                        &a.span(),
-                        &field,
-                        format!(
-                            "unknown answer {:?}, expected one of \"syn-ack\", \"ack\", \"rst\", \"none\"",
-                            a.get_ref()
-                        ),
-                    );
-                    None
+        let mut expect = Expect::default();
+        for (key, value) in raw.fields {
+            let field = format!("{prefix}.{}", key.get_ref());
+            let Some((_, entry)) = crate::expect::field(key.get_ref()) else {
+                let names: Vec<&str> = ["match", "claim"]
+                    .into_iter()
+                    .chain(crate::expect::FIELDS.iter().map(|f| f.name))
+                    .chain(["counters", "client_counters", "when"])
+                    .collect();
+                let mut message = format!("unknown field, expected one of: {}", names.join(", "));
+                if let Some(close) = super::locate::closest(key.get_ref(), &names) {
+                    message.push_str(&format!(" (did you mean {close}?)"));
                 }
+                self.error(&key.span(), &field, message);
+                continue;
+            };
+            let read = match value.get_ref() {
+                Value::One(scalar) => entry.kind.read(scalar),
+                Value::Many(_) => Err(format!("expected {}, found a list", entry.kind.expecting())),
+                Value::Table(_) => Err(format!(
+                    "expected {}, found a table",
+                    entry.kind.expecting()
+                )),
+            };
+            match read {
+                Ok(want) => expect.set(
+                    entry.name,
+                    At {
+                        value: want,
+                        loc: self.loc(&value.span()),
+                    },
+                ),
+                Err(message) => self.error(&value.span(), &field, message),
             }
-        });
-        let client_syns = client_syns.and_then(|n| {
-            let loc = self.loc(&n.span());
-            match u32::try_from(*n.get_ref()) {
-                Ok(value) if CLIENT_SYNS_RANGE.contains(n.get_ref()) => Some(At { value, loc }),
-                _ => {
-                    self.error(
-                        &n.span(),
-                        &format!("{prefix}.client_syns"),
-                        format!(
-                            "{} is out of range {}..={}",
-                            n.get_ref(),
-                            CLIENT_SYNS_RANGE.start(),
-                            CLIENT_SYNS_RANGE.end()
-                        ),
-                    );
-                    None
-                }
-            }
-        });
-        let flag = |me: &Self, b: Option<Spanned<bool>>| {
-            b.map(|b| At {
-                value: *b.get_ref(),
-                loc: me.loc(&b.span()),
-            })
-        };
-        let time_wait_after = flag(self, time_wait_after);
-        let established = flag(self, established);
-        let timer_restarted = flag(self, timer_restarted);
-        let time_wait_seconds = time_wait_seconds.and_then(|n| match u32::try_from(*n.get_ref()) {
-            Ok(value) if (1..=3600).contains(&value) => Some(At {
-                value,
-                loc: self.loc(&n.span()),
-            }),
-            _ => {
-                self.error(
-                    &n.span(),
-                    &format!("{prefix}.time_wait_seconds"),
-                    format!("{} is out of range 1..=3600", n.get_ref()),
-                );
-                None
-            }
-        });
-        let isn_from_time_wait = flag(self, isn_from_time_wait);
-        let connect = connect.and_then(|c| match connect_value(c.get_ref()) {
-            Ok(value) => Some(At {
-                value,
-                loc: self.loc(&c.span()),
-            }),
-            Err(message) => {
-                self.error(&c.span(), &format!("{prefix}.connect"), message);
-                None
-            }
-        });
-        let counters = self.counters(&format!("{prefix}.counters"), counters);
-        let client_counters = self.counters(&format!("{prefix}.client_counters"), client_counters);
-        Expect {
-            answer,
-            client_syns,
-            time_wait_after,
-            established,
-            timer_restarted,
-            time_wait_seconds,
-            connect,
-            isn_from_time_wait,
-            counters,
-            client_counters,
         }
+        expect.counters = self.counters(&format!("{prefix}.counters"), raw.counters);
+        expect.client_counters =
+            self.counters(&format!("{prefix}.client_counters"), raw.client_counters);
+        expect
     }
 
     /// A counters table: each name one some kernel prints, each delta possible.
@@ -948,7 +886,10 @@ impl Checker<'_> {
         let loc = self.loc(&raw.span());
         let mut raw = raw.into_inner();
         self.misplaced(&mut raw, &field, &["match"]);
-        let matches = match raw.matches.take() {
+        let matches = raw.matches.take();
+        // Its expectations first: a misspelt key is the error to see first.
+        let expect = self.expect(&field, raw);
+        let matches = match matches {
             Some(m) => m.into_inner(),
             None => {
                 self.errors.push(super::error::invalid(
@@ -1005,7 +946,6 @@ impl Checker<'_> {
                 ));
             }
         }
-        let expect = self.expect(&field, raw);
         When {
             field,
             loc,

@@ -77,26 +77,61 @@ pub struct RawReconnect {
 }
 
 /// `[expect]`, each `[[expect.when]]`, `[folklore]` and each
-/// `[[folklore.when]]`: one shape, since serde's `flatten` does not combine
-/// with `deny_unknown_fields`. `match` (the overrides), `claim` (`[folklore]`)
-/// and `when` (the two tables) are refused by the checks where they do not belong.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[[folklore.when]]`: one shape. `match` (the overrides), `claim`
+/// (`[folklore]`) and `when` (the two tables) are refused by the checks where
+/// they do not belong; the counters are tables of their own; every other key
+/// is an expectation, read by its entry of the table in `expect::fields`
+/// (an unknown key is refused there, at its position).
+#[derive(Debug, Default)]
 pub struct RawExpect {
-    #[serde(rename = "match")]
     pub matches: Option<Spanned<Table<Spanned<Value>>>>,
     pub claim: Option<Spanned<String>>,
-    pub answer: Option<Spanned<String>>,
-    pub client_syns: Option<Spanned<i64>>,
-    pub time_wait_after: Option<Spanned<bool>>,
-    pub established: Option<Spanned<bool>>,
-    pub timer_restarted: Option<Spanned<bool>>,
-    pub time_wait_seconds: Option<Spanned<i64>>,
-    pub connect: Option<Spanned<String>>,
-    pub isn_from_time_wait: Option<Spanned<bool>>,
     pub counters: Option<Table<Spanned<i64>>>,
     pub client_counters: Option<Table<Spanned<i64>>>,
     pub when: Option<Vec<Spanned<RawExpect>>>,
+    /// The expectations, each key and value with its position, in file order.
+    pub fields: Vec<(Spanned<String>, Spanned<Value>)>,
+}
+
+impl<'de> Deserialize<'de> for RawExpect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawExpectVisitor)
+    }
+}
+
+struct RawExpectVisitor;
+
+impl<'de> Visitor<'de> for RawExpectVisitor {
+    type Value = RawExpect;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of expectations")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawExpect, A::Error> {
+        let mut out = RawExpect::default();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            let twice = || de::Error::custom(format!("duplicate key `{}`", key.get_ref()));
+            match key.get_ref().as_str() {
+                "match" if out.matches.is_none() => out.matches = Some(map.next_value()?),
+                "claim" if out.claim.is_none() => out.claim = Some(map.next_value()?),
+                "counters" if out.counters.is_none() => out.counters = Some(map.next_value()?),
+                "client_counters" if out.client_counters.is_none() => {
+                    out.client_counters = Some(map.next_value()?);
+                }
+                "when" if out.when.is_none() => out.when = Some(map.next_value()?),
+                "match" | "claim" | "counters" | "client_counters" | "when" => {
+                    return Err(twice());
+                }
+                _ => {
+                    let value = map.next_value::<Spanned<Value>>()?;
+                    out.fields.push((key, value));
+                }
+            }
+        }
+        out.fields.sort_by_key(|(k, _)| k.span().start);
+        Ok(out)
+    }
 }
 
 /// A TOML table kept as its entries, each key with its position. The entries come in

@@ -2,16 +2,10 @@
 //! ports, families and the `[second_syn]` expressions, each with its refusal message.
 
 use super::expr::{self, compact};
-use super::model::{Answer, Close, Family, PortMode, SeqExpr, TsExpr};
+use super::model::{Close, Family, PortMode, SeqExpr, TsExpr};
 use super::raw::Scalar;
 use crate::mib;
 use crate::wire::{Flags, Side};
-
-pub(crate) fn parse_answer(s: &str) -> Option<Answer> {
-    [Answer::SynAck, Answer::Ack, Answer::Rst, Answer::None]
-        .into_iter()
-        .find(|a| a.as_str() == s)
-}
 
 /// `net.` followed by dot-separated segments of `[A-Za-z0-9_-]`.
 pub(crate) fn check_sysctl_key(key: &str) -> Result<(), String> {
@@ -199,20 +193,6 @@ pub(crate) fn len_value(v: &Scalar) -> Result<(u32, String), String> {
 /// `[reconnect] after_ms`: at most a minute (TIME_WAIT's own length).
 pub(crate) fn after_ms_value(v: &Scalar) -> Result<(u32, String), String> {
     int_in(v, 0..=60_000)
-}
-
-/// `[expect] connect`: "ok" or the name of an errno (`EADDRNOTAVAIL`).
-pub(crate) fn connect_value(s: &str) -> Result<String, String> {
-    let known =
-        |name: &str| (1..200).any(|n| format!("{:?}", nix::errno::Errno::from_raw(n)) == name);
-    if s == "ok" || (s.starts_with('E') && known(s)) {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "{s:?}: expected \"ok\" or the name of an errno as connect() or bind() return it \
-             (\"EADDRNOTAVAIL\", \"EADDRINUSE\", \"ECONNREFUSED\", ...)"
-        ))
-    }
 }
 
 /// An integer in `range`, for `len` and `after_ms`.

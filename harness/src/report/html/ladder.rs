@@ -11,7 +11,7 @@ use crate::report::markup::escape as esc;
 use crate::report::phrase;
 use crate::report::timeline::{self, Bases};
 use crate::run::CaseRun;
-use crate::scenario::Answer;
+use crate::wire::Answer;
 use crate::wire::{Dir, Segment};
 
 // Geometry, in SVG pixels. Across: the time column's right edge, then the lanes.
