@@ -12,6 +12,7 @@
 //! `synlab` CLI, its bench and the test runners.
 
 mod error;
+mod event;
 mod evidence;
 mod exec;
 mod expect;

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::RunError;
+use crate::event::Event;
+use crate::event::reconnect::{PortMode, Reconnect};
 use crate::evidence::Observation;
 use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::{Addrs, KeepNames, Lab, LabSpec};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
-use crate::scenario::{Case, ClientKind, EventKind, Family, PortMode};
+use crate::scenario::{Case, ClientKind, Family};
 
 /// A finished case: evidence, outcome and verdict.
 #[derive(Debug, Clone)]
@@ -189,10 +191,10 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
 /// so the port it picks is the one in TIME_WAIT.
 fn client_sysctls(case: &Case) -> Vec<(String, String)> {
     let mut list = case.client_sysctl.clone();
-    if let EventKind::Reconnect {
+    if let Event::Reconnect(Reconnect {
         port: PortMode::Ephemeral,
         ..
-    } = case.event
+    }) = case.event
     {
         let p = case.client_port;
         list.push(("net.ipv4.ip_local_port_range".into(), format!("{p} {p}")));

@@ -10,16 +10,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::RunError;
+use crate::event::{Event, Mark};
 use crate::evidence::{Closing, FirstConnection, Observation, TimerReading};
 use crate::lab::Lab;
 use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, TcpSock};
-use crate::peer::{Client, Ends, Played, kernel};
-use crate::scenario::{Case, Close, EventKind};
+use crate::peer::{Client, Ends, Played, Server};
+use crate::scenario::{Case, Close};
 use crate::wire::{Side, TcpState};
 
-use plan::{Event, Step, plan};
+use plan::{Step, plan};
 
 /// Run `case` in `lab` until its deadline: every step of its plan, then the
 /// evidence. Trace and judge are the caller's.
@@ -44,6 +45,7 @@ pub(crate) async fn execute(
     };
     let mut run = Run {
         client: Client::open(case, &ends).await?,
+        server: None,
         ends,
         closing: Closing {
             closer: case.closes_first,
@@ -71,6 +73,7 @@ pub(crate) async fn execute(
 struct Run<'a> {
     ends: Ends<'a>,
     client: Client,
+    server: Option<Server>,
     closing: Closing,
     first: Option<FirstConnection>,
     played: Option<Played>,
@@ -90,19 +93,7 @@ impl Run<'_> {
         let ends = &self.ends;
         match step {
             Step::Listen(mode) => {
-                let addr = ends.server;
-                ends.lab
-                    .server
-                    .run(move || async move {
-                        let listener = kernel::listen(addr)?;
-                        tokio::task::spawn_local(kernel::serve(listener, mode));
-                        Ok::<_, std::io::Error>(())
-                    })
-                    .await?
-                    .map_err(|source| RunError::Io {
-                        what: format!("server: listen on {addr}"),
-                        source,
-                    })?;
+                self.server = Some(Server::listen(ends, mode).await?);
             }
             Step::FirstConnection => {
                 self.client.first_connection(ends).await?;
@@ -176,17 +167,25 @@ impl Run<'_> {
                 self.timer_before = self.timer().await?;
                 self.before = Some(self.counters().await?);
             }
-            Step::Event(event) => {
+            Step::Event => {
                 let first = self.first()?;
-                let played = match event {
-                    Event::Syn(syn) => self.client.syn(&self.ends, &first, &syn).await?,
-                    Event::Segment(tx) => self.client.segment(&self.ends, &first, &tx).await?,
-                    Event::Reconnect { port, after_ms } => {
+                let ends = &self.ends;
+                let played = match &ends.case.event {
+                    Event::Syn(syn) => self.client.syn(ends, &first, syn).await?,
+                    Event::Segment(seg) => self.client.segment(ends, &first, seg).await?,
+                    Event::Reconnect(event) => {
                         let seen = self.time_wait_seen_ns.unwrap_or_else(now_ns);
-                        self.client
-                            .reconnect(&self.ends, port, after_ms, seen)
-                            .await?
+                        self.client.reconnect(ends, event, seen).await?
                     }
+                    Event::Restart(event) => match self.server.as_mut() {
+                        Some(server) => server.restart(ends, event).await?,
+                        None => {
+                            return Err(ends.timeout(
+                                "the listener to restart (no step made it)",
+                                ends.capture.segments(),
+                            ));
+                        }
+                    },
                 };
                 self.played = Some(played);
             }
@@ -295,9 +294,10 @@ impl Run<'_> {
         let (server_before, client_before) = self.before.unwrap_or_default();
         let (server_after, client_after) = self.after.unwrap_or_default();
         let played = self.played.unwrap_or_default();
-        let event_index = match case.event {
-            EventKind::Segment { .. } => first.event_segment(&segments),
-            EventKind::Syn | EventKind::Reconnect { .. } => first.syn2(&segments),
+        let event_index = match case.event.mark() {
+            Mark::Segment => first.event_segment(&segments),
+            Mark::Syn => first.syn2(&segments),
+            Mark::Nothing => None,
         };
         Ok(Observation {
             event_index,
@@ -308,7 +308,7 @@ impl Run<'_> {
             forced_isn: played.forced_isn,
             connect_result: played.connect,
             connect: played.errno,
-            bind: None,
+            bind: played.bind,
             peer_notes: played.notes,
             server_ts_on: case.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
             // Off unless set: the kernel's default is 0.

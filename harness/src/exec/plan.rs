@@ -5,16 +5,15 @@
 //! settles, and the state after is read. The other experiments differ in a
 //! step or two: the client closes first and reconnects; a `[segment]` instead
 //! of a SYN; a `linger0` close that leaves no TIME_WAIT to wait for. A new kind
-//! of event is a new [`Event`] and its place in [`plan`]; the executor runs
-//! whatever it is given.
+//! of event adds its arm where the executor performs `Step::Event`.
 
 use std::time::Duration;
 
+use crate::event::Mark;
 use crate::evidence::TIMER_AGE;
 use crate::expect::Measure;
 use crate::peer::kernel::ServerClose;
-use crate::peer::{SegmentTx, Syn};
-use crate::scenario::{Case, Close, EventKind, PortMode};
+use crate::scenario::{Case, Close};
 use crate::wire::Side;
 
 /// One step of a case, run by `exec` over the two sides.
@@ -35,23 +34,12 @@ pub(crate) enum Step {
     AgeTimeWait(Duration),
     /// The MIB counters of both namespaces and TIME_WAIT's timer, before the event.
     Before,
-    /// The event under test.
-    Event(Event),
+    /// The event under test (the case's `event`).
+    Event,
     /// Wait until the evidence of the event is captured.
     Settle,
     /// TIME_WAIT and its timer after the event, and the counters after it.
     Observe,
-}
-
-/// What hits TIME_WAIT.
-#[derive(Debug, Clone)]
-pub(crate) enum Event {
-    /// A SYN from the client's 4-tuple (`[second_syn]`).
-    Syn(Syn),
-    /// Any segment from the raw client (`[segment]`).
-    Segment(SegmentTx),
-    /// A new `connect()` from the side that holds TIME_WAIT (`[reconnect]`).
-    Reconnect { port: PortMode, after_ms: u32 },
 }
 
 /// The steps of `case`, in order.
@@ -61,24 +49,6 @@ pub(crate) fn plan(case: &Case) -> Vec<Step> {
     let server = match closer {
         Side::Server => ServerClose::First { linger0 },
         Side::Client => ServerClose::AfterPeer,
-    };
-    let event = match &case.event {
-        EventKind::Syn => Event::Syn(Syn {
-            seq: case.seq.value,
-            tsval: case.tsval.value,
-            then: case.then.clone(),
-        }),
-        EventKind::Segment { flags, ack, len } => Event::Segment(SegmentTx {
-            flags: flags.clone(),
-            seq: case.seq.value,
-            ack: *ack,
-            tsval: case.tsval.value,
-            len: *len,
-        }),
-        EventKind::Reconnect { port, after_ms } => Event::Reconnect {
-            port: *port,
-            after_ms: *after_ms,
-        },
     };
     // No TIME_WAIT to wait for: a linger0 close sends an RST, and a closer
     // whose namespace allows no TIME_WAIT bucket just closes (tcp_time_wait(),
@@ -100,11 +70,12 @@ pub(crate) fn plan(case: &Case) -> Vec<Step> {
     if !no_time_wait && case.measures(Measure::TimerAge) {
         steps.push(Step::AgeTimeWait(TIMER_AGE));
     }
-    steps.extend([
-        Step::Before,
-        Step::Event(event),
-        Step::Settle,
-        Step::Observe,
-    ]);
+    steps.extend([Step::Before, Step::Event]);
+    // An event that is no segment (a listener restart) leaves nothing on the
+    // wire to wait for.
+    if case.event.mark() != Mark::Nothing {
+        steps.push(Step::Settle);
+    }
+    steps.push(Step::Observe);
     steps
 }

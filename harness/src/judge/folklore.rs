@@ -36,7 +36,10 @@ pub fn folklore(
         (None, Some(rule)) => {
             let mut predicts = Expect::default();
             let value = Want::Word(rule.answer.as_str().to_owned());
-            let loc = case.seq.loc.clone();
+            let loc = match &case.event {
+                crate::event::Event::Syn(syn) => syn.seq.loc.clone(),
+                _ => case.expect.get("answer").map(|a| a.loc.clone())?,
+            };
             predicts.set("answer", At { value, loc });
             (SEQ_AND_TS.to_string(), predicts)
         }

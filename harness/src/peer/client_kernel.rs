@@ -8,12 +8,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
-use super::{Ends, Played, Syn, kernel};
+use super::{Ends, Played, kernel};
 use crate::error::RunError;
+use crate::event::Event;
+use crate::event::reconnect::{PortMode, Reconnect};
+use crate::event::syn::Syn;
 use crate::evidence::{FirstConnection, handshake_ack};
 use crate::observe::capture::now_ns;
 use crate::observe::diag;
-use crate::scenario::{Close, EventKind, PortMode, SeqExpr};
+use crate::scenario::{Close, SeqExpr};
 use crate::wire::{Dir, Side};
 
 /// How long after the client's FIN (capture stamp) a kernel client's second SYN
@@ -32,10 +35,10 @@ impl KernelClient {
     fn bind(ends: &Ends<'_>) -> bool {
         !matches!(
             ends.case.event,
-            EventKind::Reconnect {
+            Event::Reconnect(Reconnect {
                 port: PortMode::Ephemeral,
                 ..
-            }
+            })
         )
     }
 
@@ -118,7 +121,7 @@ impl KernelClient {
         first: &FirstConnection,
         syn: &Syn,
     ) -> Result<Played, RunError> {
-        let forced_isn = match syn.seq {
+        let forced_isn = match syn.seq.value {
             SeqExpr::Auto => None,
             SeqExpr::RcvNxt(off) => Some(first.rcv_nxt + off),
         };
@@ -133,10 +136,10 @@ impl KernelClient {
     pub async fn reconnect(
         &mut self,
         ends: &Ends<'_>,
-        port: PortMode,
-        after_ms: u32,
+        event: &Reconnect,
         seen_ns: u64,
     ) -> Result<Played, RunError> {
+        let Reconnect { port, after_ms } = *event;
         let since = Duration::from_nanos(now_ns().saturating_sub(seen_ns));
         if let Some(left) = Duration::from_millis(u64::from(after_ms)).checked_sub(since) {
             if tokio::time::Instant::now() + left > ends.deadline {

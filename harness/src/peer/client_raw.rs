@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use super::raw::{self, Endpoints, RawPeer, SegmentTx, TimeWait};
-use super::{Ends, Played, Syn};
+use super::raw::{self, Endpoints, RawPeer, TimeWait};
+use super::{Ends, Played};
 use crate::error::RunError;
+use crate::event::segment::Segment;
+use crate::event::syn::Syn;
 use crate::evidence::FirstConnection;
 use crate::lab::{CLIENT_MAC, SERVER_MAC};
 use crate::scenario::Case;
@@ -73,7 +75,7 @@ impl RawClient {
     ) -> Result<Played, RunError> {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
         let tw = time_wait(first);
-        let (exprs, steps) = ((syn.seq, syn.tsval), syn.then.clone());
+        let (exprs, steps) = ((syn.seq.value, syn.tsval.value), syn.then.clone());
         let notes = ends
             .lab
             .client
@@ -90,7 +92,7 @@ impl RawClient {
         &mut self,
         ends: &Ends<'_>,
         first: &FirstConnection,
-        tx: &SegmentTx,
+        tx: &Segment,
     ) -> Result<Played, RunError> {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
         let (tw, tx) = (time_wait(first), tx.clone());

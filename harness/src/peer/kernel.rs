@@ -18,15 +18,24 @@ const TCP_REPAIR_OFF_NO_WP: u32 = -1i32 as u32;
 /// `TCP_SEND_QUEUE` for `TCP_REPAIR_QUEUE`.
 const TCP_SEND_QUEUE: i32 = 2;
 
-/// Listen on `addr`.
+/// Listen on `addr` with `SO_REUSEADDR` and `SO_REUSEPORT` as asked; an
+/// error names the call that failed (`bind`, `listen`).
 ///
-/// Equivalent to: `nc -l <port>` in the server namespace.
-pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let sock = new_socket(addr)?;
-    sock.set_reuse_address(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(16)?;
-    TcpListener::from_std(std::net::TcpListener::from(sock))
+/// Equivalent to: `nc -l <port>` in the server namespace (`nc` sets
+/// `SO_REUSEADDR`).
+pub fn listen(
+    addr: SocketAddr,
+    reuseaddr: bool,
+    reuseport: bool,
+) -> Result<TcpListener, (&'static str, io::Error)> {
+    let sock = new_socket(addr).map_err(|e| ("socket", e))?;
+    sock.set_reuse_address(reuseaddr)
+        .map_err(|e| ("setsockopt", e))?;
+    sock.set_reuse_port(reuseport)
+        .map_err(|e| ("setsockopt", e))?;
+    sock.bind(&addr.into()).map_err(|e| ("bind", e))?;
+    sock.listen(16).map_err(|e| ("listen", e))?;
+    TcpListener::from_std(std::net::TcpListener::from(sock)).map_err(|e| ("listen", e))
 }
 
 /// How the server treats the first connection; later connections are
@@ -41,11 +50,32 @@ pub enum ServerClose {
     AfterPeer,
 }
 
-/// The server: the first connection as `mode` says, the others held.
-pub async fn serve(listener: TcpListener, mode: ServerClose) {
+/// The server: the first connection as `mode` says, the others held; when
+/// `stop` brings a sender, the listener is closed (the held connections stay)
+/// and the sender told so.
+pub async fn serve(
+    listener: TcpListener,
+    mode: ServerClose,
+    stop: tokio::sync::oneshot::Receiver<tokio::sync::oneshot::Sender<()>>,
+) {
     let mut held = Vec::new();
     let mut first = true;
-    while let Ok((stream, _)) = listener.accept().await {
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => break,
+            },
+            done = &mut stop => {
+                drop(listener);
+                if let Ok(done) = done {
+                    let _ = done.send(());
+                }
+                std::future::pending::<()>().await;
+                return;
+            }
+        };
         if first {
             first = false;
             match mode {

@@ -8,6 +8,7 @@ mod client_kernel;
 mod client_raw;
 pub mod kernel;
 pub mod raw;
+mod server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,15 +16,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::RunError;
+use crate::event::reconnect::Reconnect;
+use crate::event::segment;
+use crate::event::syn::Syn;
 use crate::evidence::FirstConnection;
 use crate::lab::Lab;
 use crate::observe::capture::Capture;
-use crate::scenario::{Case, ClientKind, PortMode, SeqExpr, Step, TsExpr};
+use crate::scenario::{Case, ClientKind};
 use crate::wire::{Segment, Seq};
 
 pub(crate) use client_kernel::KernelClient;
 pub(crate) use client_raw::RawClient;
-pub(crate) use raw::SegmentTx;
+pub(crate) use server::Server;
 
 /// What every step works with: the lab, the capture on the server's veth, the
 /// case's deadline and the addresses of both ends.
@@ -49,16 +53,6 @@ impl Ends<'_> {
     }
 }
 
-/// The event under test when it is a SYN from the client's 4-tuple
-/// (`[second_syn]`): where its seq and tsval lie, and what a raw peer does
-/// after the answer.
-#[derive(Debug, Clone)]
-pub(crate) struct Syn {
-    pub seq: SeqExpr,
-    pub tsval: TsExpr,
-    pub then: Vec<Step>,
-}
-
 /// What the client did in the event step, as far as it is not on the wire.
 #[derive(Debug, Clone)]
 pub(crate) struct Played {
@@ -68,6 +62,9 @@ pub(crate) struct Played {
     pub connect: Result<(), String>,
     /// `[reconnect]`: "ok" or the errno name `bind()`/`connect()` returned.
     pub errno: Option<String>,
+    /// `[listener] restart`: "ok" or the errno name of the new listener's
+    /// `bind()` or `listen()`.
+    pub bind: Option<String>,
     /// One line per step the client took (a raw peer's follow-ups, a failed call).
     pub notes: Vec<String>,
 }
@@ -78,6 +75,7 @@ impl Default for Played {
             forced_isn: None,
             connect: Ok(()),
             errno: None,
+            bind: None,
             notes: Vec::new(),
         }
     }
@@ -139,7 +137,7 @@ impl Client {
         &mut self,
         ends: &Ends<'_>,
         first: &FirstConnection,
-        tx: &SegmentTx,
+        tx: &segment::Segment,
     ) -> Result<Played, RunError> {
         match self {
             Client::Raw(c) => c.segment(ends, first, tx).await,
@@ -154,12 +152,11 @@ impl Client {
     pub async fn reconnect(
         &mut self,
         ends: &Ends<'_>,
-        port: PortMode,
-        after_ms: u32,
+        event: &Reconnect,
         seen_ns: u64,
     ) -> Result<Played, RunError> {
         match self {
-            Client::Kernel(c) => c.reconnect(ends, port, after_ms, seen_ns).await,
+            Client::Kernel(c) => c.reconnect(ends, event, seen_ns).await,
             Client::Raw(_) => Err(RunError::Unsupported {
                 what: "[reconnect] from a raw client".into(),
             }),

@@ -15,9 +15,11 @@ use std::time::Instant;
 use nix::sys::socket::{MsgFlags, send};
 use tokio::time::Instant as TokioInstant;
 
+use crate::event::segment;
+use crate::event::syn::Then;
 use crate::handover::ClosedInKernel;
 use crate::observe::capture::{Capture, packet_socket};
-use crate::scenario::{SeqExpr, Step, TsExpr};
+use crate::scenario::{SeqExpr, TsExpr};
 use crate::wire::{Dir, EmitError, Flags, Segment, Seq, TsVal, neighbour};
 
 /// The first connection's ISN: near 2^32 on purpose, so `rcv_nxt + N` wraps.
@@ -222,7 +224,7 @@ pub async fn second_syn(
     capture: &Capture,
     tw: TimeWait,
     (seq, tsval): (SeqExpr, TsExpr),
-    steps: &[Step],
+    steps: &[Then],
     deadline: TokioInstant,
 ) -> Result<Vec<String>, RawError> {
     let syn_seq = match seq {
@@ -250,7 +252,7 @@ pub async fn second_syn(
                     step.as_str()
                 ));
             }
-            (Step::Rst, Some(a)) if a.flags.ack && !a.flags.rst => {
+            (Then::Rst, Some(a)) if a.flags.ack && !a.flags.rst => {
                 from = capture.segments().len();
                 peer.send(&Tx::bare("R", a.ack, Seq(0), None))?;
                 // The RST has no answer; wait until it is on the server's wire so
@@ -268,10 +270,10 @@ pub async fn second_syn(
                     a.ack - tw.rcv_nxt
                 ));
             }
-            (Step::Rst, _) => {
+            (Then::Rst, _) => {
                 notes.push("rst: skipped, the last answer was not an ACK".to_string());
             }
-            (Step::Syn, _) => {
+            (Then::Syn, _) => {
                 from = capture.segments().len();
                 let tsv = pick_ts();
                 send_syn(tsv)?;
@@ -335,18 +337,6 @@ async fn next_answer(
         .cloned())
 }
 
-/// The `[segment]` under test, as the peer writes it.
-#[derive(Debug, Clone)]
-pub struct SegmentTx {
-    /// tcpdump letters.
-    pub flags: String,
-    pub seq: SeqExpr,
-    /// Offset from the TIME_WAIT socket's `snd_nxt` (used with an ACK flag).
-    pub ack: i64,
-    pub tsval: TsExpr,
-    pub len: u32,
-}
-
 /// Write the segment under test and decide whether the server answered; a
 /// SYN-ACK to it is completed with the handshake's ACK, as a kernel would.
 /// Returns one note saying what was written and answered.
@@ -354,22 +344,22 @@ pub async fn segment(
     peer: &RawPeer,
     capture: &Capture,
     tw: TimeWait,
-    tx: &SegmentTx,
+    tx: &segment::Segment,
     deadline: TokioInstant,
 ) -> Result<Vec<String>, RawError> {
     let flags = Flags::from_tcpdump(&tx.flags);
-    let seq = match tx.seq {
+    let seq = match tx.seq.value {
         SeqExpr::Auto => tw.rcv_nxt,
         SeqExpr::RcvNxt(off) => tw.rcv_nxt + off,
     };
     let ack = if flags.ack {
-        tw.snd_nxt + tx.ack
+        tw.snd_nxt + tx.ack.value
     } else {
         Seq(0)
     };
     // A kernel's RST carries no timestamp; anything else a newer one when
     // they were negotiated.
-    let tsval = match tx.tsval {
+    let tsval = match tx.tsval.value {
         TsExpr::Auto if flags.rst => None,
         TsExpr::Auto => fresh_ts(peer, tw),
         TsExpr::Absent => None,

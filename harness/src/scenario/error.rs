@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::model::Loc;
+use crate::loc::Loc;
 
 /// At most this many errors of one file are listed.
 pub const MAX_ERRORS: usize = 50;

@@ -1,7 +1,28 @@
 //! The relative expressions of `[second_syn]` (`"rcv_nxt - 1000"`, `"ts_recent + 10"`)
 //! (the arithmetic on the numbers they name is `wire::Seq`'s and `wire::TsVal`'s).
 
-use super::model::{SeqExpr, TsExpr};
+use super::raw::Scalar;
+
+/// The second SYN's sequence number, relative to the server's TIME_WAIT `rcv_nxt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqExpr {
+    /// Whatever the client kernel picks (`secure_tcp_seq()`).
+    Auto,
+    /// `rcv_nxt + offset` (offset may be negative); arithmetic is mod 2^32.
+    RcvNxt(i64),
+}
+
+/// The second SYN's timestamp value, relative to the server's `ts_recent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsExpr {
+    /// Kernel client: what the kernel sends. Raw peer: newer than `ts_recent` when
+    /// timestamps were negotiated, no option otherwise.
+    Auto,
+    /// No timestamp option at all (raw peer only).
+    Absent,
+    /// `ts_recent + offset` (raw peer only); arithmetic is mod 2^32.
+    TsRecent(i64),
+}
 
 /// The largest offset an expression may add or subtract: half the sequence space.
 pub const MAX_OFFSET: u64 = (1 << 31) - 1;
@@ -121,6 +142,34 @@ fn relative(text: &str, base: &str, forms: &'static str) -> Result<i64, ExprErro
 #[must_use]
 pub fn compact(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// A `seq` value of the file, and its text as case names show it.
+pub(crate) fn seq_value(v: &Scalar) -> Result<(SeqExpr, String), String> {
+    match v {
+        Scalar::Str(s) => parse_seq(s)
+            .map(|e| (e, compact(s)))
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string such as \"rcv_nxt - 1000\" (one of {}), found {}",
+            SEQ_FORMS,
+            other.kind()
+        )),
+    }
+}
+
+/// A `tsval` value of the file, and its text as case names show it.
+pub(crate) fn ts_value(v: &Scalar) -> Result<(TsExpr, String), String> {
+    match v {
+        Scalar::Str(s) => parse_ts(s)
+            .map(|e| (e, compact(s)))
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string such as \"ts_recent + 10\" (one of {}), found {}",
+            TS_FORMS,
+            other.kind()
+        )),
+    }
 }
 
 #[cfg(test)]

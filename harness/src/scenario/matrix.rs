@@ -2,80 +2,14 @@
 //! applies `[[expect.when]]`, and checks what only a whole case can show.
 
 use super::error::{ScenarioError, invalid};
-use super::expr::compact;
+use super::expectations::When;
 use super::model::{
-    At, Case, ClientKind, Close, EventKind, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
-    TsExpr,
+    Case, ClientKind, Close, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
 };
-use super::parse::SpecEvent;
-use super::parse::{Choice, Setting, Spec};
+use super::parse::Spec;
+use super::setting::{Axis, Sel};
+use crate::event::Around;
 use crate::wire::Side;
-
-/// Which setting an axis varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Sysctl(usize),
-    Server(usize),
-    Client(usize),
-    Port,
-    ClientPort,
-    Family,
-    ClosesFirst,
-    Close,
-    Seq,
-    Tsval,
-    Flags,
-    Ack,
-    Len,
-    ReconnectPort,
-    AfterMs,
-}
-
-/// A list-valued setting, with its final label.
-#[derive(Debug)]
-struct Axis<'a> {
-    slot: Slot,
-    label: String,
-    /// Used instead of `label` when an earlier axis already has that label.
-    long_label: &'a str,
-    field: &'a str,
-    pos: usize,
-    texts: Vec<&'a str>,
-    loc: &'a Loc,
-}
-
-impl<'a> Axis<'a> {
-    fn of<T>(slot: Slot, s: &'a Setting<T>) -> Option<Self> {
-        let first = s.choices.first()?;
-        s.axis.then(|| Axis {
-            slot,
-            label: s.label.clone(),
-            long_label: &s.long_label,
-            field: &s.field,
-            pos: s.pos,
-            texts: s.choices.iter().map(|c| c.text.as_str()).collect(),
-            loc: &first.loc,
-        })
-    }
-
-    /// The name component: the bare value for `family`, `label=value` otherwise.
-    fn component(&self, text: &str) -> String {
-        if self.slot == Slot::Family && self.label == "family" {
-            text.to_owned()
-        } else {
-            format!("{}={text}", self.label)
-        }
-    }
-
-    /// A `when` value as this axis spells its values.
-    fn normalise(&self, text: String) -> String {
-        match self.slot {
-            Slot::Seq | Slot::Tsval | Slot::Ack => compact(&text),
-            Slot::Flags => crate::wire::Flags::from_tcpdump(&text).tcpdump(),
-            _ => text,
-        }
-    }
-}
 
 /// The scenario a case belongs to.
 pub(crate) struct Origin<'a> {
@@ -87,7 +21,7 @@ pub(crate) struct Origin<'a> {
 /// A `when` with each condition resolved to (axis index, value index).
 struct Resolved<'a> {
     conds: Vec<(usize, usize)>,
-    when: &'a super::parse::When,
+    when: &'a When,
 }
 
 /// Expands `spec` into its cases, or returns every error found.
@@ -164,7 +98,15 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
                 }
             }
         }
-        let mut case = build(origin, spec, &axes, &sel, expect);
+        let mut case = build(
+            origin,
+            spec,
+            &Sel {
+                axes: &axes,
+                picks: &sel,
+            },
+            expect,
+        );
         case.kernel_expect = kernel_expect;
         case.folklore = spec.folklore.as_ref().map(|f| {
             let mut predicts = f.predicts.clone();
@@ -206,40 +148,18 @@ pub(crate) fn expand(origin: &Origin<'_>, spec: &Spec) -> Result<Vec<Case>, Scen
 
 /// Every list-valued setting, in file order.
 fn axes(spec: &Spec) -> Vec<Axis<'_>> {
-    let sides = [
-        (&spec.sysctl, Slot::Sysctl as fn(usize) -> Slot),
-        (&spec.server_sysctl, Slot::Server),
-        (&spec.client_sysctl, Slot::Client),
-    ];
-    let mut out: Vec<Axis<'_>> = sides
+    let mut out: Vec<Axis<'_>> = [&spec.sysctl, &spec.server_sysctl, &spec.client_sysctl]
         .into_iter()
-        .flat_map(|(list, slot)| {
-            list.iter()
-                .enumerate()
-                .filter_map(move |(i, s)| Axis::of(slot(i), s))
-        })
+        .flatten()
+        .filter_map(Axis::of)
         .collect();
-    out.extend(Axis::of(Slot::Port, &spec.port));
-    out.extend(Axis::of(Slot::ClientPort, &spec.client_port));
-    out.extend(Axis::of(Slot::Family, &spec.family));
-    out.extend(Axis::of(Slot::ClosesFirst, &spec.closes_first));
-    out.extend(Axis::of(Slot::Close, &spec.close));
-    out.extend(Axis::of(Slot::Seq, &spec.seq));
-    out.extend(Axis::of(Slot::Tsval, &spec.tsval));
-    match &spec.event {
-        SpecEvent::Syn => {}
-        SpecEvent::Segment {
-            flags, ack, len, ..
-        } => {
-            out.extend(Axis::of(Slot::Flags, flags));
-            out.extend(Axis::of(Slot::Ack, ack));
-            out.extend(Axis::of(Slot::Len, len));
-        }
-        SpecEvent::Reconnect { port, after_ms } => {
-            out.extend(Axis::of(Slot::ReconnectPort, port));
-            out.extend(Axis::of(Slot::AfterMs, after_ms));
-        }
-    }
+    out.extend(Axis::of(&spec.port));
+    out.extend(Axis::of(&spec.client_port));
+    out.extend(Axis::of(&spec.family));
+    out.extend(Axis::of(&spec.closes_first));
+    out.extend(Axis::of(&spec.close));
+    out.extend(spec.listener.as_ref().and_then(Axis::of));
+    out.extend(spec.event.axes());
     // Stable: file order decides which of two equal labels is the later one.
     out.sort_by_key(|a| a.pos);
     out
@@ -247,7 +167,7 @@ fn axes(spec: &Spec) -> Vec<Axis<'_>> {
 
 fn resolve_when<'a>(
     axes: &[Axis<'_>],
-    when: &'a super::parse::When,
+    when: &'a When,
     errors: &mut Vec<ScenarioError>,
 ) -> Resolved<'a> {
     let mut conds = Vec::new();
@@ -272,7 +192,7 @@ fn resolve_when<'a>(
             continue;
         };
         let axis = &axes[ai];
-        let text = axis.normalise(cond.value.to_string());
+        let text = (axis.normalise)(&cond.value).unwrap_or_else(|| cond.value.to_string());
         match axis.texts.iter().position(|t| *t == text) {
             Some(vi) => conds.push((ai, vi)),
             None => errors.push(invalid(
@@ -301,27 +221,10 @@ fn advance(sel: &mut [usize], axes: &[Axis<'_>]) -> bool {
     false
 }
 
-/// The choice an axis index selects (`choices` is never empty; a fixed setting uses 0).
-fn pick<T>(s: &Setting<T>, i: usize) -> &Choice<T> {
-    s.choices.get(i).unwrap_or(&s.choices[0])
-}
-
-fn build(
-    origin: &Origin<'_>,
-    spec: &Spec,
-    axes: &[Axis<'_>],
-    sel: &[usize],
-    expect: Expect,
-) -> Case {
-    let index = |slot: Slot| {
-        axes.iter()
-            .position(|a| a.slot == slot)
-            .map_or(0, |i| sel[i])
-    };
-
+fn build(origin: &Origin<'_>, spec: &Spec, sel: &Sel<'_>, expect: Expect) -> Case {
     let mut name = origin.name.to_owned();
-    let mut values = Vec::with_capacity(axes.len());
-    for (axis, &i) in axes.iter().zip(sel) {
+    let mut values = Vec::with_capacity(sel.axes.len());
+    for (axis, &i) in sel.axes.iter().zip(sel.picks) {
         let text = axis.texts[i];
         name.push('/');
         name.push_str(&axis.component(text));
@@ -331,38 +234,18 @@ fn build(
     let both: Vec<(String, String)> = spec
         .sysctl
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.key.clone(), pick(s, index(Slot::Sysctl(i))).value.clone()))
+        .map(|s| (s.key.clone(), s.pick(sel).value.clone()))
         .collect();
-    let side = |list: &[Setting<String>], slot: fn(usize) -> Slot| {
+    let side = |list: &[super::setting::Setting<String>]| {
         let mut out = both.clone();
-        for (i, s) in list.iter().enumerate() {
-            let value = pick(s, index(slot(i))).value.clone();
+        for s in list {
+            let value = s.pick(sel).value.clone();
             match out.iter_mut().find(|(k, _)| *k == s.key) {
                 Some(entry) => entry.1 = value,
                 None => out.push((s.key.clone(), value)),
             }
         }
         out
-    };
-    let server_sysctl = side(&spec.server_sysctl, Slot::Server);
-    let client_sysctl = side(&spec.client_sysctl, Slot::Client);
-
-    let seq = pick(&spec.seq, index(Slot::Seq));
-    let tsval = pick(&spec.tsval, index(Slot::Tsval));
-    let event = match &spec.event {
-        SpecEvent::Syn => EventKind::Syn,
-        SpecEvent::Segment {
-            flags, ack, len, ..
-        } => EventKind::Segment {
-            flags: pick(flags, index(Slot::Flags)).value.clone(),
-            ack: pick(ack, index(Slot::Ack)).value,
-            len: pick(len, index(Slot::Len)).value,
-        },
-        SpecEvent::Reconnect { port, after_ms } => EventKind::Reconnect {
-            port: pick(port, index(Slot::ReconnectPort)).value,
-            after_ms: pick(after_ms, index(Slot::AfterMs)).value,
-        },
     };
     Case {
         area: origin.area.to_owned(),
@@ -373,25 +256,17 @@ fn build(
         description: spec.description.clone(),
         kernel_ref: spec.kernel_ref.clone(),
         values,
-        server_sysctl,
-        client_sysctl,
+        server_sysctl: side(&spec.server_sysctl),
+        client_sysctl: side(&spec.client_sysctl),
         client_kind: spec.client_kind,
-        family: pick(&spec.family, index(Slot::Family)).value,
-        closes_first: pick(&spec.closes_first, index(Slot::ClosesFirst)).value,
-        close: pick(&spec.close, index(Slot::Close)).value,
-        event,
+        family: spec.family.pick(sel).value,
+        closes_first: spec.closes_first.pick(sel).value,
+        close: spec.close.pick(sel).value,
+        listener: spec.listener.as_ref().map(|l| l.pick(sel).value),
+        event: spec.event.build(sel),
         kernel: spec.kernel.clone(),
-        port: pick(&spec.port, index(Slot::Port)).value,
-        client_port: pick(&spec.client_port, index(Slot::ClientPort)).value,
-        seq: At {
-            value: seq.value,
-            loc: seq.loc.clone(),
-        },
-        tsval: At {
-            value: tsval.value,
-            loc: tsval.loc.clone(),
-        },
-        then: spec.then.clone(),
+        port: spec.port.pick(sel).value,
+        client_port: spec.client_port.pick(sel).value,
         expect,
         kernel_expect: Vec::new(),
         folklore: None,
@@ -400,13 +275,19 @@ fn build(
     }
 }
 
-/// Whether both sides have `net.ipv4.tcp_timestamps` on (the kernel default is 1), and if
-/// not, which side has it off.
-fn timestamps_off(case: &Case) -> Option<&'static str> {
-    [Side::Server, Side::Client]
-        .into_iter()
-        .find(|&side| !case.sysctl_on(side, TIMESTAMPS))
-        .map(Side::as_str)
+/// What the executor must measure for `case`: whatever an expectation of it
+/// needs, on any kernel, or its claim's.
+fn measures(case: &Case) -> Vec<Measure> {
+    let mut out: Vec<Measure> = Vec::new();
+    let all = std::iter::once(&case.expect)
+        .chain(case.kernel_expect.iter().map(|w| &w.expect))
+        .chain(case.folklore.iter().map(|f| &f.predicts));
+    for m in all.flat_map(Expect::needs) {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 const TIMESTAMPS: &str = "net.ipv4.tcp_timestamps";
@@ -449,27 +330,67 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
             .collect(),
     );
 
+    // The event against the rest of the case (its client, whose TIME_WAIT,
+    // its own values).
     report(
         cases
             .iter()
-            .filter(|c| matches!(c.tsval.value, TsExpr::TsRecent(_)))
             .filter_map(|c| {
-                let side = timestamps_off(c)?;
-                Some((
-                    c,
-                    c.tsval.loc.clone(),
-                    spec.tsval.field.clone(),
-                    format!(
-                        "a tsval relative to ts_recent needs timestamps negotiated, \
-                         but {TIMESTAMPS} = 0 on the {side}"
-                    ),
-                ))
+                let loc_of = |field: &str| match field {
+                    "connection.closes_first" => spec.closes_first.loc_of(&c.closes_first),
+                    _ => spec.expect_loc.clone(),
+                };
+                let around = Around {
+                    raw_client: c.client_kind == ClientKind::Raw,
+                    closes_first: c.closes_first,
+                    timestamps_off: [Side::Server, Side::Client]
+                        .into_iter()
+                        .find(|&side| !c.sysctl_on(side, TIMESTAMPS)),
+                    loc_of: &loc_of,
+                    table: &spec.expect_loc,
+                };
+                let (loc, field, message) = c.event.refuse(&around)?;
+                Some((c, loc, field, message))
             })
             .collect(),
     );
-
-    combination_checks(spec, cases, &mut report);
-
+    report(
+        cases
+            .iter()
+            .filter(|c| c.close == Close::Linger0 && c.client_kind == ClientKind::Raw)
+            .map(|c| {
+                (
+                    c,
+                    spec.close.loc_of(&c.close),
+                    "connection.close".to_owned(),
+                    "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\""
+                        .to_owned(),
+                )
+            })
+            .collect(),
+    );
+    // An expectation of another event (what connect() returned, with no
+    // [reconnect]), on any kernel.
+    report(
+        cases
+            .iter()
+            .filter_map(|c| {
+                let event = c.event.name();
+                std::iter::once(&c.expect)
+                    .chain(c.kernel_expect.iter().map(|w| &w.expect))
+                    .flat_map(Expect::fields)
+                    .find_map(|(field, want)| {
+                        let why = (field.fits)(event).err()?;
+                        Some((
+                            c,
+                            want.loc.clone(),
+                            format!("expect.{}", field.name),
+                            why.to_owned(),
+                        ))
+                    })
+            })
+            .collect(),
+    );
     report(
         cases
             .iter()
@@ -485,120 +406,4 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
             })
             .collect(),
     );
-}
-
-/// What the executor must measure for `case`: whatever an expectation of it
-/// needs, on any kernel, or its claim's.
-fn measures(case: &Case) -> Vec<Measure> {
-    let mut out: Vec<Measure> = Vec::new();
-    let all = std::iter::once(&case.expect)
-        .chain(case.kernel_expect.iter().map(|w| &w.expect))
-        .chain(case.folklore.iter().map(|f| &f.predicts));
-    for m in all.flat_map(Expect::needs) {
-        if !out.contains(&m) {
-            out.push(m);
-        }
-    }
-    out
-}
-
-/// The location of the value a case took for a setting (its choice), or the
-/// setting's first location.
-fn choice_loc<T: PartialEq>(setting: &Setting<T>, value: &T) -> Loc {
-    setting
-        .choices
-        .iter()
-        .find(|c| c.value == *value)
-        .unwrap_or(&setting.choices[0])
-        .loc
-        .clone()
-}
-
-/// Where a refused combination points, its field and its message.
-type Refusal = (Loc, String, String);
-
-/// Events, closers and clients that do not go together.
-fn combination_checks(
-    spec: &Spec,
-    cases: &[Case],
-    report: &mut impl FnMut(Vec<(&Case, Loc, String, String)>),
-) {
-    let cf = &spec.closes_first;
-    let mut each = |what: &dyn Fn(&Case) -> Option<Refusal>| {
-        report(
-            cases
-                .iter()
-                .filter_map(|c| what(c).map(|(loc, field, m)| (c, loc, field, m)))
-                .collect(),
-        );
-    };
-    each(&|c| match (&c.event, c.client_kind, c.closes_first) {
-        (EventKind::Segment { .. }, ClientKind::Kernel, _) => Some((
-            spec.expect_loc.clone(),
-            "segment".into(),
-            "a [segment] is written by the raw client: set kind = \"raw\" in [client]".into(),
-        )),
-        (EventKind::Reconnect { .. }, ClientKind::Raw, _) => Some((
-            spec.expect_loc.clone(),
-            "reconnect".into(),
-            "[reconnect] is a new socket of the kernel client: a raw client has no TIME_WAIT \
-             of its own (kind = \"kernel\")"
-                .into(),
-        )),
-        (EventKind::Reconnect { .. }, _, Side::Server) => Some((
-            choice_loc(cf, &c.closes_first),
-            "connection.closes_first".into(),
-            "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\"".into(),
-        )),
-        (EventKind::Syn | EventKind::Segment { .. }, _, Side::Client) => Some((
-            choice_loc(cf, &c.closes_first),
-            "connection.closes_first".into(),
-            "with closes_first = \"client\" the TIME_WAIT is the client's: the event is \
-             [reconnect]"
-                .into(),
-        )),
-        _ => None,
-    });
-    each(&|c| {
-        (c.close == Close::Linger0 && c.client_kind == ClientKind::Raw).then(|| {
-            (
-                choice_loc(&spec.close, &c.close),
-                "connection.close".into(),
-                "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\"".into(),
-            )
-        })
-    });
-    if let SpecEvent::Segment {
-        flags,
-        ack_given,
-        ack,
-        ..
-    } = &spec.event
-    {
-        each(&|c| match &c.event {
-            EventKind::Segment { flags: f, .. } if *ack_given && !f.contains('.') => Some((
-                ack.choices[0].loc.clone(),
-                "segment.ack".into(),
-                format!("flags {f:?} have no ACK: the segment carries no ack number"),
-            )),
-            _ => None,
-        });
-        let _ = flags;
-    }
-    // An expectation of another event (what connect() returned, with no
-    // [reconnect]), on any kernel.
-    each(&|c| {
-        let event = c.event.name();
-        std::iter::once(&c.expect)
-            .chain(c.kernel_expect.iter().map(|w| &w.expect))
-            .flat_map(Expect::fields)
-            .find_map(|(field, want)| {
-                let why = (field.fits)(event).err()?;
-                Some((
-                    want.loc.clone(),
-                    format!("expect.{}", field.name),
-                    why.to_owned(),
-                ))
-            })
-    });
 }

@@ -2,14 +2,18 @@
 //! into the `Case`s the lab runs and the judge compares against. Format: README, Contract 1.
 
 pub mod builtin;
+pub(crate) mod check;
 mod discover;
 mod error;
+mod expectations;
 pub mod expr;
+mod file;
 mod locate;
 mod matrix;
 pub mod model;
 mod parse;
 pub(crate) mod raw;
+pub(crate) mod setting;
 mod sources;
 mod value;
 
@@ -19,8 +23,8 @@ use std::path::{Path, PathBuf};
 pub use discover::{discover, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{
-    Answer, At, Case, ClientKind, Close, EventKind, Expect, Family, Folklore, KernelWhen, Loc,
-    MAX_CASES, PortMode, SeqExpr, Step, TsExpr,
+    Answer, At, Case, ClientKind, Close, Event, Expect, Family, Folklore, KernelWhen, Loc,
+    MAX_CASES, SeqExpr, TsExpr,
 };
 pub use sources::{CWD_DIR, Chosen, ROOT_ENV, Sources};
 
@@ -97,7 +101,7 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
         return Err(too_large(path));
     }
     let source = Source::new(path, src);
-    let raw: raw::RawFile = toml::from_str(src).map_err(|e| locate::toml_error(&source, &e))?;
+    let raw: file::RawFile = toml::from_str(src).map_err(|e| locate::toml_error(&source, &e))?;
     let spec = parse::check(&source, raw)?;
     let name = path
         .file_stem()

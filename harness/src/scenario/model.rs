@@ -4,14 +4,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::expr::{SeqExpr, TsExpr};
+pub use super::setting::MAX_CASES;
+pub use crate::event::Event;
+use crate::event::restart::Options;
 pub use crate::expect::{Expect, Measure};
 pub use crate::loc::{At, Loc};
 use crate::release::{KernelCond, Release};
 use crate::wire::Side;
 pub use crate::wire::{Answer, Family};
-
-/// More cases than this in one file is an error: a matrix that large is a typo.
-pub const MAX_CASES: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -46,97 +47,6 @@ impl Close {
         match self {
             Close::Fin => "fin",
             Close::Linger0 => "linger0",
-        }
-    }
-}
-
-/// How the kernel client's new socket gets its port (`[reconnect] port`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortMode {
-    /// `SO_REUSEADDR` and `bind(client_port)` before `connect()`, like `nc -p`.
-    Bind,
-    /// `connect()` picks the port; the client namespace's
-    /// `ip_local_port_range` is narrowed to `client_port`, so it must collide.
-    Ephemeral,
-}
-
-impl PortMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortMode::Bind => "bind",
-            PortMode::Ephemeral => "ephemeral",
-        }
-    }
-}
-
-/// What hits the TIME_WAIT socket: the file's `[second_syn]`, `[segment]` or
-/// `[reconnect]`. The event's seq and tsval (`Case::seq`, `Case::tsval`) are
-/// relative to the TIME_WAIT socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventKind {
-    /// A SYN from the client's 4-tuple.
-    Syn,
-    /// One segment of any kind from the raw client.
-    Segment {
-        /// tcpdump letters: `S`, `S.`, `SF`, `.`, `F`, `F.`, `R`, `R.`, `P.`.
-        flags: String,
-        /// `ack` as an offset from the TIME_WAIT socket's `snd_nxt`.
-        ack: i64,
-        /// Payload bytes.
-        len: u32,
-    },
-    /// A new `connect()` from the side that holds TIME_WAIT (the kernel client).
-    Reconnect { port: PortMode, after_ms: u32 },
-}
-
-impl EventKind {
-    /// The event's name, as expectations name the events they belong to.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::Syn => "syn",
-            EventKind::Segment { .. } => "segment",
-            EventKind::Reconnect { .. } => "reconnect",
-        }
-    }
-}
-
-/// The second SYN's sequence number, relative to the server's TIME_WAIT `rcv_nxt`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeqExpr {
-    /// Whatever the client kernel picks (`secure_tcp_seq()`).
-    Auto,
-    /// `rcv_nxt + offset` (offset may be negative); arithmetic is mod 2^32.
-    RcvNxt(i64),
-}
-
-/// The second SYN's timestamp value, relative to the server's `ts_recent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TsExpr {
-    /// Kernel client: what the kernel sends. Raw peer: newer than `ts_recent` when
-    /// timestamps were negotiated, no option otherwise.
-    Auto,
-    /// No timestamp option at all (raw peer only).
-    Absent,
-    /// `ts_recent + offset` (raw peer only); arithmetic is mod 2^32.
-    TsRecent(i64),
-}
-
-/// What the raw peer does after the server answered the SYN that hit TIME_WAIT
-/// (`[second_syn] then = ["rst", "syn"]`): what a SYN_SENT kernel does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// `RST seq=<the ACK's ack>` after an unacceptable ACK
-    /// (tcp_rcv_synsent_state_process()).
-    Rst,
-    /// The same SYN again (a newer tsval when it was `auto`).
-    Syn,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Rst => "rst",
-            Step::Syn => "syn",
         }
     }
 }
@@ -182,17 +92,17 @@ pub struct Case {
     /// Whose side ends in TIME_WAIT (`[connection] closes_first`).
     pub closes_first: Side,
     pub close: Close,
-    /// The event under test; `seq`, `tsval` and `then` belong to it.
-    pub event: EventKind,
+    /// `[listener] options`: the first listener's, bound to the wildcard
+    /// address like most servers. `None` (no `[listener]` table): synlab's
+    /// own listener, `SO_REUSEADDR` on the server's address.
+    pub listener: Option<Options>,
+    /// The event under test, with its own settings.
+    pub event: Event,
     /// The kernels the scenario is for (`kernel = ">= 6.14"`); on others each
     /// case is skipped, and says so.
     pub kernel: Option<At<KernelCond>>,
     pub port: u16,
     pub client_port: u16,
-    pub seq: At<SeqExpr>,
-    pub tsval: At<TsExpr>,
-    /// The raw peer's steps after the answer (empty: it only observes).
-    pub then: Vec<Step>,
     pub expect: Expect,
     /// Overrides of `expect` for some kernels, in file order.
     pub kernel_expect: Vec<KernelWhen>,

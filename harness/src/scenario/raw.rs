@@ -1,5 +1,6 @@
-//! The scenario file exactly as TOML spells it, with every value's position kept:
-//! serde types only, no checks beyond TOML types and unknown keys.
+//! The values of a scenario file exactly as TOML spells them, with every
+//! position kept: serde types only, no checks beyond TOML types and unknown
+//! keys. The file's shape, table by table, is `file.rs`.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -7,74 +8,6 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_spanned::Spanned;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFile {
-    pub description: Spanned<String>,
-    pub kernel_ref: Option<Spanned<String>>,
-    pub timeout_ms: Option<Spanned<i64>>,
-    pub sysctl: Option<Spanned<Table<Spanned<Value>>>>,
-    pub server: Option<Spanned<RawServer>>,
-    pub client: Option<Spanned<RawClient>>,
-    pub connection: Option<Spanned<RawConnection>>,
-    pub second_syn: Option<Spanned<RawSecondSyn>>,
-    pub segment: Option<Spanned<RawSegment>>,
-    pub reconnect: Option<Spanned<RawReconnect>>,
-    /// The kernels the scenario is for (`">= 6.14"`).
-    pub kernel: Option<Spanned<String>>,
-    /// A popular claim about this experiment and what it predicts.
-    pub folklore: Option<Spanned<RawExpect>>,
-    pub expect: Spanned<RawExpect>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawServer {
-    pub sysctl: Option<Table<Spanned<Value>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawClient {
-    pub kind: Option<Spanned<String>>,
-    pub sysctl: Option<Table<Spanned<Value>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConnection {
-    pub port: Option<Spanned<Value>>,
-    pub client_port: Option<Spanned<Value>>,
-    pub family: Option<Spanned<Value>>,
-    pub closes_first: Option<Spanned<Value>>,
-    pub close: Option<Spanned<Value>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSecondSyn {
-    pub seq: Option<Spanned<Value>>,
-    pub tsval: Option<Spanned<Value>>,
-    pub then: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSegment {
-    pub flags: Option<Spanned<Value>>,
-    pub seq: Option<Spanned<Value>>,
-    pub ack: Option<Spanned<Value>>,
-    pub tsval: Option<Spanned<Value>>,
-    pub len: Option<Spanned<Value>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawReconnect {
-    pub port: Option<Spanned<Value>>,
-    pub after_ms: Option<Spanned<Value>>,
-}
 
 /// `[expect]`, each `[[expect.when]]`, `[folklore]` and each
 /// `[[folklore.when]]`: one shape. `match` (the overrides), `claim`
@@ -179,6 +112,41 @@ impl Scalar {
             Scalar::Int(_) => "an integer",
             Scalar::Bool(_) => "a boolean",
             Scalar::Str(_) => "a string",
+        }
+    }
+}
+
+impl Scalar {
+    /// A string among `names`, as the value it names.
+    pub fn one_of<T: Copy>(&self, names: &[(&str, T)]) -> Result<(T, String), String> {
+        let list = names
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        match self {
+            Scalar::Str(s) => names
+                .iter()
+                .find(|(n, _)| n == s)
+                .map(|(n, t)| (*t, (*n).to_owned()))
+                .ok_or_else(|| format!("unknown value {s:?}, expected {list}")),
+            other => Err(format!("expected {list}, found {}", other.kind())),
+        }
+    }
+
+    /// An integer in `range`, and its text.
+    pub fn int_in(&self, range: std::ops::RangeInclusive<i64>) -> Result<(u32, String), String> {
+        match self {
+            Scalar::Int(n) if range.contains(n) => {
+                let n = u32::try_from(*n).map_err(|_| format!("{n} is out of range"))?;
+                Ok((n, n.to_string()))
+            }
+            Scalar::Int(n) => Err(format!(
+                "{n} is out of range {}..={}",
+                range.start(),
+                range.end()
+            )),
+            other => Err(format!("expected an integer, found {}", other.kind())),
         }
     }
 }

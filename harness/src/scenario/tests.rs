@@ -84,9 +84,12 @@ fn full_example_parses() {
     assert_eq!(c.client_kind, ClientKind::Raw);
     assert_eq!(c.family, Family::V6);
     assert_eq!((c.port, c.client_port), (8080, 40000));
-    assert_eq!(c.seq.value, SeqExpr::RcvNxt(-1000));
-    assert_eq!((c.seq.loc.line, c.seq.loc.column), (22, 7));
-    assert_eq!(c.tsval.value, TsExpr::TsRecent(10));
+    let crate::event::Event::Syn(syn) = &c.event else {
+        panic!("a SYN: {:?}", c.event)
+    };
+    assert_eq!(syn.seq.value, SeqExpr::RcvNxt(-1000));
+    assert_eq!((syn.seq.loc.line, syn.seq.loc.column), (22, 7));
+    assert_eq!(syn.tsval.value, TsExpr::TsRecent(10));
     let pairs = |v: &[(String, String)]| {
         v.iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -137,8 +140,11 @@ fn defaults() {
     assert_eq!(c.client_kind, ClientKind::Kernel);
     assert_eq!(c.family, Family::V4);
     assert_eq!((c.port, c.client_port), (8888, 12345));
-    assert_eq!(c.seq.value, SeqExpr::Auto);
-    assert_eq!(c.tsval.value, TsExpr::Auto);
+    let crate::event::Event::Syn(syn) = &c.event else {
+        panic!("a SYN: {:?}", c.event)
+    };
+    assert_eq!(syn.seq.value, SeqExpr::Auto);
+    assert_eq!(syn.tsval.value, TsExpr::Auto);
     assert!(c.server_sysctl.is_empty() && c.client_sysctl.is_empty());
     assert_eq!(
         c.expect.get("answer").map(|a| a.value.to_string()),

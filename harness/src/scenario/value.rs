@@ -1,11 +1,10 @@
 //! What a single value of a scenario file may be: sysctl keys, counter names, answers,
 //! ports, families and the `[second_syn]` expressions, each with its refusal message.
 
-use super::expr::{self, compact};
-use super::model::{Close, Family, PortMode, SeqExpr, TsExpr};
+use super::model::{Close, Family};
 use super::raw::Scalar;
 use crate::mib;
-use crate::wire::{Flags, Side};
+use crate::wire::Side;
 
 /// `net.` followed by dot-separated segments of `[A-Za-z0-9_-]`.
 pub(crate) fn check_sysctl_key(key: &str) -> Result<(), String> {
@@ -119,122 +118,12 @@ pub(crate) fn family_value(v: &Scalar) -> Result<(Family, String), String> {
     }
 }
 
-/// A string among `names`, as the value it names.
-fn one_of<T: Copy>(v: &Scalar, names: &[(&str, T)]) -> Result<(T, String), String> {
-    let list = names
-        .iter()
-        .map(|(n, _)| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    match v {
-        Scalar::Str(s) => names
-            .iter()
-            .find(|(n, _)| n == s)
-            .map(|(n, t)| (*t, (*n).to_owned()))
-            .ok_or_else(|| format!("unknown value {s:?}, expected {list}")),
-        other => Err(format!("expected {list}, found {}", other.kind())),
-    }
-}
-
 pub(crate) fn closes_first_value(v: &Scalar) -> Result<(Side, String), String> {
-    one_of(v, &[("server", Side::Server), ("client", Side::Client)])
+    v.one_of(&[("server", Side::Server), ("client", Side::Client)])
 }
 
 pub(crate) fn close_value(v: &Scalar) -> Result<(Close, String), String> {
-    one_of(v, &[("fin", Close::Fin), ("linger0", Close::Linger0)])
-}
-
-pub(crate) fn port_mode_value(v: &Scalar) -> Result<(PortMode, String), String> {
-    one_of(
-        v,
-        &[("bind", PortMode::Bind), ("ephemeral", PortMode::Ephemeral)],
-    )
-}
-
-/// tcpdump's letters for a segment's flags: S, F, R, P and `.` for ACK, each
-/// at most once; shown in tcpdump's order (`SF.`).
-pub(crate) fn flags_value(v: &Scalar) -> Result<(String, String), String> {
-    let Scalar::Str(s) = v else {
-        return Err(format!(
-            "expected tcpdump flag letters such as \"F.\", found {}",
-            v.kind()
-        ));
-    };
-    let bad = s.chars().find(|c| !"SFRP.".contains(*c));
-    let twice = s.chars().find(|c| s.matches(*c).count() > 1);
-    if s.is_empty() || bad.is_some() || twice.is_some() {
-        return Err(format!(
-            "{s:?}: expected tcpdump flag letters, each once: S (SYN), F (FIN), R (RST), P (PSH) \
-             and . (ACK), as in \"S\", \"S.\", \"SF\", \".\", \"F.\", \"R\", \"P.\""
-        ));
-    }
-    let text = Flags::from_tcpdump(s).tcpdump();
-    Ok((text.clone(), text))
-}
-
-pub(crate) fn ack_value(v: &Scalar) -> Result<(i64, String), String> {
-    match v {
-        Scalar::Str(s) => expr::parse_ack(s)
-            .map(|e| (e, compact(s)))
-            .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "expected a string such as \"snd_nxt\" (one of {}), found {}",
-            expr::ACK_FORMS,
-            other.kind()
-        )),
-    }
-}
-
-/// `[segment] len`: payload bytes, within one Ethernet frame.
-pub(crate) fn len_value(v: &Scalar) -> Result<(u32, String), String> {
-    int_in(v, 0..=1400)
-}
-
-/// `[reconnect] after_ms`: at most a minute (TIME_WAIT's own length).
-pub(crate) fn after_ms_value(v: &Scalar) -> Result<(u32, String), String> {
-    int_in(v, 0..=60_000)
-}
-
-/// An integer in `range`, for `len` and `after_ms`.
-fn int_in(v: &Scalar, range: std::ops::RangeInclusive<i64>) -> Result<(u32, String), String> {
-    match v {
-        Scalar::Int(n) if range.contains(n) => {
-            let n = u32::try_from(*n).map_err(|_| format!("{n} is out of range"))?;
-            Ok((n, n.to_string()))
-        }
-        Scalar::Int(n) => Err(format!(
-            "{n} is out of range {}..={}",
-            range.start(),
-            range.end()
-        )),
-        other => Err(format!("expected an integer, found {}", other.kind())),
-    }
-}
-
-pub(crate) fn seq_value(v: &Scalar) -> Result<(SeqExpr, String), String> {
-    match v {
-        Scalar::Str(s) => expr::parse_seq(s)
-            .map(|e| (e, compact(s)))
-            .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "expected a string such as \"rcv_nxt - 1000\" (one of {}), found {}",
-            expr::SEQ_FORMS,
-            other.kind()
-        )),
-    }
-}
-
-pub(crate) fn ts_value(v: &Scalar) -> Result<(TsExpr, String), String> {
-    match v {
-        Scalar::Str(s) => expr::parse_ts(s)
-            .map(|e| (e, compact(s)))
-            .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "expected a string such as \"ts_recent + 10\" (one of {}), found {}",
-            expr::TS_FORMS,
-            other.kind()
-        )),
-    }
+    v.one_of(&[("fin", Close::Fin), ("linger0", Close::Linger0)])
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::judge::{Check, Status};
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
-use crate::scenario::{Answer, Case, EventKind};
+use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
 pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
@@ -115,21 +115,13 @@ fn prediction(p: &crate::rules::Prediction) -> Prediction {
 fn event(run: &CaseRun) -> Event {
     let o = &run.outcome;
     let seg = run.obs.event_index.and_then(|i| run.obs.segments.get(i));
-    let segment = || SegmentEvent {
+    run.case.event.row(SegmentEvent {
         flags: seg.map(|s| s.flags.to_string()),
         seq_vs_rcv_nxt: o.syn2_seq_vs_rcv_nxt,
         ack_vs_snd_nxt: o.event_ack_vs_snd_nxt,
         tsval_vs_ts_recent: o.syn2_tsval_vs_ts_recent,
         len: seg.map(|s| s.payload_len),
-    };
-    match &run.case.event {
-        EventKind::Reconnect { port, after_ms } => Event::Reconnect {
-            port: port.as_str().to_owned(),
-            after_ms: u64::from(*after_ms),
-        },
-        EventKind::Syn => Event::Syn(segment()),
-        _ => Event::Segment(segment()),
-    }
+    })
 }
 
 /// The typed row of one case; `pcap` when one was written.

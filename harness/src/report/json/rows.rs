@@ -222,6 +222,11 @@ pub enum Event {
         port: String,
         after_ms: u64,
     },
+    /// The server's listener closed and a new one bound (`[listener] restart`).
+    Restart {
+        /// The new listener's options: `plain`, `reuseaddr`, `reuseport` or `both`.
+        options: String,
+    },
 }
 
 /// A segment event, relative to the TIME_WAIT socket.
