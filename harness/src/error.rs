@@ -5,8 +5,7 @@
 use crate::lab::LabError;
 use crate::observe::capture::CaptureError;
 use crate::observe::diag::DiagError;
-use crate::peer::raw::RawError;
-use crate::wire::{Segment, Side};
+use crate::wire::{EmitError, Segment, Side};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -31,8 +30,13 @@ pub enum RunError {
         after_ms: u128,
         seen: Vec<Segment>,
     },
-    #[error(transparent)]
-    Raw(RawError),
+    #[error("raw peer: {op}: {source}")]
+    RawIo {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("raw peer: build frame: {0}")]
+    RawFrame(EmitError),
     /// A combination the scenario checks refuse, reached anyway (a bug).
     #[error("not supported: {what}")]
     Unsupported { what: String },

@@ -17,6 +17,25 @@ use serde::Serialize;
 
 use crate::wire::{Answer, Flags, Seq, TsVal};
 
+/// The TIME_WAIT side's settings the rules read, from the case's sysctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `net.ipv4.tcp_timestamps` != 0 in its namespace.
+    pub timestamps: bool,
+    /// `net.ipv4.tcp_rfc1337` != 0.
+    pub rfc1337: bool,
+}
+
+impl Default for Settings {
+    /// The kernel's defaults: timestamps on, RFC 1337 off.
+    fn default() -> Settings {
+        Settings {
+            timestamps: true,
+            rfc1337: false,
+        }
+    }
+}
+
 /// What the server knew and what the SYN carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Inputs {

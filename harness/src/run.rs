@@ -13,7 +13,8 @@ use crate::event::reconnect::{PortMode, Reconnect};
 use crate::evidence::Observation;
 use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
-use crate::lab::{Addrs, KeepNames, Lab, LabSpec};
+use crate::lab::topology::veth_addrs;
+use crate::lab::{KeepNames, Lab, LabSpec, Role};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
 
@@ -129,11 +130,13 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
         case.timeout,
     )
     .await?;
-    let spec = TraceSpec::new([lab.addrs.server, lab.addrs.client])
+    let server = lab.addr(Role::Server);
+    let mut spec = TraceSpec::new([server, lab.addr(Role::Client)])
         .ports([case.port, case.client_port])
-        .server(std::net::SocketAddr::new(lab.addrs.server, case.port))
-        .owner(lab.server.tid())
-        .owner(lab.client.tid());
+        .server(std::net::SocketAddr::new(server, case.port));
+    for tid in lab.owners() {
+        spec = spec.owner(tid);
+    }
     // Waits for the instance when the first case gets here before it is made.
     let trace = tokio::task::spawn_blocking(move || SharedTrace::start(&scope, spec))
         .await
@@ -143,35 +146,8 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
             })
         });
     let kernel = kernel_release();
-    let obs = execute(case, &lab, deadline).await;
-    // Sockets close on their own threads as the lab goes: stop the trace after.
-    drop(lab);
-    let mut obs = obs?;
-    match trace.and_then(SharedTrace::stop) {
-        Ok(log) => {
-            let end = obs.ended_ns;
-            obs.states = log
-                .own_changes()
-                .filter(|c| c.at_ns <= end)
-                .cloned()
-                .collect();
-            obs.resets = log
-                .resets
-                .iter()
-                .filter(|r| r.at_ns <= end)
-                .filter(|r| r.owner == trace::Owner::Own || r.side.is_some())
-                .cloned()
-                .collect();
-            if log.lost_events > 0 {
-                obs.trace_unavailable = Some(format!(
-                    "the trace lost {} events (ring buffer full)",
-                    log.lost_events
-                ));
-            }
-        }
-        Err(e) => obs.trace_unavailable = Some(e.to_string()),
-    }
-    let outcome = judge::analyze(&obs);
+    let obs = execute(case, lab, trace, deadline).await?;
+    let outcome = judge::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
     let folklore = judge::folklore(case, &outcome, &obs.known_counters, &kernel);
     Ok(CaseRun {
@@ -215,8 +191,8 @@ fn trace_scope() -> Vec<IpAddr> {
     [Family::V4, Family::V6]
         .into_iter()
         .flat_map(|f| {
-            let a = Addrs::for_family(f);
-            [a.server, a.client]
+            let (server, client, _) = veth_addrs(f);
+            [server, client]
         })
         .collect()
 }

@@ -1,13 +1,13 @@
-//! The evidence of one case: everything the executor saw, in the types every
-//! later stage reads (the judge, the reports, the pcap). Built by `exec`, never
-//! changed after.
+//! The evidence of one case: everything the executor and the state trace saw,
+//! in the types every later stage reads (the judge, the reports, the pcap).
+//! Built once by `exec`, never changed after.
 
 mod first;
 
 pub use first::{Closing, FirstConnection, handshake_ack};
 
 use crate::observe::counters::Counters;
-use crate::observe::trace::{Reset, StateChange};
+use crate::observe::trace::{Owner, Reset, StateChange, TraceError, TraceLog};
 use crate::wire::{Frame, Segment, Seq};
 
 /// Everything seen while a case ran: the evidence behind the outcome.
@@ -15,6 +15,8 @@ use crate::wire::{Frame, Segment, Seq};
 pub struct Observation {
     pub segments: Vec<Segment>,
     pub frames: Vec<Frame>,
+    /// The link the segments were captured on, in words.
+    pub captured_on: String,
     pub first: FirstConnection,
     /// Who closed first and how: whose TIME_WAIT the event hit.
     pub closing: Closing,
@@ -31,10 +33,6 @@ pub struct Observation {
     pub bind: Option<String>,
     /// What the raw peer did after its second SYN, one line per step.
     pub peer_notes: Vec<String>,
-    /// The server namespace's `net.ipv4.tcp_timestamps` != 0 (input to the rules).
-    pub server_ts_on: bool,
-    /// The server namespace's `net.ipv4.tcp_rfc1337` != 0.
-    pub server_rfc1337: bool,
     /// The TIME_WAIT socket seen with sock_diag before the event (`ss` line;
     /// empty when the close left none: `linger0`).
     pub time_wait_before: String,
@@ -62,6 +60,47 @@ pub struct Observation {
     /// When the observation ended (capture clock); what the trace saw later is
     /// the lab's teardown and is left out.
     pub ended_ns: u64,
+}
+
+/// What the state trace saw of the case's own sockets, or why it saw nothing.
+pub(crate) struct Traced {
+    pub states: Vec<StateChange>,
+    pub resets: Vec<Reset>,
+    pub unavailable: Option<String>,
+}
+
+impl Traced {
+    /// The case's own changes and resets up to `ended_ns` (later ones are the
+    /// lab's teardown), and the trace's losses as the reason it is incomplete.
+    pub fn read(log: Result<TraceLog, TraceError>, ended_ns: u64) -> Traced {
+        match log {
+            Ok(log) => Traced {
+                states: log
+                    .own_changes()
+                    .filter(|c| c.at_ns <= ended_ns)
+                    .cloned()
+                    .collect(),
+                resets: log
+                    .resets
+                    .iter()
+                    .filter(|r| r.at_ns <= ended_ns)
+                    .filter(|r| r.owner == Owner::Own || r.side.is_some())
+                    .cloned()
+                    .collect(),
+                unavailable: (log.lost_events > 0).then(|| {
+                    format!(
+                        "the trace lost {} events (ring buffer full)",
+                        log.lost_events
+                    )
+                }),
+            },
+            Err(e) => Traced {
+                states: Vec::new(),
+                resets: Vec::new(),
+                unavailable: Some(e.to_string()),
+            },
+        }
+    }
 }
 
 /// How old TIME_WAIT must be when the event hits it for its timer to be
@@ -93,6 +132,7 @@ impl Observation {
             event_index: first.syn2(&segments),
             segments,
             frames: vec![],
+            captured_on: "syn-srv0 in the server namespace".into(),
             first,
             closing: Closing::SERVER_FIN,
             forced_isn: None,
@@ -100,8 +140,6 @@ impl Observation {
             connect: None,
             bind: None,
             peer_notes: vec![],
-            server_ts_on: true,
-            server_rfc1337: false,
             time_wait_before: String::new(),
             time_wait_after: false,
             timer_before: None,

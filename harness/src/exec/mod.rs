@@ -11,11 +11,12 @@ use tokio::time::Instant;
 
 use crate::error::RunError;
 use crate::event::{Event, Mark};
-use crate::evidence::{Closing, FirstConnection, Observation, TimerReading};
-use crate::lab::Lab;
+use crate::evidence::{Closing, FirstConnection, Observation, TimerReading, Traced};
+use crate::lab::{Lab, Role};
 use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, TcpSock};
+use crate::observe::trace::{SharedTrace, TraceError};
 use crate::peer::{Client, Ends, Played, Server};
 use crate::scenario::{Case, Close};
 use crate::wire::{Side, TcpState};
@@ -23,25 +24,30 @@ use crate::wire::{Side, TcpState};
 use plan::{Step, plan};
 
 /// Run `case` in `lab` until its deadline: every step of its plan, then the
-/// evidence. Trace and judge are the caller's.
+/// evidence, built once: what the steps saw, then (once the lab is gone) what
+/// the state trace saw. The judge is the caller's.
 pub(crate) async fn execute(
     case: &Case,
-    lab: &Lab,
+    lab: Lab,
+    trace: Result<SharedTrace, TraceError>,
     deadline: Instant,
 ) -> Result<Observation, RunError> {
-    let ifindex = lab.server_ifindex;
+    let (ns, name) = lab.topology.capture;
+    let ifindex = lab.ifindex(ns, name).ok_or_else(|| RunError::Unsupported {
+        what: format!("a capture on {name}, which the lab did not make"),
+    })?;
     let capture = lab
-        .server
+        .thread(ns)
         .run(move || async move { Capture::start(ifindex) })
         .await??;
     let ends = Ends {
         case,
-        lab,
-        capture: &capture,
+        capture,
         deadline,
         timeout: case.timeout,
-        server: SocketAddr::new(lab.addrs.server, case.port),
-        client: SocketAddr::new(lab.addrs.client, case.client_port),
+        server: SocketAddr::new(lab.addr(Role::Server), case.port),
+        client: SocketAddr::new(lab.addr(Role::Client), case.client_port),
+        lab,
     };
     let mut run = Run {
         client: Client::open(case, &ends).await?,
@@ -65,7 +71,7 @@ pub(crate) async fn execute(
     for step in plan(case) {
         run.step(step).await?;
     }
-    run.finish(case)
+    run.finish(case, trace)
 }
 
 /// The executor's state between steps: what each step left for the next and
@@ -287,13 +293,42 @@ impl Run<'_> {
         Ok((read(Side::Server).await?, read(Side::Client).await?))
     }
 
-    /// The evidence, once every step has run.
-    fn finish(self, case: &Case) -> Result<Observation, RunError> {
+    /// The evidence, once every step has run. The lab goes first (its
+    /// sockets close on their own threads), then the trace is read: a socket
+    /// of the case whose only event on a namespace thread is its close is
+    /// proved the case's own that way; what it saw after the observation
+    /// ended is left out.
+    fn finish(
+        self,
+        case: &Case,
+        trace: Result<SharedTrace, TraceError>,
+    ) -> Result<Observation, RunError> {
         let first = self.first()?;
-        let segments = self.ends.capture.segments();
-        let (server_before, client_before) = self.before.unwrap_or_default();
-        let (server_after, client_after) = self.after.unwrap_or_default();
-        let played = self.played.unwrap_or_default();
+        let Run {
+            ends,
+            client,
+            server,
+            closing,
+            played,
+            time_wait_before,
+            time_wait_seen_ns,
+            snapshots,
+            before,
+            timer_before,
+            time_wait_after,
+            timer_after,
+            after,
+            ..
+        } = self;
+        let segments = ends.capture.segments();
+        let frames = ends.capture.frames();
+        let captured_on = ends.lab.topology.capture_label();
+        let ended_ns = now_ns();
+        drop((client, server, ends));
+        let traced = Traced::read(trace.and_then(SharedTrace::stop), ended_ns);
+        let (server_before, client_before) = before.unwrap_or_default();
+        let (server_after, client_after) = after.unwrap_or_default();
+        let played = played.unwrap_or_default();
         let event_index = match case.event.mark() {
             Mark::Segment => first.event_segment(&segments),
             Mark::Syn => first.syn2(&segments),
@@ -301,33 +336,29 @@ impl Run<'_> {
         };
         Ok(Observation {
             event_index,
-            frames: self.ends.capture.frames(),
+            frames,
             segments,
+            captured_on,
             first,
-            closing: self.closing,
+            closing,
             forced_isn: played.forced_isn,
             connect_result: played.connect,
             connect: played.errno,
             bind: played.bind,
             peer_notes: played.notes,
-            server_ts_on: case.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
-            // Off unless set: the kernel's default is 0.
-            server_rfc1337: case
-                .sysctl(Side::Server, "net.ipv4.tcp_rfc1337")
-                .is_some_and(|v| v.trim() != "0"),
-            time_wait_before: self.time_wait_before,
-            time_wait_after: self.time_wait_after,
-            timer_before: self.timer_before,
-            timer_after: self.timer_after,
-            time_wait_seen_ns: self.time_wait_seen_ns,
+            time_wait_before,
+            time_wait_after,
+            timer_before,
+            timer_after,
+            time_wait_seen_ns,
             server_counters: counters::delta(&server_before, &server_after),
             client_counters: counters::delta(&client_before, &client_after),
             known_counters: server_after.keys().cloned().collect(),
-            states: Vec::new(),
-            resets: Vec::new(),
-            trace_unavailable: None,
-            snapshots: self.snapshots,
-            ended_ns: now_ns(),
+            states: traced.states,
+            resets: traced.resets,
+            trace_unavailable: traced.unavailable,
+            snapshots,
+            ended_ns,
         })
     }
 }

@@ -71,7 +71,7 @@ impl Outcome {
 pub const ISN_FROM_TIME_WAIT: i64 = 65537;
 
 /// Classify the observation.
-pub fn analyze(obs: &Observation) -> Outcome {
+pub fn analyze(obs: &Observation, settings: &rules::Settings) -> Outcome {
     let segs = &obs.segments;
     let first = &obs.first;
     let mut out = Outcome {
@@ -144,8 +144,8 @@ pub fn analyze(obs: &Observation) -> Outcome {
             rcv_nxt: first.rcv_nxt,
             tsval: e.tsval,
             ts_recent: first.ts_recent,
-            server_ts_on: obs.server_ts_on,
-            rfc1337: obs.server_rfc1337,
+            server_ts_on: settings.timestamps,
+            rfc1337: settings.rfc1337,
         }));
     }
     if server_tw && e.flags.is_pure_syn() {
@@ -154,7 +154,7 @@ pub fn analyze(obs: &Observation) -> Outcome {
             rcv_nxt: first.rcv_nxt,
             tsval: e.tsval,
             ts_recent: first.ts_recent,
-            server_ts_on: obs.server_ts_on,
+            server_ts_on: settings.timestamps,
         };
         let kernel = rules::kernel(&inputs);
         // For a SYN the kernel rule's own words say it best.
@@ -218,7 +218,7 @@ mod tests {
         segs.push(seg(Dir::ToServer, "S", 100, 0, 10));
         segs.push(seg(Dir::ToClient, "S.", 70539, 101, 10));
         segs.push(seg(Dir::ToServer, ".", 101, 70540, 10));
-        let o = analyze(&obs(segs));
+        let o = analyze(&obs(segs), &crate::rules::Settings::default());
         assert_eq!(o.answer, Answer::SynAck);
         assert_eq!((o.client_syns, o.established), (1, true));
         assert_eq!(o.syn2_seq_vs_rcv_nxt, Some(100));
@@ -235,7 +235,7 @@ mod tests {
         segs.push(seg(Dir::ToServer, "S", below, 0, 12));
         segs.push(seg(Dir::ToClient, "S.", 9, below.wrapping_add(1), 12));
         segs.push(seg(Dir::ToServer, ".", below.wrapping_add(1), 10, 12));
-        let o = analyze(&obs(segs));
+        let o = analyze(&obs(segs), &crate::rules::Settings::default());
         assert_eq!(o.answer, Answer::Ack);
         assert_eq!((o.client_syns, o.established), (2, true));
         assert_eq!(o.syn2_seq_vs_rcv_nxt, Some(-1000));
@@ -246,9 +246,12 @@ mod tests {
     fn no_answer_and_rst_answer() {
         let mut segs = first_connection();
         segs.push(seg(Dir::ToServer, "S", 7, 0, 10));
-        assert_eq!(analyze(&obs(segs.clone())).answer, Answer::None);
+        assert_eq!(
+            analyze(&obs(segs.clone()), &crate::rules::Settings::default()).answer,
+            Answer::None
+        );
         segs.push(seg(Dir::ToClient, "R.", 0, 8, 10));
-        let o = analyze(&obs(segs));
+        let o = analyze(&obs(segs), &crate::rules::Settings::default());
         assert_eq!(o.answer, Answer::Rst);
         assert!(!o.established);
     }
@@ -269,16 +272,28 @@ mod tests {
             left_ms,
         };
         o.timer_after = Some(at(60_000 - 20));
-        assert_eq!(analyze(&o).timer_restarted, Some(true));
+        assert_eq!(
+            analyze(&o, &crate::rules::Settings::default()).timer_restarted,
+            Some(true)
+        );
         o.timer_after = Some(at(60_000 - 59));
-        assert_eq!(analyze(&o).timer_restarted, Some(false));
+        assert_eq!(
+            analyze(&o, &crate::rules::Settings::default()).timer_restarted,
+            Some(false)
+        );
         // A jiffy either way does not change the answer.
         o.timer_after = Some(at(60_000 - 59 + 4));
-        assert_eq!(analyze(&o).timer_restarted, Some(false));
+        assert_eq!(
+            analyze(&o, &crate::rules::Settings::default()).timer_restarted,
+            Some(false)
+        );
         // An event 9 ms into TIME_WAIT is too young to tell.
         for s in &mut o.segments[7..] {
             s.at_ns = 10 * ms;
         }
-        assert_eq!(analyze(&o).timer_restarted, None);
+        assert_eq!(
+            analyze(&o, &crate::rules::Settings::default()).timer_restarted,
+            None
+        );
     }
 }

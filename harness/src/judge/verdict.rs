@@ -220,7 +220,7 @@ mod tests {
         segs.push(seg(Dir::ToClient, ".", 5002, 0, 10));
         let mut obs = Observation::for_tests(segs);
         obs.server_counters.insert("TcpExt.PAWSEstab".into(), 1);
-        analyze(&obs)
+        analyze(&obs, &crate::rules::Settings::default())
     }
 
     const KNOWN_618: &[&str] = &["TcpExt.PAWSTimewait", "TcpExt.PAWSEstab"];

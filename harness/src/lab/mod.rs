@@ -1,27 +1,24 @@
-//! The lab: two anonymous network namespaces (server, client), each owned by one
-//! thread, joined by a veth pair, with addresses from the benchmarking ranges
-//! (198.18.0.0/15, 2001:2::/48) and per-namespace `net.*` sysctls. Nothing is
-//! made in the root namespace; dropping the `Lab` frees everything.
+//! The lab: anonymous network namespaces, each owned by one thread, joined by
+//! veth pairs, with addresses from the benchmarking ranges (198.18.0.0/15,
+//! 2001:2::/48) and per-namespace `net.*` sysctls, built from a [`Topology`]
+//! (its shape as data). Nothing is made in the root namespace; dropping the
+//! `Lab` frees everything.
 
+mod keep;
 pub mod netlink;
 pub mod ns;
+mod sysctls;
+pub mod topology;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use sysctl::Sysctl;
+use futures::future::try_join_all;
 
-use crate::wire::{Family, Side};
+use crate::wire::Family;
+pub use keep::KeepNames;
 pub use ns::NsThread;
-
-/// Interface names inside the namespaces (private to each namespace, so fixed names
-/// cannot collide between parallel cases).
-pub const SERVER_IF: &str = "syn-srv0";
-pub const CLIENT_IF: &str = "syn-cli0";
-/// The veth ends' Ethernet addresses: locally administered and fixed, so every
-/// capture shows the same ones (each pair is alone on its own segment).
-pub const SERVER_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x01];
-pub const CLIENT_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x02];
+pub use topology::{CLIENT_IF, Role, SERVER_IF, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -41,18 +38,18 @@ pub enum LabError {
     Io { op: String, source: std::io::Error },
     #[error("sysctl {key}: refused: only net.* sysctls of the harness's own namespaces may be set")]
     SysctlRefused { key: String },
-    #[error("sysctl {key} = {value} in the {side} namespace: {source}{hint}")]
+    #[error("sysctl {key} = {value} in the {ns} namespace: {source}{hint}")]
     Sysctl {
-        side: Side,
+        ns: &'static str,
         key: String,
         value: String,
         source: sysctl::SysctlError,
         /// Why rootless mode may refuse it, when it runs rootless.
         hint: &'static str,
     },
-    #[error("sysctl {key} = {value} in the {side} namespace: the kernel kept {kept:?}")]
+    #[error("sysctl {key} = {value} in the {ns} namespace: the kernel kept {kept:?}")]
     SysctlKept {
-        side: Side,
+        ns: &'static str,
         key: String,
         value: String,
         kept: String,
@@ -64,36 +61,11 @@ pub enum LabError {
         name: String,
         source: netns_rs::Error,
     },
-    #[error("{side} namespace: {source}")]
+    #[error("{ns} namespace: {source}")]
     Link {
-        side: Side,
+        ns: &'static str,
         source: netlink::LinkError,
     },
-}
-
-/// Addresses used by the lab for one address family.
-#[derive(Debug, Clone, Copy)]
-pub struct Addrs {
-    pub server: IpAddr,
-    pub client: IpAddr,
-    pub prefix: u8,
-}
-
-impl Addrs {
-    pub fn for_family(family: Family) -> Addrs {
-        match family {
-            Family::V4 => Addrs {
-                server: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
-                client: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
-                prefix: 24,
-            },
-            Family::V6 => Addrs {
-                server: IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1)),
-                client: IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2)),
-                prefix: 64,
-            },
-        }
-    }
 }
 
 /// How to build a lab.
@@ -111,247 +83,245 @@ pub struct LabSpec {
     pub keep: Option<KeepNames>,
 }
 
-/// Names for `--keep`: `/run/netns/<server>` and `/run/netns/<client>`.
-#[derive(Debug, Clone)]
-pub struct KeepNames {
-    pub server: String,
-    pub client: String,
-}
-
-impl KeepNames {
-    /// Names from a case name: `synlab-` + the case name with every character
-    /// that `ip netns` would not like turned into `-`.
-    pub fn for_case(case_name: &str) -> KeepNames {
-        let mut base: String = case_name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        base.truncate(200);
-        KeepNames {
-            server: format!("synlab-{base}-srv"),
-            client: format!("synlab-{base}-cli"),
+impl LabSpec {
+    /// The lab's shape.
+    pub fn topology(&self) -> Topology {
+        // A raw peer's namespace keeps IPv6 off, so its kernel never answers
+        // (no ICMPv6 unreachable, no neighbour discovery).
+        let mut client = self.client_sysctl.clone();
+        if self.raw_client {
+            for c in ["all", "default"] {
+                client.insert(0, (format!("net.ipv6.conf.{c}.disable_ipv6"), "1".into()));
+            }
         }
-    }
-
-    /// The command that removes them.
-    pub fn remove_command(&self) -> String {
-        format!(
-            "ip netns delete {} && ip netns delete {}",
-            self.server, self.client
+        Topology::veth(
+            self.family,
+            self.server_sysctl.clone(),
+            client,
+            self.raw_client,
         )
     }
 }
 
-/// Make a named namespace (bind-mounted under /run/netns) for `--keep`.
-///
-/// Equivalent to: `ip netns add <name>`.
-fn named_namespace(name: &str) -> Result<std::fs::File, LabError> {
-    if std::path::Path::new("/run/netns").join(name).exists() {
-        return Err(LabError::KeepExists {
-            name: name.to_string(),
-        });
-    }
-    let ns = netns_rs::NetNs::new(name).map_err(|source| LabError::Keep {
-        name: name.to_string(),
-        source,
-    })?;
-    ns.file().try_clone().map_err(|source| LabError::Io {
-        op: format!("open /run/netns/{name}"),
-        source,
-    })
+/// The namespaces of one case, up, linked and addressed as its topology says.
+pub struct Lab {
+    /// One thread per namespace, in the topology's order; dropped in reverse
+    /// (the client goes first, then the server).
+    threads: Vec<NsThread>,
+    pub topology: Topology,
+    /// The interface index of each link end: (namespace, name, index).
+    ifindex: Vec<(usize, &'static str, u32)>,
 }
 
-/// Two namespaces joined by a veth pair, up and addressed.
-pub struct Lab {
-    // Field order is drop order: the client goes first, then the server.
-    pub client: NsThread,
-    pub server: NsThread,
-    pub addrs: Addrs,
-    pub server_ifindex: u32,
-    pub client_ifindex: u32,
-    pub server_mac: [u8; 6],
-    pub client_mac: [u8; 6],
+impl Drop for Lab {
+    fn drop(&mut self) {
+        while let Some(t) = self.threads.pop() {
+            drop(t);
+        }
+    }
 }
 
 impl Lab {
-    /// The namespace thread of one side.
-    pub fn ns(&self, side: Side) -> &NsThread {
-        match side {
-            Side::Server => &self.server,
-            Side::Client => &self.client,
-        }
+    /// The namespace thread that plays `role`.
+    ///
+    /// # Panics
+    /// When the topology has no namespace for `role`: the executor asks only
+    /// for roles its case's topology has.
+    pub fn ns(&self, role: impl Into<Role>) -> &NsThread {
+        let role = role.into();
+        let i = self
+            .topology
+            .ns_of(role)
+            .unwrap_or_else(|| panic!("the lab has no {role:?} namespace"));
+        &self.threads[i]
     }
 
-    /// Build the lab; `deadline` bounds the wait for the links to come up.
+    /// The thread of namespace `ns` (an index into the topology's namespaces).
+    pub fn thread(&self, ns: usize) -> &NsThread {
+        &self.threads[ns]
+    }
+
+    /// The address `role`'s sockets use.
+    pub fn addr(&self, role: impl Into<Role>) -> IpAddr {
+        let role = role.into();
+        self.topology
+            .addr(role)
+            .unwrap_or_else(|| panic!("the lab has no {role:?} address"))
+    }
+
+    /// The index of interface `name` in namespace `ns`.
+    pub fn ifindex(&self, ns: usize, name: &str) -> Option<u32> {
+        self.ifindex
+            .iter()
+            .find(|(n, i, _)| *n == ns && *i == name)
+            .map(|(_, _, index)| *index)
+    }
+
+    /// Every namespace thread's id: whose sockets are the case's own.
+    pub fn owners(&self) -> impl Iterator<Item = libc::pid_t> + '_ {
+        self.threads.iter().map(NsThread::tid)
+    }
+
+    /// Build the lab; `link_timeout` bounds the wait for the links to come up.
     ///
-    /// Three steps, each as parallel as the kernel allows: both namespaces are
-    /// made and get their sysctls and `lo` at once; the server side makes the
-    /// veth pair with its peer directly in the client namespace; both sides
-    /// configure and bring up their end and wait for it at once, woken by the
+    /// Three steps, each as parallel as the kernel allows: every namespace is
+    /// made and gets its sysctls and `lo` at once; each link's first end makes
+    /// the veth pair with its peer directly in the other namespace; every end
+    /// is configured, brought up and waited for at once, woken by the
     /// kernel's notifications rather than by polling.
     pub async fn build(spec: &LabSpec, link_timeout: Duration) -> Result<Lab, LabError> {
-        for (key, _) in spec.server_sysctl.iter().chain(&spec.client_sysctl) {
+        Lab::build_topology(spec.topology(), spec.keep.as_ref(), link_timeout).await
+    }
+
+    async fn build_topology(
+        topology: Topology,
+        keep: Option<&KeepNames>,
+        link_timeout: Duration,
+    ) -> Result<Lab, LabError> {
+        for (key, _) in topology.namespaces.iter().flat_map(|n| &n.sysctls) {
             if !key.starts_with("net.") {
                 return Err(LabError::SysctlRefused { key: key.clone() });
             }
         }
-        let (server, client) = match &spec.keep {
-            None => NsThread::spawn_pair("server", "client")?,
-            Some(names) => (
-                NsThread::spawn_in("server", named_namespace(&names.server)?)?,
-                NsThread::spawn_in("client", named_namespace(&names.client)?)?,
-            ),
+        let labels: Vec<&'static str> = topology.namespaces.iter().map(|n| n.label).collect();
+        let threads = match keep {
+            None => NsThread::spawn_many(&labels)?,
+            Some(names) => labels
+                .iter()
+                .map(|&label| NsThread::spawn_in(label, keep::named_namespace(&names.of(label))?))
+                .collect::<Result<Vec<_>, LabError>>()?,
         };
-        same_cpu(&server, &client);
-        let addrs = Addrs::for_family(spec.family);
+        same_cpu(&threads);
         let deadline = tokio::time::Instant::now() + link_timeout;
+        let v6 = topology.family == Family::V6;
 
         // IPv6: no duplicate address detection in our own namespaces, so the
         // link-local address is ready as soon as addrconf sees the carrier.
         // Set before the veth exists (a device copies conf.default when it
         // registers); the scenario's own sysctls come after and may override.
-        let lab_sysctls: Vec<(String, String)> = match spec.family {
-            Family::V4 => vec![],
-            Family::V6 => ["all", "default"]
-                .iter()
-                .map(|c| (format!("net.ipv6.conf.{c}.accept_dad"), "0".to_string()))
-                .collect(),
-        };
-        let with_lab = |own: &[(String, String)], extra: &[(String, String)]| {
-            lab_sysctls
-                .iter()
-                .chain(extra)
-                .chain(own)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        // A raw peer's namespace keeps IPv6 off, so its kernel never answers
-        // (no ICMPv6 unreachable, no neighbour discovery).
-        let raw_extra: Vec<(String, String)> = if spec.raw_client {
+        let lab_sysctls: Vec<(String, String)> = if v6 {
             ["all", "default"]
                 .iter()
-                .map(|c| (format!("net.ipv6.conf.{c}.disable_ipv6"), "1".to_string()))
+                .map(|c| (format!("net.ipv6.conf.{c}.accept_dad"), "0".to_string()))
                 .collect()
         } else {
             vec![]
         };
 
-        // Step 1, both sides at once: sysctls, `lo` up.
-        let prepare = |side: Side, sysctls: Vec<(String, String)>| {
-            move || async move {
-                apply_sysctls(side, &sysctls)?;
-                let wrap = |source| LabError::Link { side, source };
-                let h = netlink::connect().await.map_err(wrap)?;
-                netlink::set_lo_up(&h).await.map_err(wrap)?;
-                Ok::<_, LabError>(())
+        // Step 1, every namespace at once: sysctls, `lo` up.
+        try_join_all(topology.namespaces.iter().zip(&threads).map(|(n, t)| {
+            let sysctls: Vec<(String, String)> =
+                lab_sysctls.iter().chain(&n.sysctls).cloned().collect();
+            let ns = n.label;
+            async move {
+                t.run(move || async move {
+                    sysctls::apply(ns, &sysctls)?;
+                    let wrap = |source| LabError::Link { ns, source };
+                    let h = netlink::connect().await.map_err(wrap)?;
+                    netlink::set_lo_up(&h).await.map_err(wrap)?;
+                    Ok::<_, LabError>(())
+                })
+                .await?
             }
-        };
-        let (s, c) = tokio::join!(
-            server.run(prepare(Side::Server, with_lab(&spec.server_sysctl, &[]))),
-            client.run(prepare(
-                Side::Client,
-                with_lab(&spec.client_sysctl, &raw_extra)
-            )),
-        );
-        s??;
-        c??;
+        }))
+        .await?;
 
-        // Step 2, server side: the pair, its peer made in the client namespace.
-        let client_ns_fd = client.ns_fd();
-        let raw = spec.raw_client;
-        let (server_ip, client_ip, prefix) = (addrs.server, addrs.client, addrs.prefix);
-        let server_ifindex = server
-            .run(move || async move {
-                let side = Side::Server;
-                let wrap = |source| LabError::Link { side, source };
-                let h = netlink::connect().await.map_err(wrap)?;
-                netlink::create_veth_pair(
-                    &h,
-                    SERVER_IF,
-                    SERVER_MAC,
-                    CLIENT_IF,
-                    CLIENT_MAC,
-                    client_ns_fd,
-                )
-                .await
-                .map_err(wrap)?;
-                let index = netlink::link_index(&h, SERVER_IF).await.map_err(wrap)?;
-                netlink::add_address(&h, index, server_ip, prefix)
-                    .await
-                    .map_err(wrap)?;
-                if raw {
-                    netlink::add_neighbour(&h, index, client_ip, CLIENT_MAC)
-                        .await
-                        .map_err(wrap)?;
-                }
-                Ok::<_, LabError>(index)
-            })
-            .await??;
+        // Step 2, each link's first end: the pair, its peer made in the other
+        // namespace, the first end's address and neighbour.
+        let made = try_join_all(topology.links.iter().map(|link| {
+            let (a, b) = (link.a.clone(), link.b.clone());
+            let peer_fd = threads[b.ns].ns_fd();
+            let ns = topology.namespaces[a.ns].label;
+            let thread = &threads[a.ns];
+            async move {
+                thread
+                    .run(move || async move {
+                        let wrap = |source| LabError::Link { ns, source };
+                        let h = netlink::connect().await.map_err(wrap)?;
+                        netlink::create_veth_pair(&h, a.name, a.mac, b.name, b.mac, peer_fd)
+                            .await
+                            .map_err(wrap)?;
+                        let index = netlink::link_index(&h, a.name).await.map_err(wrap)?;
+                        configure(&h, index, &a).await.map_err(wrap)?;
+                        Ok::<_, LabError>((a.ns, a.name, index))
+                    })
+                    .await?
+            }
+        }))
+        .await?;
 
-        // Step 3, both sides at once: address, up, and the wait for the carrier
-        // (and for IPv6 link-local addresses, which neighbour discovery needs).
-        let v6 = spec.family == Family::V6;
-        let client_addr = (!raw).then_some(client_ip);
-        let client_v6 = v6 && !raw;
-        let server_up = server.run(move || async move {
-            let side = Side::Server;
-            let wrap = |source| LabError::Link { side, source };
-            let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
-            netlink::set_up(&h, server_ifindex).await.map_err(wrap)?;
-            netlink::wait_oper_up(&h, &mut events, server_ifindex, deadline)
-                .await
-                .map_err(wrap)?;
-            if v6 {
-                netlink::wait_ipv6_ready(&h, &mut events, server_ifindex, deadline)
-                    .await
-                    .map_err(wrap)?;
+        // Step 3, every end at once: the second end's address, up, and the
+        // wait for the carrier (and for IPv6 link-local addresses, which
+        // neighbour discovery needs; a raw peer's end has IPv6 off).
+        let ends = topology
+            .links
+            .iter()
+            .flat_map(|l| [(&l.a, true), (&l.b, false)]);
+        let up = try_join_all(ends.map(|(end, first)| {
+            let end = end.clone();
+            let ns = topology.namespaces[end.ns].label;
+            let thread = &threads[end.ns];
+            let index = first
+                .then(|| {
+                    made.iter()
+                        .find(|(n, name, _)| *n == end.ns && *name == end.name)
+                })
+                .flatten()
+                .map(|m| m.2);
+            let wait_v6 = v6 && end.addr.is_some();
+            async move {
+                thread
+                    .run(move || async move {
+                        let wrap = |source| LabError::Link { ns, source };
+                        let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
+                        let index = match index {
+                            Some(i) => i,
+                            None => {
+                                let i = netlink::link_index(&h, end.name).await.map_err(wrap)?;
+                                configure(&h, i, &end).await.map_err(wrap)?;
+                                i
+                            }
+                        };
+                        netlink::set_up(&h, index).await.map_err(wrap)?;
+                        netlink::wait_oper_up(&h, &mut events, index, deadline)
+                            .await
+                            .map_err(wrap)?;
+                        if wait_v6 {
+                            netlink::wait_ipv6_ready(&h, &mut events, index, deadline)
+                                .await
+                                .map_err(wrap)?;
+                        }
+                        Ok::<_, LabError>((end.ns, end.name, index))
+                    })
+                    .await?
             }
-            Ok::<_, LabError>(())
-        });
-        let client_up = client.run(move || async move {
-            let side = Side::Client;
-            let wrap = |source| LabError::Link { side, source };
-            let (h, mut events) = netlink::connect_watching().await.map_err(wrap)?;
-            let index = netlink::link_index(&h, CLIENT_IF).await.map_err(wrap)?;
-            if let Some(addr) = client_addr {
-                netlink::add_address(&h, index, addr, prefix)
-                    .await
-                    .map_err(wrap)?;
-            }
-            netlink::set_up(&h, index).await.map_err(wrap)?;
-            netlink::wait_oper_up(&h, &mut events, index, deadline)
-                .await
-                .map_err(wrap)?;
-            if client_v6 {
-                netlink::wait_ipv6_ready(&h, &mut events, index, deadline)
-                    .await
-                    .map_err(wrap)?;
-            }
-            Ok::<_, LabError>(index)
-        });
-        let (s, c) = tokio::join!(server_up, client_up);
-        s??;
-        let client_ifindex = c??;
+        }))
+        .await?;
 
         Ok(Lab {
-            client,
-            server,
-            addrs,
-            server_ifindex,
-            client_ifindex,
-            server_mac: SERVER_MAC,
-            client_mac: CLIENT_MAC,
+            threads,
+            topology,
+            ifindex: up,
         })
     }
 }
 
-/// Pin both namespace threads to the CPU the caller is on. A veth hands each
+/// An end's address and neighbour entry.
+async fn configure(
+    h: &rtnetlink::Handle,
+    index: u32,
+    end: &topology::End,
+) -> Result<(), netlink::LinkError> {
+    if let Some((addr, prefix)) = end.addr {
+        netlink::add_address(h, index, addr, prefix).await?;
+    }
+    if let Some((addr, mac)) = end.neighbour {
+        netlink::add_neighbour(h, index, addr, mac).await?;
+    }
+    Ok(())
+}
+
+/// Pin every namespace thread of the lab to the CPU the caller is on. A veth hands each
 /// frame to the receiving CPU's backlog (`netif_rx()`), one queue per CPU:
 /// frames two sides send from different CPUs can overtake each other (seen in
 /// 2-vCPU guests: a client's ACK of the server's FIN arriving after the
@@ -359,52 +329,16 @@ impl Lab {
 /// everything the case's sockets send, in task or softirq context, is
 /// processed in the order it was sent. Best effort: unpinned, order is almost
 /// always kept.
-fn same_cpu(server: &NsThread, client: &NsThread) {
+fn same_cpu(threads: &[NsThread]) {
     use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
     let Ok(cpu) = sched_getcpu() else { return };
     let mut set = CpuSet::new();
     if set.set(cpu).is_err() {
         return;
     }
-    for tid in [server.tid(), client.tid()] {
+    for tid in threads.iter().map(NsThread::tid) {
         let _ = sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
     }
-}
-
-/// Write `net.*` sysctls of the calling thread's namespace and read them back.
-///
-/// Equivalent to: `ip netns exec <ns> sysctl -w key=value`. No guard is needed to
-/// undo them: they live and die with the anonymous namespace.
-fn apply_sysctls(side: Side, list: &[(String, String)]) -> Result<(), LabError> {
-    for (key, value) in list {
-        if !key.starts_with("net.") {
-            return Err(LabError::SysctlRefused { key: key.clone() });
-        }
-        let err = |hint: &'static str| {
-            move |source| LabError::Sysctl {
-                side,
-                key: key.clone(),
-                value: value.clone(),
-                source,
-                hint,
-            }
-        };
-        let hint = crate::rootless::sysctl_hint();
-        let ctl = sysctl::Ctl::new(key).map_err(err(hint))?;
-        ctl.set_value_string(value).map_err(err(hint))?;
-        let read = ctl.value_string().map_err(err(""))?;
-        // Multi-value sysctls read back tab-separated (ip_local_port_range).
-        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-        if words(&read) != words(value) {
-            return Err(LabError::SysctlKept {
-                side,
-                key: key.clone(),
-                value: value.clone(),
-                kept: read,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Check that this process may make network namespaces, by making one.

@@ -45,20 +45,22 @@ impl NsThread {
         Self::start(label, Some(ns))
     }
 
-    /// Start two threads, each in a fresh anonymous namespace, at once: the
-    /// kernel makes the two namespaces in parallel.
+    /// Start one thread per label, each in a fresh anonymous namespace, at
+    /// once: the kernel makes the namespaces in parallel.
     ///
-    /// Equivalent to: `unshare --net` twice, side by side.
-    pub fn spawn_pair(
-        first: &'static str,
-        second: &'static str,
-    ) -> Result<(NsThread, NsThread), LabError> {
-        let a = Starting::launch(first, None)?;
-        let b = Starting::launch(second, None);
-        // Both are waited for (a failed one is joined) before any error returns.
-        let a = a.finish();
-        let b = b.and_then(Starting::finish);
-        Ok((a?, b?))
+    /// Equivalent to: `unshare --net`, once per label, side by side.
+    pub fn spawn_many(labels: &[&'static str]) -> Result<Vec<NsThread>, LabError> {
+        let starting: Vec<_> = labels
+            .iter()
+            .map(|&label| Starting::launch(label, None))
+            .collect();
+        // Every launched thread is waited for (a failed one is joined) before
+        // any error returns.
+        let finished: Vec<_> = starting
+            .into_iter()
+            .map(|s| s.and_then(Starting::finish))
+            .collect();
+        finished.into_iter().collect()
     }
 
     fn start(label: &'static str, ns: Option<File>) -> Result<NsThread, LabError> {

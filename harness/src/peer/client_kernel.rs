@@ -48,8 +48,7 @@ impl KernelClient {
         let client_first =
             (ends.case.closes_first == Side::Client).then_some(ends.case.close == Close::Linger0);
         let finished = ends
-            .lab
-            .client
+            .client_ns()
             .run(move || async move {
                 let first = kernel::first_connection(local, remote, bind, client_first);
                 match timeout_at(deadline, first).await {
@@ -85,8 +84,7 @@ impl KernelClient {
         }
         let (local, remote) = (ends.client, ends.server);
         let gone = ends
-            .lab
-            .client
+            .client_ns()
             .poll(ends.deadline, move || {
                 Ok(diag::lookup(local, remote)?.is_none().then_some(()))
             })
@@ -166,7 +164,7 @@ impl KernelClient {
     ) -> Result<Played, RunError> {
         let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
         let (tx, rx) = oneshot::channel();
-        ends.lab.client.spawn_task(move || async move {
+        ends.client_ns().spawn_task(move || async move {
             match timeout_at(deadline, kernel::connect_from(local, remote, bind, isn)).await {
                 Ok(Ok(stream)) => {
                     let _ = tx.send(Ok(()));

@@ -10,7 +10,7 @@ use crate::error::RunError;
 use crate::event::segment::Segment;
 use crate::event::syn::Syn;
 use crate::evidence::FirstConnection;
-use crate::lab::{CLIENT_MAC, SERVER_MAC};
+use crate::lab::Role;
 use crate::scenario::Case;
 use crate::wire::Side;
 
@@ -22,7 +22,8 @@ pub(crate) struct RawClient {
 fn run_error(ends: &Ends<'_>, e: raw::RawError) -> RunError {
     match e {
         raw::RawError::Timeout { what, seen } => ends.timeout(&what, seen),
-        other => RunError::Raw(other),
+        raw::RawError::Io { op, source } => RunError::RawIo { op, source },
+        raw::RawError::Build(e) => RunError::RawFrame(e),
     }
 }
 
@@ -40,28 +41,41 @@ fn time_wait(first: &FirstConnection) -> TimeWait {
 impl RawClient {
     /// Open the peer's socket on the client namespace's thread.
     pub async fn open(case: &Case, ends: &Ends<'_>) -> Result<RawClient, RunError> {
+        // The raw peer writes on the client's link end, to the end across it.
+        let topology = &ends.lab.topology;
+        let end = topology.end_of(Role::Client);
+        let peer = end.and_then(|e| topology.peer_of(e));
+        let (Some(end), Some(peer)) = (end, peer) else {
+            return Err(RunError::Unsupported {
+                what: "a raw client without a link of its own".into(),
+            });
+        };
+        let ifindex = ends
+            .lab
+            .ifindex(end.ns, end.name)
+            .ok_or(RunError::Unsupported {
+                what: format!("the raw client's interface {} was not made", end.name),
+            })?;
         let ep = Endpoints {
-            ifindex: ends.lab.client_ifindex,
-            client_mac: CLIENT_MAC,
-            server_mac: SERVER_MAC,
+            ifindex,
+            client_mac: end.mac,
+            server_mac: peer.mac,
             client: ends.client,
             server: ends.server,
             offer_ts: case.sysctl_on(Side::Client, "net.ipv4.tcp_timestamps"),
         };
         let opened = ends
-            .lab
-            .client
+            .client_ns()
             .run(move || async move { RawPeer::open(ep) })
             .await?;
         Ok(RawClient {
-            peer: Arc::new(opened.map_err(RunError::Raw)?),
+            peer: Arc::new(opened.map_err(|e| run_error(ends, e))?),
         })
     }
 
     pub async fn first_connection(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
-        ends.lab
-            .client
+        ends.client_ns()
             .run(move || async move { raw::first_connection(&p, &c, deadline).await })
             .await?
             .map_err(|e| run_error(ends, e))
@@ -77,8 +91,7 @@ impl RawClient {
         let tw = time_wait(first);
         let (exprs, steps) = ((syn.seq.value, syn.tsval.value), syn.then.clone());
         let notes = ends
-            .lab
-            .client
+            .client_ns()
             .run(move || async move { raw::second_syn(&p, &c, tw, exprs, &steps, deadline).await })
             .await?
             .map_err(|e| run_error(ends, e))?;
@@ -97,8 +110,7 @@ impl RawClient {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
         let (tw, tx) = (time_wait(first), tx.clone());
         let notes = ends
-            .lab
-            .client
+            .client_ns()
             .run(move || async move { raw::segment(&p, &c, tw, &tx, deadline).await })
             .await?
             .map_err(|e| run_error(ends, e))?;
@@ -112,8 +124,7 @@ impl RawClient {
     /// peer itself: a fence makes sure it, and any answer, is captured.
     pub async fn settle(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
         let (p, c, deadline) = (Arc::clone(&self.peer), ends.capture.clone(), ends.deadline);
-        ends.lab
-            .client
+        ends.client_ns()
             .run(move || async move { raw::fence(&p, &c, deadline).await })
             .await?
             .map_err(|e| run_error(ends, e))

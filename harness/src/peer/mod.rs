@@ -20,7 +20,7 @@ use crate::event::reconnect::Reconnect;
 use crate::event::segment;
 use crate::event::syn::Syn;
 use crate::evidence::FirstConnection;
-use crate::lab::Lab;
+use crate::lab::{Lab, NsThread, Role};
 use crate::observe::capture::Capture;
 use crate::scenario::{Case, ClientKind};
 use crate::wire::{Segment, Seq};
@@ -29,12 +29,12 @@ pub(crate) use client_kernel::KernelClient;
 pub(crate) use client_raw::RawClient;
 pub(crate) use server::Server;
 
-/// What every step works with: the lab, the capture on the server's veth, the
-/// case's deadline and the addresses of both ends.
+/// What every step works with: the lab (owned: it goes when the evidence is
+/// complete), the capture, the case's deadline and the addresses of both ends.
 pub(crate) struct Ends<'a> {
     pub case: &'a Case,
-    pub lab: &'a Lab,
-    pub capture: &'a Capture,
+    pub lab: Lab,
+    pub capture: Capture,
     pub deadline: Instant,
     /// The case's whole time budget, for timeout messages.
     pub timeout: Duration,
@@ -43,6 +43,16 @@ pub(crate) struct Ends<'a> {
 }
 
 impl Ends<'_> {
+    /// The server's namespace thread.
+    pub fn server_ns(&self) -> &NsThread {
+        self.lab.ns(Role::Server)
+    }
+
+    /// The client's namespace thread.
+    pub fn client_ns(&self) -> &NsThread {
+        self.lab.ns(Role::Client)
+    }
+
     /// The error for a wait that reached the deadline, with what was captured.
     pub fn timeout(&self, what: &str, seen: Vec<Segment>) -> RunError {
         RunError::Timeout {

@@ -27,8 +27,7 @@ impl Server {
             None => (ends.server, Options::Reuseaddr),
         };
         let (tx, rx) = oneshot::channel();
-        ends.lab
-            .server
+        ends.server_ns()
             .run(move || async move {
                 let listener = kernel::listen(addr, options.reuseaddr(), options.reuseport())?;
                 tokio::task::spawn_local(kernel::serve(listener, mode, rx));
@@ -56,8 +55,7 @@ impl Server {
         let addr = wildcard(ends.server);
         let options = event.options;
         let result = ends
-            .lab
-            .server
+            .server_ns()
             .run(move || async move {
                 let listener = kernel::listen(addr, options.reuseaddr(), options.reuseport())?;
                 let (_keep, rx) = oneshot::channel();

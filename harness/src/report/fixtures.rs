@@ -82,7 +82,8 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
     let src = format!(
         "description = '''{description}'''\nkernel_ref = \"tcp_timewait_state_process() <in> minisocks\"\n\
          [connection]\nport = 8888\nclient_port = 12345\n\
-         [expect]\nanswer = \"ack\"\nclient_syns = 2\ncounters = {{ \"TcpExt.PAWSTimewait\" = 0 }}\n"
+         [expect]\nanswer = \"ack\"\nclient_syns = 2\ncounters = {{ \"TcpExt.PAWSTimewait\" = 0 }}\n\
+         [server]\nsysctl = {{ \"net.ipv4.tcp_timestamps\" = 0 }}\n"
     );
     let scenario =
         scenario::parse_str(Path::new("/scenarios/timewait/synthetic.toml"), &src).expect("parse");
@@ -92,7 +93,6 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
     server_counters.insert("IpExt.InOctets".into(), 400);
     let obs = Observation {
         peer_notes: vec!["sent <RST> & stopped".into()],
-        server_ts_on: false,
         time_wait_before: "TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345".into(),
         server_counters,
         ..Observation::for_tests(segments)
@@ -102,7 +102,7 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
 
 /// `case` judged on `obs`, as `run_case` would (kernel `6.18.0-test`, 77 ms).
 pub fn judged(case: scenario::Case, obs: Observation) -> CaseRun {
-    let outcome = judge::analyze(&obs);
+    let outcome = judge::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(&case, &outcome, &obs.known_counters, "6.18.0-test");
     let folklore = judge::folklore(&case, &outcome, &obs.known_counters, "6.18.0-test");
     CaseRun {

@@ -268,7 +268,7 @@ mod tests {
             lines[..3],
             [
                 "== timewait::synthetic::default  (/scenarios/timewait/synthetic.toml)",
-                "   kernel 6.18.0-test, kernel client, ipv4, server defaults, client defaults",
+                "   kernel 6.18.0-test, kernel client, ipv4, server net.ipv4.tcp_timestamps=0, client defaults",
                 "   TIME_WAIT on the server: TIME-WAIT 198.18.0.1:8888 198.18.0.2:12345; \
                  rcv_nxt = client ISN+2, ts_recent = none (timestamps not negotiated)",
             ]

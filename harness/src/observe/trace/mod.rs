@@ -93,7 +93,7 @@ mod testnet;
 pub use error::TraceError;
 pub use hub::prepare_shared;
 #[cfg(test)]
-pub use log::{Context, TraceLog};
-pub use log::{Owner, Reset, ResetDirection, Side, StateChange, kernel_name};
+pub use log::Context;
+pub use log::{Owner, Reset, ResetDirection, Side, StateChange, TraceLog, kernel_name};
 pub use shared::SharedTrace;
 pub use spec::TraceSpec;
