@@ -36,7 +36,7 @@ mod wire;
 pub use error::RunError;
 pub use evidence::{FirstConnection, Observation};
 pub use judge::{Check, ClaimVerdict, Outcome, Status, Unchecked, Verdict};
-pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
+pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, Shape, probe_privilege};
 pub use rules::{Inputs, Prediction};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};
 pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};

@@ -2,7 +2,7 @@
 //! its steps, judge the evidence, tear down. [`run_cases`] is the one entry the
 //! CLI, the bench and the test runner share.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -126,6 +126,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
             client_sysctl: client_sysctls(case),
             raw_client: case.client_kind == ClientKind::Raw,
             keep: keep.clone(),
+            shape: case.topology,
         },
         case.timeout,
     )
@@ -194,6 +195,7 @@ fn trace_scope() -> Vec<IpAddr> {
             let (server, client, _) = veth_addrs(f);
             [server, client]
         })
+        .chain([Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()])
         .collect()
 }
 

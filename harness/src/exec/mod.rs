@@ -36,16 +36,18 @@ pub(crate) async fn execute(
     let ifindex = lab.ifindex(ns, name).ok_or_else(|| RunError::Unsupported {
         what: format!("a capture on {name}, which the lab did not make"),
     })?;
+    let server = SocketAddr::new(lab.addr(Role::Server), case.port);
+    let outgoing_only = lab.topology.capture_sees_both_copies();
     let capture = lab
         .thread(ns)
-        .run(move || async move { Capture::start(ifindex) })
+        .run(move || async move { Capture::start(ifindex, server, outgoing_only) })
         .await??;
     let ends = Ends {
         case,
         capture,
         deadline,
         timeout: case.timeout,
-        server: SocketAddr::new(lab.addr(Role::Server), case.port),
+        server,
         client: SocketAddr::new(lab.addr(Role::Client), case.client_port),
         lab,
     };

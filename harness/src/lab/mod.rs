@@ -18,7 +18,7 @@ use futures::future::try_join_all;
 use crate::wire::Family;
 pub use keep::KeepNames;
 pub use ns::NsThread;
-pub use topology::{CLIENT_IF, Role, SERVER_IF, Topology};
+pub use topology::{CLIENT_IF, Role, SERVER_IF, Shape, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -81,11 +81,21 @@ pub struct LabSpec {
     /// Keep the namespaces for inspection under these names (`ip netns`), instead
     /// of anonymous ones that vanish with the run.
     pub keep: Option<KeepNames>,
+    pub shape: Shape,
 }
 
 impl LabSpec {
     /// The lab's shape.
     pub fn topology(&self) -> Topology {
+        if self.shape == Shape::Loopback {
+            let mut both = self.server_sysctl.clone();
+            for kv in &self.client_sysctl {
+                if !both.iter().any(|(k, _)| *k == kv.0) {
+                    both.push(kv.clone());
+                }
+            }
+            return Topology::loopback(self.family, both);
+        }
         // A raw peer's namespace keeps IPv6 off, so its kernel never answers
         // (no ICMPv6 unreachable, no neighbour discovery).
         let mut client = self.client_sysctl.clone();
@@ -298,10 +308,13 @@ impl Lab {
         }))
         .await?;
 
+        // `lo` is index 1 in every namespace (`LOOPBACK_IFINDEX`).
+        let mut ifindex = up;
+        ifindex.extend((0..threads.len()).map(|ns| (ns, "lo", 1)));
         Ok(Lab {
             threads,
             topology,
-            ifindex: up,
+            ifindex,
         })
     }
 }

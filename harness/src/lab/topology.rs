@@ -19,6 +19,24 @@ pub const CLIENT_IF: &str = "syn-cli0";
 pub const SERVER_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x01];
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0x53, 0x59, 0x4e, 0x00, 0x02];
 
+/// The lab's shape as a scenario names it (`[topology] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Two namespaces joined by a veth pair (the default).
+    Veth,
+    /// Client and server in one namespace, over `lo` (127.0.0.1 / ::1).
+    Loopback,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Veth => "veth",
+            Shape::Loopback => "loopback",
+        }
+    }
+}
+
 /// What a namespace is for in the experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -142,6 +160,34 @@ impl Topology {
             addrs: vec![(Role::Server, server), (Role::Client, client)],
             capture: (0, SERVER_IF),
         }
+    }
+
+    /// Client and server sockets in one namespace, over `lo`: its addresses
+    /// are the loopback ones, so the kernel treats the traffic as loopback
+    /// (`tcp_tw_reuse = 2` in `tcp_twsk_unique()`). `sysctls` are that one
+    /// namespace's (the scenario check refuses a key set differently per side).
+    pub fn loopback(family: Family, sysctls: Vec<(String, String)>) -> Topology {
+        let lo = match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        Topology {
+            family,
+            namespaces: vec![Namespace {
+                label: "lab",
+                roles: vec![Role::Server, Role::Client],
+                sysctls,
+            }],
+            links: vec![],
+            addrs: vec![(Role::Server, lo), (Role::Client, lo)],
+            capture: (0, "lo"),
+        }
+    }
+
+    /// Whether the capture interface shows every frame twice (sent and
+    /// received: `lo`), so only the sent copy is kept.
+    pub fn capture_sees_both_copies(&self) -> bool {
+        self.capture.1 == "lo"
     }
 
     /// The namespace that plays `role`.

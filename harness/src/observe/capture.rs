@@ -1,5 +1,5 @@
-//! Capture every frame on the server's veth with an AF_PACKET socket (what
-//! `tcpdump -i <veth>` sees), independent of the code that sends. Frames keep
+//! Capture every frame on the lab's capture link with an AF_PACKET socket
+//! (what `tcpdump -i <veth>` sees), independent of the code that sends. Frames keep
 //! their kernel timestamp (SO_TIMESTAMPNS) and direction; TCP ones are parsed
 //! into `wire::Segment`s once, here.
 
@@ -52,9 +52,17 @@ pub enum CaptureError {
 impl Capture {
     /// Open the capture on `ifindex` and start reading it on the current thread's
     /// LocalSet. Must be called on the namespace thread that owns the interface.
+    /// A segment's direction is told by `server`, its socket address; on an
+    /// interface that sees each frame twice (`lo`: sent, then received),
+    /// `outgoing_only` keeps the sent copy.
     ///
-    /// Equivalent to: `tcpdump -i <veth> -w -` (in the server namespace).
-    pub fn start(ifindex: u32) -> Result<Capture, CaptureError> {
+    /// Equivalent to: `tcpdump -i <veth> -w -` (in the server namespace), or
+    /// `tcpdump -i lo -Q out`.
+    pub fn start(
+        ifindex: u32,
+        server: std::net::SocketAddr,
+        outgoing_only: bool,
+    ) -> Result<Capture, CaptureError> {
         // Closing an AF_PACKET socket waits for an RCU grace period
         // (`packet_release()`): it is closed on a kernel worker (`handover`).
         let fd = ClosedInKernel::new(open_packet_socket(ifindex)?);
@@ -76,11 +84,11 @@ impl Capture {
                 };
                 loop {
                     match recv_frame(afd.get_ref().as_raw_fd(), &mut buf) {
+                        Ok(Some(frame)) if outgoing_only && !frame.outgoing => {}
                         Ok(Some(frame)) => {
                             let n = {
                                 let mut s = writer.lock().unwrap_or_else(|p| p.into_inner());
-                                if let Some(seg) =
-                                    Segment::parse(&frame.data, frame.at_ns, frame.outgoing)
+                                if let Some(seg) = Segment::parse(&frame.data, frame.at_ns, server)
                                 {
                                     s.segments.push(seg);
                                 }

@@ -16,6 +16,7 @@ pub(crate) struct RawFile {
     pub sysctl: Option<Spanned<Table<Spanned<Value>>>>,
     pub server: Option<Spanned<RawServer>>,
     pub client: Option<Spanned<RawClient>>,
+    pub topology: Option<Spanned<RawTopology>>,
     pub connection: Option<Spanned<RawConnection>>,
     pub listener: Option<Spanned<RawListener>>,
     pub second_syn: Option<Spanned<syn::Raw>>,
@@ -49,6 +50,14 @@ pub struct RawConnection {
     pub family: Option<Spanned<Value>>,
     pub closes_first: Option<Spanned<Value>>,
     pub close: Option<Spanned<Value>>,
+}
+
+/// `[topology]`: the lab's shape (Contract 5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    pub kind: Option<Spanned<Value>>,
+    pub clients: Option<Spanned<Value>>,
 }
 
 /// `[listener]`: the server's listening socket (Contract 5).

@@ -9,6 +9,7 @@ use super::model::{
 use super::parse::Spec;
 use super::setting::{Axis, Sel};
 use crate::event::Around;
+use crate::lab::Shape;
 use crate::wire::Side;
 
 /// The scenario a case belongs to.
@@ -158,6 +159,7 @@ fn axes(spec: &Spec) -> Vec<Axis<'_>> {
     out.extend(Axis::of(&spec.family));
     out.extend(Axis::of(&spec.closes_first));
     out.extend(Axis::of(&spec.close));
+    out.extend(Axis::of(&spec.topology));
     out.extend(spec.listener.as_ref().and_then(Axis::of));
     out.extend(spec.event.axes());
     // Stable: file order decides which of two equal labels is the later one.
@@ -259,6 +261,7 @@ fn build(origin: &Origin<'_>, spec: &Spec, sel: &Sel<'_>, expect: Expect) -> Cas
         server_sysctl: side(&spec.server_sysctl),
         client_sysctl: side(&spec.client_sysctl),
         client_kind: spec.client_kind,
+        topology: spec.topology.pick(sel).value,
         family: spec.family.pick(sel).value,
         closes_first: spec.closes_first.pick(sel).value,
         close: spec.close.pick(sel).value,
@@ -366,6 +369,32 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                     "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\""
                         .to_owned(),
                 )
+            })
+            .collect(),
+    );
+    // One namespace over lo: a kernel client, and one value per sysctl.
+    report(
+        cases
+            .iter()
+            .filter(|c| c.topology == Shape::Loopback)
+            .filter_map(|c| {
+                let at = spec.topology.loc_of(&c.topology);
+                let field = "topology.kind".to_owned();
+                if c.client_kind == ClientKind::Raw {
+                    let why = "a raw client writes frames on its own veth end: kind = \"loopback\" \
+                               has one namespace and no link; use kind = \"kernel\"";
+                    return Some((c, at, field, why.to_owned()));
+                }
+                c.server_sysctl.iter().find_map(|(k, v)| {
+                    let other = c.sysctl(Side::Client, k)?;
+                    (other.trim() != v.trim()).then(|| {
+                        let why = format!(
+                            "client and server share one namespace over lo, but {k} is {v} for \
+                             the server and {other} for the client"
+                        );
+                        (c, at.clone(), field.clone(), why)
+                    })
+                })
             })
             .collect(),
     );

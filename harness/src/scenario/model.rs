@@ -9,6 +9,7 @@ pub use super::setting::MAX_CASES;
 pub use crate::event::Event;
 use crate::event::restart::Options;
 pub use crate::expect::{Expect, Measure};
+use crate::lab::Shape;
 pub use crate::loc::{At, Loc};
 use crate::release::{KernelCond, Release};
 use crate::wire::Side;
@@ -88,6 +89,8 @@ pub struct Case {
     pub server_sysctl: Vec<(String, String)>,
     pub client_sysctl: Vec<(String, String)>,
     pub client_kind: ClientKind,
+    /// The lab's shape (`[topology] kind`).
+    pub topology: Shape,
     pub family: Family,
     /// Whose side ends in TIME_WAIT (`[connection] closes_first`).
     pub closes_first: Side,

@@ -16,10 +16,12 @@ use super::model::{At, ClientKind, Close, Expect, Family, Loc};
 use super::raw::{Table, Value};
 use super::setting::Setting;
 use super::value::{
-    check_sysctl_key, close_value, closes_first_value, family_value, port_value, sysctl_value,
+    check_sysctl_key, close_value, closes_first_value, family_value, port_value, shape_value,
+    sysctl_value,
 };
 use crate::event::restart::{Options, options_value};
 use crate::event::{self, reconnect, restart, segment, syn};
+use crate::lab::Shape;
 use crate::release::KernelCond;
 use crate::wire::Side;
 
@@ -44,6 +46,8 @@ pub(crate) struct Spec {
     pub family: Setting<Family>,
     pub closes_first: Setting<Side>,
     pub close: Setting<Close>,
+    /// `[topology] kind`.
+    pub topology: Setting<Shape>,
     /// `[listener] options`: the first listener's, on the wildcard address;
     /// without a `[listener]` table, synlab's own listener on the server's
     /// address (what every scenario before Contract 5 measured).
@@ -197,6 +201,26 @@ impl Checker<'_> {
             &file_start,
         );
 
+        let (kind, clients) = match raw.topology.map(Spanned::into_inner) {
+            Some(t) => (t.kind, t.clients),
+            None => (None, None),
+        };
+        let topology = self.setting_or(
+            kind,
+            "topology.kind",
+            "topology",
+            shape_value,
+            (Shape::Veth, "veth"),
+            &file_start,
+        );
+        if let Some(c) = clients {
+            self.error(
+                &c.span(),
+                "topology.clients",
+                "several clients need kind = \"nat\", which this synlab does not build yet",
+            );
+        }
+
         let (listener, restart) = match raw.listener {
             Some(l) => {
                 let loc = self.loc(&l.span());
@@ -280,6 +304,7 @@ impl Checker<'_> {
             family,
             closes_first,
             close,
+            topology,
             listener,
             event,
             kernel,

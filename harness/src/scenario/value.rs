@@ -3,6 +3,7 @@
 
 use super::model::{Close, Family};
 use super::raw::Scalar;
+use crate::lab::Shape;
 use crate::mib;
 use crate::wire::Side;
 
@@ -120,6 +121,10 @@ pub(crate) fn family_value(v: &Scalar) -> Result<(Family, String), String> {
 
 pub(crate) fn closes_first_value(v: &Scalar) -> Result<(Side, String), String> {
     v.one_of(&[("server", Side::Server), ("client", Side::Client)])
+}
+
+pub(crate) fn shape_value(v: &Scalar) -> Result<(Shape, String), String> {
+    v.one_of(&[("veth", Shape::Veth), ("loopback", Shape::Loopback)])
 }
 
 pub(crate) fn close_value(v: &Scalar) -> Result<(Close, String), String> {

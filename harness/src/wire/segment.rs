@@ -16,16 +16,9 @@ use super::seq::{Seq, TsVal};
 pub struct Frame {
     /// Capture time in nanoseconds (CLOCK_REALTIME from SO_TIMESTAMPNS).
     pub at_ns: u64,
-    /// Sent by the interface the capture listens on (the server's veth).
+    /// Sent by the interface the capture listens on (`PACKET_OUTGOING`).
     pub outgoing: bool,
     pub data: Vec<u8>,
-}
-
-impl Frame {
-    /// The TCP segment in the frame, if it holds one.
-    pub fn segment(&self) -> Option<Segment> {
-        Segment::parse(&self.data, self.at_ns, self.outgoing)
-    }
 }
 
 /// A segment that cannot be written as a frame.
@@ -142,8 +135,10 @@ pub struct Segment {
 
 impl Segment {
     /// Parse an Ethernet frame; `None` for anything that is not TCP over IPv4/IPv6
-    /// (ARP, neighbour discovery, ...) or is malformed.
-    pub fn parse(frame: &[u8], at_ns: u64, outgoing: bool) -> Option<Segment> {
+    /// (ARP, neighbour discovery, ...) or is malformed. A segment from
+    /// `server` goes to the client, any other to the server, wherever it was
+    /// captured.
+    pub fn parse(frame: &[u8], at_ns: u64, server: SocketAddr) -> Option<Segment> {
         let packet = SlicedPacket::from_ethernet(frame).ok()?;
         let (src_ip, dst_ip): (IpAddr, IpAddr) = match packet.net? {
             NetSlice::Ipv4(v4) => (
@@ -167,14 +162,15 @@ impl Segment {
                 tsecr = Some(TsVal(e));
             }
         }
+        let src = SocketAddr::new(src_ip, tcp.source_port());
         Some(Segment {
             at_ns,
-            dir: if outgoing {
+            dir: if src == server {
                 Dir::ToClient
             } else {
                 Dir::ToServer
             },
-            src: SocketAddr::new(src_ip, tcp.source_port()),
+            src,
             dst: SocketAddr::new(dst_ip, tcp.destination_port()),
             flags: Flags {
                 syn: tcp.syn(),
@@ -311,7 +307,11 @@ mod tests {
 
     fn round_trip(seg: &Segment) -> Segment {
         let frame = seg.emit(CLIENT_MAC, SERVER_MAC).expect("emit");
-        Segment::parse(&frame, seg.at_ns, seg.dir == Dir::ToClient).expect("parse back")
+        let server = match seg.dir {
+            Dir::ToClient => seg.src,
+            Dir::ToServer => seg.dst,
+        };
+        Segment::parse(&frame, seg.at_ns, server).expect("parse back")
     }
 
     #[test]
@@ -364,7 +364,7 @@ mod tests {
                 .flatten()
                 .any(|o| o == TcpOptionElement::MaximumSegmentSize(1460))
         );
-        let s = Segment::parse(&frame, 7, false).expect("tcp");
+        let s = Segment::parse(&frame, 7, "198.18.0.1:8888".parse().unwrap()).expect("tcp");
         assert_eq!(s.dir, Dir::ToServer);
         assert_eq!(s.src, "198.18.0.2:12345".parse().unwrap());
         assert!(s.flags.is_pure_syn());
@@ -392,7 +392,8 @@ mod tests {
 
     #[test]
     fn non_tcp_and_garbage_are_none() {
-        assert!(Segment::parse(&[], 0, false).is_none());
-        assert!(Segment::parse(&[0xff; 60], 0, false).is_none());
+        let server = "198.18.0.1:8888".parse().unwrap();
+        assert!(Segment::parse(&[], 0, server).is_none());
+        assert!(Segment::parse(&[0xff; 60], 0, server).is_none());
     }
 }

@@ -295,6 +295,7 @@ fn lab_rows(opts: &BenchOptions, case: &Case, n: usize) -> Result<LabRows, Bench
         client_sysctl: vec![(SYSCTL.0.into(), SYSCTL.1.into())],
         raw_client: false,
         keep: None,
+        shape: synlab::Shape::Veth,
     };
     let mut netlink = Vec::with_capacity(n);
     let mut shell = Vec::with_capacity(n);
