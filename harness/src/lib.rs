@@ -29,6 +29,7 @@ pub mod rootless;
 mod rules;
 mod run;
 pub mod scenario;
+mod slots;
 #[cfg(test)]
 mod testing;
 mod wire;

@@ -3,8 +3,7 @@
 //! CLI, the bench and the test runner share.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::RunError;
@@ -17,6 +16,8 @@ use crate::lab::topology::veth_addrs;
 use crate::lab::{KeepNames, Lab, LabSpec, Role};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
+use crate::slots::Slots;
+use crate::wire::Side;
 
 /// A finished case: evidence, outcome and verdict.
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub struct RunOptions {
     pub keep: bool,
 }
 
-/// Run `cases`, `jobs` at a time (at least one), and hand each result to
+/// Run `cases`, at most `jobs` working at once (at least one), and hand each result to
 /// `done` in case order, as soon as it and every case before it are finished.
 /// `done` returns `false` to stop: no case starts after that (the ones
 /// running finish).
@@ -57,37 +58,35 @@ pub fn run_cases(
     jobs: usize,
     done: impl FnMut(&Case, Result<CaseRun, RunError>) -> bool + Send,
 ) {
-    let next = AtomicUsize::new(0);
+    let slots = Slots::new(jobs.max(1));
     let results: Vec<Mutex<Option<Result<CaseRun, RunError>>>> =
         cases.iter().map(|_| Mutex::new(None)).collect();
     // The next case to hand over, and the callback: one lock, so results go
     // out in order and `done` needs no synchronisation of its own.
     let out = Mutex::new((0usize, done, true));
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= cases.len() {
-                        return;
-                    }
-                    if !out.lock().map(|o| o.2).unwrap_or(false) {
-                        return;
-                    }
-                    let r = run_case(&cases[i], opts);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
-                    }
-                    let Ok(mut o) = out.lock() else { return };
-                    let (next_out, done, go_on) = &mut *o;
-                    while *next_out < cases.len() {
-                        let Some(r) = results[*next_out].lock().ok().and_then(|mut s| s.take())
-                        else {
-                            break;
-                        };
-                        *go_on &= done(&cases[*next_out], r);
-                        *next_out += 1;
-                    }
+        for (i, case) in cases.iter().enumerate() {
+            // A thread per case, started once a slot is free; a case that
+            // only waits gives its slot back meanwhile (`slots::idle`).
+            slots.acquire();
+            if !out.lock().map(|o| o.2).unwrap_or(false) {
+                slots.release();
+                break;
+            }
+            let (slots, results, out) = (Arc::clone(&slots), &results, &out);
+            scope.spawn(move || {
+                let r = Slots::hold(&slots, || run_case(case, opts));
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(r);
+                }
+                let Ok(mut o) = out.lock() else { return };
+                let (next_out, done, go_on) = &mut *o;
+                while *next_out < cases.len() {
+                    let Some(r) = results[*next_out].lock().ok().and_then(|mut s| s.take()) else {
+                        break;
+                    };
+                    *go_on &= done(&cases[*next_out], r);
+                    *next_out += 1;
                 }
             });
         }
@@ -133,7 +132,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     .await?;
     let server = lab.addr(Role::Server);
     let mut spec = TraceSpec::new([server, lab.addr(Role::Client)])
-        .ports([case.port, case.client_port])
+        .ports(std::iter::once(case.port).chain(case.client_port.fixed()))
         .server(std::net::SocketAddr::new(server, case.port));
     for tid in lab.owners() {
         spec = spec.owner(tid);
@@ -164,17 +163,25 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
 }
 
 /// The client namespace's sysctls: the case's, and for a reconnect that lets
-/// `connect()` pick the port, `ip_local_port_range` narrowed to `client_port`
-/// so the port it picks is the one in TIME_WAIT.
+/// `connect()` pick the port from a fixed `client_port`, `ip_local_port_range`
+/// narrowed to it, so the port it picks is the one in TIME_WAIT (a scenario
+/// that sets the range itself keeps its own).
 fn client_sysctls(case: &Case) -> Vec<(String, String)> {
+    const RANGE: &str = "net.ipv4.ip_local_port_range";
     let mut list = case.client_sysctl.clone();
-    if let Event::Reconnect(Reconnect {
-        port: PortMode::Ephemeral,
-        ..
-    }) = case.event
-    {
-        let p = case.client_port;
-        list.push(("net.ipv4.ip_local_port_range".into(), format!("{p} {p}")));
+    let ephemeral = matches!(
+        case.event,
+        Event::Reconnect(Reconnect {
+            port: PortMode::Ephemeral,
+            ..
+        })
+    );
+    if let (true, Some(p), None) = (
+        ephemeral,
+        case.client_port.fixed(),
+        case.sysctl(Side::Client, RANGE),
+    ) {
+        list.push((RANGE.into(), format!("{p} {p}")));
     }
     list
 }

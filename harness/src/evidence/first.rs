@@ -10,6 +10,8 @@ use crate::wire::{Dir, Segment, Seq, Side, TsVal};
 /// when it closed first, the client's when the client did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirstConnection {
+    /// The client's port (its own when `connect()` picked it).
+    pub client_port: u16,
     pub client_isn: Seq,
     pub server_isn: Seq,
     /// The TIME_WAIT side's `rcv_nxt`: just after its peer's FIN (for a
@@ -53,6 +55,23 @@ impl FirstConnection {
     /// TIME_WAIT after it), or the closer's RST. `None` until all of it was
     /// captured.
     pub fn from_segments(segs: &[Segment], closing: Closing) -> Option<FirstConnection> {
+        Self::from_segments_after(segs, 0, closing)
+    }
+
+    /// The same for the connection that starts at or after `start` (the
+    /// next of several in a row); its indices count from the capture's start.
+    pub fn from_segments_after(
+        all: &[Segment],
+        start: usize,
+        closing: Closing,
+    ) -> Option<FirstConnection> {
+        let mut c = Self::recognise(all.get(start..)?, closing)?;
+        c.fin_index += start;
+        c.closed_index += start;
+        Some(c)
+    }
+
+    fn recognise(segs: &[Segment], closing: Closing) -> Option<FirstConnection> {
         let syn = segs
             .iter()
             .position(|s| s.dir == Dir::ToServer && s.flags.is_pure_syn())?;
@@ -82,6 +101,7 @@ impl FirstConnection {
                     .iter()
                     .position(|s| s.dir == from_closer && s.flags.rst)?;
             return Some(FirstConnection {
+                client_port: segs[syn].src.port(),
                 client_isn: segs[syn].seq,
                 server_isn: synack.seq,
                 rcv_nxt: seq_end_max(from_peer, rst)?,
@@ -113,6 +133,7 @@ impl FirstConnection {
             .find(|s| s.dir == from_closer)
             .and_then(|s| s.tsval);
         Some(FirstConnection {
+            client_port: segs[syn].src.port(),
             client_isn: segs[syn].seq,
             server_isn: synack.seq,
             rcv_nxt,

@@ -17,7 +17,11 @@ pub struct Observation {
     pub frames: Vec<Frame>,
     /// The link the segments were captured on, in words.
     pub captured_on: String,
+    /// The connection whose TIME_WAIT the event met.
     pub first: FirstConnection,
+    /// With `count` > 1, each connection made before the event, in order
+    /// (each closed by `closes_first`); empty otherwise.
+    pub connections: Vec<ConnectionSeen>,
     /// Who closed first and how: whose TIME_WAIT the event hit.
     pub closing: Closing,
     /// Index in `segments` of the event: the SYN that hit TIME_WAIT, the
@@ -60,6 +64,14 @@ pub struct Observation {
     /// When the observation ended (capture clock); what the trace saw later is
     /// the lab's teardown and is left out.
     pub ended_ns: u64,
+}
+
+/// One connection made before the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSeen {
+    pub client_port: u16,
+    /// Its closer's TIME_WAIT socket was seen (sock_diag).
+    pub time_wait: bool,
 }
 
 /// What the state trace saw of the case's own sockets, or why it saw nothing.
@@ -134,6 +146,7 @@ impl Observation {
             frames: vec![],
             captured_on: "syn-srv0 in the server namespace".into(),
             first,
+            connections: vec![],
             closing: Closing::SERVER_FIN,
             forced_isn: None,
             connect_result: Ok(()),

@@ -4,6 +4,7 @@
 
 mod plan;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use tokio::time::Instant;
 
 use crate::error::RunError;
 use crate::event::{Event, Mark};
-use crate::evidence::{Closing, FirstConnection, Observation, TimerReading, Traced};
+use crate::evidence::{
+    Closing, ConnectionSeen, FirstConnection, Observation, TimerReading, Traced,
+};
 use crate::lab::{Lab, Role};
 use crate::observe::capture::{Capture, now_ns};
 use crate::observe::counters::{self, Counters};
@@ -48,7 +51,10 @@ pub(crate) async fn execute(
         deadline,
         timeout: case.timeout,
         server,
-        client: SocketAddr::new(lab.addr(Role::Client), case.client_port),
+        client: Cell::new(SocketAddr::new(
+            lab.addr(Role::Client),
+            case.client_port.fixed().unwrap_or(0),
+        )),
         lab,
     };
     let mut run = Run {
@@ -60,6 +66,7 @@ pub(crate) async fn execute(
             rst: case.close == Close::Linger0,
         },
         first: None,
+        connections: Vec::new(),
         played: None,
         time_wait_before: String::new(),
         time_wait_seen_ns: None,
@@ -76,6 +83,17 @@ pub(crate) async fn execute(
     run.finish(case, trace)
 }
 
+/// How near the end of a second the close may start and still be certain
+/// that the close and a reconnect right after it fall in one second.
+const SECOND_MARGIN: Duration = Duration::from_millis(200);
+
+/// How long until CLOCK_MONOTONIC's next whole second.
+fn time_to_next_second() -> Option<Duration> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let ns = u64::try_from(now.tv_nsec()).ok()?;
+    Some(Duration::from_nanos(1_000_000_000u64.saturating_sub(ns)))
+}
+
 /// The executor's state between steps: what each step left for the next and
 /// for the evidence.
 struct Run<'a> {
@@ -84,6 +102,9 @@ struct Run<'a> {
     server: Option<Server>,
     closing: Closing,
     first: Option<FirstConnection>,
+    /// Every connection made before the event, in order (`count`), and
+    /// whether its closer's TIME_WAIT was seen.
+    connections: Vec<(FirstConnection, bool)>,
     played: Option<Played>,
     time_wait_before: String,
     time_wait_seen_ns: Option<u64>,
@@ -103,13 +124,23 @@ impl Run<'_> {
             Step::Listen(mode) => {
                 self.server = Some(Server::listen(ends, mode).await?);
             }
+            Step::AlignToSecond => {
+                // The close and the reconnect in one second of the kernel's
+                // clock (ktime_get_seconds(): CLOCK_MONOTONIC).
+                if let Some(left) = time_to_next_second()
+                    && left < SECOND_MARGIN
+                {
+                    tokio::time::sleep(left + Duration::from_millis(1)).await;
+                }
+            }
             Step::FirstConnection => {
+                let start = ends.capture.segments().len();
                 self.client.first_connection(ends).await?;
                 let closing = self.closing;
                 let first = ends
                     .capture
                     .wait_for(ends.deadline, |segs| {
-                        FirstConnection::from_segments(segs, closing)
+                        FirstConnection::from_segments_after(segs, start, closing)
                     })
                     .await
                     .map_err(|seen| {
@@ -120,6 +151,10 @@ impl Run<'_> {
                         };
                         ends.timeout(what, seen)
                     })?;
+                let client = ends.client();
+                ends.client
+                    .set(SocketAddr::new(client.ip(), first.client_port));
+                self.connections.push((first.clone(), false));
                 self.first = Some(first);
             }
             Step::AwaitTimeWait(side) => {
@@ -137,6 +172,9 @@ impl Run<'_> {
                     .push((at, format!("{side}: {tw} (sock_diag, before the event)")));
                 self.time_wait_before = tw.to_string();
                 self.time_wait_seen_ns = Some(at);
+                if let Some(last) = self.connections.last_mut() {
+                    last.1 = true;
+                }
             }
             Step::AwaitGone(side) => {
                 let gone = self.poll_socket(side, |found| found.is_none().then_some(()));
@@ -203,6 +241,21 @@ impl Run<'_> {
                 self.client.settle(&self.ends, &first, &played).await?;
             }
             Step::Observe => {
+                // A reconnect may have met another of several TIME_WAITs
+                // than the last one: its SYN's port says which.
+                if let Ok(first) = self.first() {
+                    let segs = ends.capture.segments();
+                    if let Some(i) = first.syn2(&segs)
+                        && self
+                            .connections
+                            .iter()
+                            .any(|(c, _)| c.client_port == segs[i].src.port())
+                    {
+                        let client = ends.client();
+                        ends.client
+                            .set(SocketAddr::new(client.ip(), segs[i].src.port()));
+                    }
+                }
                 self.timer_after = self.timer().await?;
                 let side = self.closing.closer;
                 self.time_wait_after = self
@@ -272,7 +325,7 @@ impl Run<'_> {
 
     /// The (local, remote) ends of the case's connection as `side` sees it.
     fn tuple(&self, side: Side) -> (SocketAddr, SocketAddr) {
-        let (s, c) = (self.ends.server, self.ends.client);
+        let (s, c) = (self.ends.server, self.ends.client());
         match side {
             Side::Server => (s, c),
             Side::Client => (c, s),
@@ -305,9 +358,10 @@ impl Run<'_> {
         case: &Case,
         trace: Result<SharedTrace, TraceError>,
     ) -> Result<Observation, RunError> {
-        let first = self.first()?;
+        let last = self.first()?;
         let Run {
             ends,
+            connections,
             client,
             server,
             closing,
@@ -332,9 +386,30 @@ impl Run<'_> {
         let (server_after, client_after) = after.unwrap_or_default();
         let played = played.unwrap_or_default();
         let event_index = match case.event.mark() {
-            Mark::Segment => first.event_segment(&segments),
-            Mark::Syn => first.syn2(&segments),
+            Mark::Segment => last.event_segment(&segments),
+            Mark::Syn => last.syn2(&segments),
             Mark::Nothing => None,
+        };
+        // The connection the event met: the one of its port (a reconnect may
+        // take over any of several TIME_WAITs), else the last one.
+        let event_port = event_index.map(|i| segments[i].src.port());
+        let first = connections
+            .iter()
+            .rev()
+            .map(|(c, _)| c)
+            .find(|c| Some(c.client_port) == event_port)
+            .cloned()
+            .unwrap_or(last);
+        let connections = if connections.len() > 1 {
+            connections
+                .iter()
+                .map(|(c, time_wait)| ConnectionSeen {
+                    client_port: c.client_port,
+                    time_wait: *time_wait,
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         Ok(Observation {
             event_index,
@@ -342,6 +417,7 @@ impl Run<'_> {
             segments,
             captured_on,
             first,
+            connections,
             closing,
             forced_isn: played.forced_isn,
             connect_result: played.connect,

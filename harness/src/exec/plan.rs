@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use crate::event::Mark;
+use crate::event::reconnect::{PortMode, Reconnect};
+use crate::event::{Event, Mark};
 use crate::evidence::TIMER_AGE;
 use crate::expect::Measure;
 use crate::peer::kernel::ServerClose;
@@ -21,7 +22,12 @@ use crate::wire::Side;
 pub(crate) enum Step {
     /// The server listens and treats the first connection as told.
     Listen(ServerClose),
-    /// The client's first connection, until the capture shows it closed.
+    /// Wait, if the current second is nearly over, for the next one: the close
+    /// and the reconnect after it then fall in one second of the kernel's
+    /// clock, which `tcp_twsk_unique()` compares before 6.14.
+    AlignToSecond,
+    /// A connection before the event (the first of `count`), until the
+    /// capture shows it closed.
     FirstConnection,
     /// sock_diag shows the case's TIME_WAIT socket on that side.
     AwaitTimeWait(Side),
@@ -42,6 +48,20 @@ pub(crate) enum Step {
     Observe,
 }
 
+/// Whether the answer may depend on the second the close and the event fall
+/// in: a reconnect on a port `connect()` picks, sooner than a second after the
+/// TIME_WAIT appeared (`tcp_twsk_unique()` before 6.14 takes over a TIME_WAIT
+/// only once the current second is past its timestamp's second).
+fn second_matters(case: &Case) -> bool {
+    matches!(
+        case.event,
+        Event::Reconnect(Reconnect {
+            port: PortMode::Ephemeral,
+            after_ms,
+        }) if after_ms < 1000
+    )
+}
+
 /// The steps of `case`, in order.
 pub(crate) fn plan(case: &Case) -> Vec<Step> {
     let linger0 = case.close == Close::Linger0;
@@ -57,16 +77,19 @@ pub(crate) fn plan(case: &Case) -> Vec<Step> {
         || case
             .sysctl(closer, "net.ipv4.tcp_max_tw_buckets")
             .is_some_and(|v| v.trim() == "0");
-    let mut steps = vec![
-        Step::Listen(server),
-        Step::FirstConnection,
-        if no_time_wait {
+    let mut steps = vec![Step::Listen(server)];
+    for i in 0..case.count.max(1) {
+        if i + 1 == case.count.max(1) && second_matters(case) {
+            steps.push(Step::AlignToSecond);
+        }
+        steps.push(Step::FirstConnection);
+        steps.push(if no_time_wait {
             Step::AwaitGone(closer)
         } else {
             Step::AwaitTimeWait(closer)
-        },
-        Step::ClientReady,
-    ];
+        });
+    }
+    steps.push(Step::ClientReady);
     if !no_time_wait && case.measures(Measure::TimerAge) {
         steps.push(Step::AgeTimeWait(TIMER_AGE));
     }

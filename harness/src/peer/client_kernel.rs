@@ -30,20 +30,22 @@ impl KernelClient {
         KernelClient
     }
 
-    /// Bound to `client_port` unless the reconnect is to get an ephemeral
-    /// port: then the first connection gets its port from `connect()` too.
+    /// Bound to a fixed `client_port`, unless the reconnect is to get an
+    /// ephemeral port: then the first connection gets its port from
+    /// `connect()` too.
     fn bind(ends: &Ends<'_>) -> bool {
-        !matches!(
+        let ephemeral_reconnect = matches!(
             ends.case.event,
             Event::Reconnect(Reconnect {
                 port: PortMode::Ephemeral,
                 ..
             })
-        )
+        );
+        ends.case.client_port.fixed().is_some() && !ephemeral_reconnect
     }
 
     pub async fn first_connection(&mut self, ends: &Ends<'_>) -> Result<(), RunError> {
-        let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
+        let (local, remote, deadline) = (ends.client(), ends.server, ends.deadline);
         let bind = Self::bind(ends);
         let client_first =
             (ends.case.closes_first == Side::Client).then_some(ends.case.close == Close::Linger0);
@@ -82,7 +84,7 @@ impl KernelClient {
         if ends.case.closes_first == Side::Client {
             return Ok(());
         }
-        let (local, remote) = (ends.client, ends.server);
+        let (local, remote) = (ends.client(), ends.server);
         let gone = ends
             .client_ns()
             .poll(ends.deadline, move || {
@@ -150,7 +152,7 @@ impl KernelClient {
                     ends.capture.segments(),
                 ));
             }
-            tokio::time::sleep(left).await;
+            crate::slots::idle(left).await;
         }
         self.connect(ends, port == PortMode::Bind, None).await
     }
@@ -162,7 +164,7 @@ impl KernelClient {
         bind: bool,
         isn: Option<crate::wire::Seq>,
     ) -> Result<Played, RunError> {
-        let (local, remote, deadline) = (ends.client, ends.server, ends.deadline);
+        let (local, remote, deadline) = (ends.client(), ends.server, ends.deadline);
         let (tx, rx) = oneshot::channel();
         ends.client_ns().spawn_task(move || async move {
             match timeout_at(deadline, kernel::connect_from(local, remote, bind, isn)).await {

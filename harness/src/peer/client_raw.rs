@@ -60,7 +60,7 @@ impl RawClient {
             ifindex,
             client_mac: end.mac,
             server_mac: peer.mac,
-            client: ends.client,
+            client: ends.client(),
             server: ends.server,
             offer_ts: case.sysctl_on(Side::Client, "net.ipv4.tcp_timestamps"),
         };

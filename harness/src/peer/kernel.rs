@@ -38,9 +38,9 @@ pub fn listen(
     TcpListener::from_std(std::net::TcpListener::from(sock)).map_err(|e| ("listen", e))
 }
 
-/// How the server treats the first connection; later connections are
-/// accepted and held open until the namespace goes, so they add no TIME_WAIT
-/// of their own.
+/// How the server treats the connections before the event; later connections
+/// are accepted and held open until the namespace goes, so they add no
+/// TIME_WAIT of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerClose {
     /// Close it at once (the server closes first): a FIN, or with `linger0`
@@ -50,16 +50,17 @@ pub enum ServerClose {
     AfterPeer,
 }
 
-/// The server: the first connection as `mode` says, the others held; when
-/// `stop` brings a sender, the listener is closed (the held connections stay)
-/// and the sender told so.
+/// The server: the first `count` connections as `mode` says, the others
+/// held; when `stop` brings a sender, the listener is closed (the held
+/// connections stay) and the sender told so.
 pub async fn serve(
     listener: TcpListener,
     mode: ServerClose,
+    count: u32,
     stop: tokio::sync::oneshot::Receiver<tokio::sync::oneshot::Sender<()>>,
 ) {
     let mut held = Vec::new();
-    let mut first = true;
+    let mut left = count;
     let mut stop = std::pin::pin!(stop);
     loop {
         let stream = tokio::select! {
@@ -76,8 +77,8 @@ pub async fn serve(
                 return;
             }
         };
-        if first {
-            first = false;
+        if left > 0 {
+            left -= 1;
             match mode {
                 ServerClose::First { linger0 } => {
                     if linger0 {

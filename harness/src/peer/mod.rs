@@ -10,6 +10,7 @@ pub mod kernel;
 pub mod raw;
 mod server;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -39,10 +40,17 @@ pub(crate) struct Ends<'a> {
     /// The case's whole time budget, for timeout messages.
     pub timeout: Duration,
     pub server: SocketAddr,
-    pub client: SocketAddr,
+    /// The client's socket address: its port is the one the last connection
+    /// used (`connect()` picks it when the port is ephemeral).
+    pub client: Cell<SocketAddr>,
 }
 
 impl Ends<'_> {
+    /// The client's socket address now.
+    pub fn client(&self) -> SocketAddr {
+        self.client.get()
+    }
+
     /// The server's namespace thread.
     pub fn server_ns(&self) -> &NsThread {
         self.lab.ns(Role::Server)

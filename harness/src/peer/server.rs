@@ -27,10 +27,11 @@ impl Server {
             None => (ends.server, Options::Reuseaddr),
         };
         let (tx, rx) = oneshot::channel();
+        let count = ends.case.count;
         ends.server_ns()
             .run(move || async move {
                 let listener = kernel::listen(addr, options.reuseaddr(), options.reuseport())?;
-                tokio::task::spawn_local(kernel::serve(listener, mode, rx));
+                tokio::task::spawn_local(kernel::serve(listener, mode, count, rx));
                 Ok::<_, (&str, std::io::Error)>(())
             })
             .await?
@@ -61,7 +62,7 @@ impl Server {
                 let (_keep, rx) = oneshot::channel();
                 tokio::task::spawn_local(async move {
                     let _keep = _keep;
-                    kernel::serve(listener, ServerClose::AfterPeer, rx).await;
+                    kernel::serve(listener, ServerClose::AfterPeer, 0, rx).await;
                 });
                 Ok::<_, (&str, std::io::Error)>(())
             })

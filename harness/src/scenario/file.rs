@@ -50,6 +50,7 @@ pub struct RawConnection {
     pub family: Option<Spanned<Value>>,
     pub closes_first: Option<Spanned<Value>>,
     pub close: Option<Spanned<Value>>,
+    pub count: Option<Spanned<Value>>,
 }
 
 /// `[topology]`: the lab's shape (Contract 5).

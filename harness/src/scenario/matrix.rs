@@ -4,7 +4,7 @@
 use super::error::{ScenarioError, invalid};
 use super::expectations::When;
 use super::model::{
-    Case, ClientKind, Close, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
+    Case, ClientKind, ClientPort, Close, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
 };
 use super::parse::Spec;
 use super::setting::{Axis, Sel};
@@ -156,6 +156,7 @@ fn axes(spec: &Spec) -> Vec<Axis<'_>> {
         .collect();
     out.extend(Axis::of(&spec.port));
     out.extend(Axis::of(&spec.client_port));
+    out.extend(Axis::of(&spec.count));
     out.extend(Axis::of(&spec.family));
     out.extend(Axis::of(&spec.closes_first));
     out.extend(Axis::of(&spec.close));
@@ -270,6 +271,7 @@ fn build(origin: &Origin<'_>, spec: &Spec, sel: &Sel<'_>, expect: Expect) -> Cas
         kernel: spec.kernel.clone(),
         port: spec.port.pick(sel).value,
         client_port: spec.client_port.pick(sel).value,
+        count: spec.count.pick(sel).value,
         expect,
         kernel_expect: Vec::new(),
         folklore: None,
@@ -316,19 +318,14 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
     report(
         cases
             .iter()
-            .filter(|c| c.port == c.client_port)
-            .filter_map(|c| {
-                let choice = spec
-                    .client_port
-                    .choices
-                    .iter()
-                    .find(|choice| choice.value == c.client_port)?;
-                Some((
+            .filter(|c| c.client_port == ClientPort::Fixed(c.port))
+            .map(|c| {
+                (
                     c,
-                    choice.loc.clone(),
+                    spec.client_port.loc_of(&c.client_port),
                     spec.client_port.field.clone(),
                     format!("must differ from port (both are {})", c.port),
-                ))
+                )
             })
             .collect(),
     );
@@ -369,6 +366,35 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                     "close = \"linger0\" is a kernel socket's SO_LINGER: use kind = \"kernel\""
                         .to_owned(),
                 )
+            })
+            .collect(),
+    );
+    // Several connections, or a port connect() picks: a kernel client's own.
+    report(
+        cases
+            .iter()
+            .filter_map(|c| {
+                let raw = c.client_kind == ClientKind::Raw;
+                let why = if c.count > 1 && c.client_port != ClientPort::Ephemeral {
+                    "count > 1 needs client_port = \"ephemeral\": from one fixed port each \
+                     connection would meet the TIME_WAIT of the one before"
+                } else if raw && c.count > 1 {
+                    "a raw client makes one connection; count is for kind = \"kernel\""
+                } else if raw && c.client_port == ClientPort::Ephemeral {
+                    "a raw client writes from a port of its own; client_port = \"ephemeral\" is \
+                     for kind = \"kernel\""
+                } else {
+                    return None;
+                };
+                let (loc, field) = if c.count > 1 {
+                    (spec.count.loc_of(&c.count), spec.count.field.clone())
+                } else {
+                    (
+                        spec.client_port.loc_of(&c.client_port),
+                        spec.client_port.field.clone(),
+                    )
+                };
+                Some((c, loc, field, why.to_owned()))
             })
             .collect(),
     );

@@ -33,6 +33,25 @@ impl ClientKind {
     }
 }
 
+/// The kernel client's port (`[connection] client_port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientPort {
+    /// `bind()` to this port (with `SO_REUSEADDR`) before `connect()`, like `nc -p`.
+    Fixed(u16),
+    /// `connect()` picks one from the namespace's `ip_local_port_range`.
+    Ephemeral,
+}
+
+impl ClientPort {
+    /// The port, when it is fixed.
+    pub fn fixed(self) -> Option<u16> {
+        match self {
+            ClientPort::Fixed(p) => Some(p),
+            ClientPort::Ephemeral => None,
+        }
+    }
+}
+
 /// How the side that closes first closes (`[connection] close`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Close {
@@ -105,7 +124,10 @@ pub struct Case {
     /// case is skipped, and says so.
     pub kernel: Option<At<KernelCond>>,
     pub port: u16,
-    pub client_port: u16,
+    pub client_port: ClientPort,
+    /// Connections made and closed one after another before the event
+    /// (`[connection] count`); the event meets the last one's TIME_WAIT.
+    pub count: u32,
     pub expect: Expect,
     /// Overrides of `expect` for some kernels, in file order.
     pub kernel_expect: Vec<KernelWhen>,

@@ -12,12 +12,12 @@ use super::check::Checker;
 use super::error::{ScenarioError, Source};
 use super::expectations::{FolkloreSpec, MAX_TABLE_ENTRIES, When};
 use super::file::RawFile;
-use super::model::{At, ClientKind, Close, Expect, Family, Loc};
+use super::model::{At, ClientKind, ClientPort, Close, Expect, Family, Loc};
 use super::raw::{Table, Value};
 use super::setting::Setting;
 use super::value::{
-    check_sysctl_key, close_value, closes_first_value, family_value, port_value, shape_value,
-    sysctl_value,
+    check_sysctl_key, client_port_value, close_value, closes_first_value, count_value,
+    family_value, port_value, shape_value, sysctl_value,
 };
 use crate::event::restart::{Options, options_value};
 use crate::event::{self, reconnect, restart, segment, syn};
@@ -42,7 +42,9 @@ pub(crate) struct Spec {
     pub client_sysctl: Vec<Setting<String>>,
     pub client_kind: ClientKind,
     pub port: Setting<u16>,
-    pub client_port: Setting<u16>,
+    pub client_port: Setting<ClientPort>,
+    /// `[connection] count`.
+    pub count: Setting<u32>,
     pub family: Setting<Family>,
     pub closes_first: Setting<Side>,
     pub close: Setting<Close>,
@@ -154,10 +156,17 @@ impl Checker<'_> {
 
         // A default value points at the start of the file, or at its section's header.
         let file_start = self.src.loc(0);
-        let (port, client_port, family, closes_first, close) =
+        let (port, client_port, family, closes_first, close, count) =
             match raw.connection.map(Spanned::into_inner) {
-                Some(c) => (c.port, c.client_port, c.family, c.closes_first, c.close),
-                None => (None, None, None, None, None),
+                Some(c) => (
+                    c.port,
+                    c.client_port,
+                    c.family,
+                    c.closes_first,
+                    c.close,
+                    c.count,
+                ),
+                None => (None, None, None, None, None, None),
             };
         let port = self.setting_or(
             port,
@@ -171,8 +180,19 @@ impl Checker<'_> {
             client_port,
             "connection.client_port",
             "client_port",
-            port_value,
-            (DEFAULT_CLIENT_PORT, &DEFAULT_CLIENT_PORT.to_string()),
+            client_port_value,
+            (
+                ClientPort::Fixed(DEFAULT_CLIENT_PORT),
+                &DEFAULT_CLIENT_PORT.to_string(),
+            ),
+            &file_start,
+        );
+        let count = self.setting_or(
+            count,
+            "connection.count",
+            "count",
+            count_value,
+            (1, "1"),
             &file_start,
         );
         let mut family = self.setting_or(
@@ -301,6 +321,7 @@ impl Checker<'_> {
             client_kind,
             port,
             client_port,
+            count,
             family,
             closes_first,
             close,

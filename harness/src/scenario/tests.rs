@@ -83,7 +83,7 @@ fn full_example_parses() {
     assert_eq!(c.timeout, Duration::from_millis(3000));
     assert_eq!(c.client_kind, ClientKind::Raw);
     assert_eq!(c.family, Family::V6);
-    assert_eq!((c.port, c.client_port), (8080, 40000));
+    assert_eq!((c.port, c.client_port.fixed()), (8080, Some(40000)));
     let crate::event::Event::Syn(syn) = &c.event else {
         panic!("a SYN: {:?}", c.event)
     };
@@ -139,7 +139,7 @@ fn defaults() {
     assert_eq!(c.timeout, Duration::from_millis(5000));
     assert_eq!(c.client_kind, ClientKind::Kernel);
     assert_eq!(c.family, Family::V4);
-    assert_eq!((c.port, c.client_port), (8888, 12345));
+    assert_eq!((c.port, c.client_port.fixed()), (8888, Some(12345)));
     let crate::event::Event::Syn(syn) = &c.event else {
         panic!("a SYN: {:?}", c.event)
     };

@@ -1,7 +1,7 @@
 //! What a single value of a scenario file may be: sysctl keys, counter names, answers,
 //! ports, families and the `[second_syn]` expressions, each with its refusal message.
 
-use super::model::{Close, Family};
+use super::model::{ClientPort, Close, Family};
 use super::raw::Scalar;
 use crate::lab::Shape;
 use crate::mib;
@@ -103,6 +103,22 @@ pub(crate) fn port_value(v: &Scalar) -> Result<(u16, String), String> {
             other.kind()
         )),
     }
+}
+
+/// `client_port`: a port number, or `"ephemeral"` (connect() picks).
+pub(crate) fn client_port_value(v: &Scalar) -> Result<(ClientPort, String), String> {
+    match v {
+        Scalar::Str(s) if s == "ephemeral" => Ok((ClientPort::Ephemeral, s.clone())),
+        Scalar::Str(s) => Err(format!(
+            "unknown client port {s:?}: expected a port number 1..=65535 or \"ephemeral\""
+        )),
+        other => port_value(other).map(|(p, text)| (ClientPort::Fixed(p), text)),
+    }
+}
+
+/// `count`: connections one after another before the event.
+pub(crate) fn count_value(v: &Scalar) -> Result<(u32, String), String> {
+    v.int_in(1..=64)
 }
 
 pub(crate) fn family_value(v: &Scalar) -> Result<(Family, String), String> {

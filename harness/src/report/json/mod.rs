@@ -19,9 +19,9 @@ use crate::wire::{Dir, Side};
 pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
 
 use rows::{
-    AnswerKind, CaseRow, CheckRow, Direction, ErrorRow, Event, Folklore, Inputs, Prediction,
-    ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow, Snapshot,
-    StateRow, TimeWait, Timer, UncheckedRow, VerdictKind, Version,
+    AnswerKind, CaseRow, CheckRow, ConnectionRow, Direction, ErrorRow, Event, Folklore, Inputs,
+    Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow,
+    Snapshot, StateRow, TimeWait, Timer, UncheckedRow, VerdictKind, Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -195,6 +195,7 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         builtin: run.case.builtin,
         kernel: run.kernel.clone(),
         family: run.case.family.as_str().to_owned(),
+        topology: run.case.topology.as_str().to_owned(),
         answer: answer(o.answer),
         client_syns: o.client_syns,
         established: o.established,
@@ -222,6 +223,16 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
             after_ms: obs.timer_after.map(|t| t.left_ms),
         },
         connect: o.connect.clone(),
+        bind: o.bind.clone(),
+        nat_port: None,
+        connections: obs
+            .connections
+            .iter()
+            .map(|c| ConnectionRow {
+                client_port: c.client_port,
+                time_wait: c.time_wait,
+            })
+            .collect(),
         reopen_isn: ReopenIsn {
             seq_vs_snd_nxt: o.reopen_isn_vs_snd_nxt,
             from_time_wait: o.isn_from_time_wait(),
@@ -306,8 +317,9 @@ mod tests {
     use serde_json::json;
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
-    const ROW_KEYS: [&str; 41] = [
+    const ROW_KEYS: [&str; 44] = [
         "answer",
+        "bind",
         "builtin",
         "case",
         "checks",
@@ -322,6 +334,7 @@ mod tests {
         "file",
         "folklore",
         "kernel",
+        "nat_port",
         "pass",
         "peer_notes",
         "reopen_isn",
@@ -340,6 +353,7 @@ mod tests {
         "time_wait_side",
         "timer",
         "timer_restarted",
+        "topology",
         "trace_unavailable",
         "trial",
         "type",

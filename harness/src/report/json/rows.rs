@@ -116,6 +116,8 @@ pub struct CaseRow {
     pub kernel: String,
     /// `ipv4` or `ipv6`.
     pub family: String,
+    /// The lab's shape (Contract 5): `veth` or `loopback`.
+    pub topology: String,
     /// What the TIME_WAIT side answered first.
     pub answer: AnswerKind,
     /// SYNs the client sent until ESTABLISHED (or in all).
@@ -143,6 +145,16 @@ pub struct CaseRow {
     pub timer: Timer,
     /// `[reconnect]`: `ok` or the errno name of bind()/connect().
     pub connect: Option<String>,
+    /// `[listener] restart`: `ok` or the errno name of the new listener's
+    /// bind()/listen() (Contract 5).
+    pub bind: Option<String>,
+    /// Behind a NAT: whether the server saw the client's own source port
+    /// (`kept`) or another (`remapped`) on the new SYN (Contract 5).
+    pub nat_port: Option<String>,
+    /// With `[connection] count` > 1: each connection made before the event, in
+    /// order (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionRow>,
     pub reopen_isn: ReopenIsn,
     pub second_syn: SecondSyn,
     pub time_wait: TimeWait,
@@ -178,6 +190,16 @@ pub struct CaseRow {
     /// The case's pcap, when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcap: Option<String>,
+}
+
+/// One of the connections made before the event.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ConnectionRow {
+    /// The client's port (the one `connect()` picked when it was ephemeral).
+    pub client_port: u16,
+    /// Its closer's side went to TIME_WAIT (sock_diag saw it).
+    pub time_wait: bool,
 }
 
 /// The kernel's rule and the popular rule for the SYN that hit TIME_WAIT.

@@ -1,0 +1,100 @@
+//! How many cases work at once (`-j`). A case holds a slot while it works and
+//! gives it back while it only waits for time to pass (a reconnect's
+//! `after_ms`), so long waits of many cases overlap instead of filling every
+//! slot: a suite with a dozen one-second waits still takes about a second.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// A counting semaphore of case slots.
+pub(crate) struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+thread_local! {
+    /// The slots the case running on this thread holds one of.
+    static HELD: RefCell<Option<Arc<Slots>>> = const { RefCell::new(None) };
+}
+
+impl Slots {
+    pub fn new(n: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Take a slot, waiting for one to be free.
+    pub fn acquire(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+
+    pub fn release(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.freed.notify_one();
+    }
+
+    /// Run `f` on this thread holding a slot of `slots` (taken already); the
+    /// slot is given back when `f` returns.
+    pub fn hold<T>(slots: &Arc<Slots>, f: impl FnOnce() -> T) -> T {
+        HELD.with(|h| *h.borrow_mut() = Some(Arc::clone(slots)));
+        let out = f();
+        HELD.with(|h| *h.borrow_mut() = None);
+        slots.release();
+        out
+    }
+}
+
+/// Sleep for `d`, without holding a slot meanwhile when the case holds one.
+pub(crate) async fn idle(d: Duration) {
+    let held = HELD.with(|h| h.borrow().clone());
+    match held {
+        Some(slots) => {
+            slots.release();
+            tokio::time::sleep(d).await;
+            slots.acquire();
+        }
+        None => tokio::time::sleep(d).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn waits_overlap_while_work_is_limited_to_the_slots() {
+        // Four cases that each wait 100 ms, one slot: the waits overlap, so
+        // the four take far less than 400 ms (their work is nothing).
+        let slots = Slots::new(1);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                slots.acquire();
+                let slots = Arc::clone(&slots);
+                scope.spawn(move || {
+                    Slots::hold(&slots, || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("runtime");
+                        rt.block_on(idle(Duration::from_millis(100)));
+                    });
+                });
+            }
+        });
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(300),
+            "four 100 ms waits with one slot took {took:?}: they did not overlap"
+        );
+        assert_eq!(*slots.free.lock().unwrap(), 1, "every slot came back");
+    }
+}
