@@ -56,12 +56,8 @@ fn refused(out: &Output, what: &str) -> String {
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
     // SAFETY: a valid NUL-terminated path; mkfifo only creates it.
-    assert_eq!(
-        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
-        0,
-        "mkfifo {}",
-        path.display()
-    );
+    let made = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+    assert_eq!(made, 0, "mkfifo {}", path.display());
 }
 
 /// A scenario folder with one area and a valid `ok.toml` in it.
