@@ -1,12 +1,94 @@
 //! Finds scenario files in one folder: every `<root>/<area>/<name>.toml`, and what a
-//! name given on the command line names there. The search order over the user
-//! folder and the built-in scenarios is `sources.rs`.
+//! name given on the command line names there; reads one file safely (only a regular
+//! file, bounded, never blocking on a FIFO or a device). The search order over the
+//! user folder and the built-in scenarios is `sources.rs`.
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use super::{Scenario, ScenarioError, load_file};
+use super::{MAX_FILE_BYTES, Scenario, ScenarioError, parse_bytes};
+
+/// Reads and checks one scenario file named by the user (a symbolic link is
+/// followed); its area is the name of its parent directory.
+///
+/// # Errors
+/// `ControlChar` when a name on the path holds a control character,
+/// `NotRegular` when it is no regular file, `Io` when unreadable, `Syntax`
+/// when larger than [`MAX_FILE_BYTES`], not UTF-8 or not TOML, else as
+/// [`parse_str`](super::parse_str).
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    parse_bytes(path, &read_regular(path, Links::Follow)?)
+}
+
+/// [`load_file`] for a file found in a scenario folder: a symbolic link there
+/// is refused (synlab runs as root, and the folder may be anyone's).
+fn load_found(path: &Path) -> Result<Scenario, ScenarioError> {
+    parse_bytes(path, &read_regular(path, Links::Refuse)?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Links {
+    Follow,
+    Refuse,
+}
+
+/// The bytes of the regular file at `path`, at most [`MAX_FILE_BYTES`] + 1.
+/// What it is, is checked before the open (so no FIFO, socket or device is
+/// opened) and again on the open file (so a file swapped meanwhile is caught);
+/// the open is non-blocking, so not even a FIFO put there in between can hang it.
+fn read_regular(path: &Path, links: Links) -> Result<Vec<u8>, ScenarioError> {
+    if path
+        .iter()
+        .any(|part| part.to_string_lossy().chars().any(char::is_control))
+    {
+        return Err(ScenarioError::ControlChar {
+            path: path.to_path_buf(),
+        });
+    }
+    let io = |error| ScenarioError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let meta = match links {
+        Links::Follow => fs::metadata(path),
+        Links::Refuse => fs::symlink_metadata(path),
+    };
+    regular(path, &meta.map_err(io)?.file_type())?;
+    let mut open = fs::OpenOptions::new();
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = open.read(true).custom_flags(flags).open(path).map_err(io)?;
+    regular(path, &file.metadata().map_err(io)?.file_type())?;
+    let mut bytes = Vec::new();
+    // One byte past the limit, never the whole of a huge file.
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(bytes)
+}
+
+/// `NotRegular`, saying what it is, unless `kind` is a regular file.
+fn regular(path: &Path, kind: &fs::FileType) -> Result<(), ScenarioError> {
+    let what = match kind {
+        k if k.is_file() => return Ok(()),
+        k if k.is_symlink() => "is a symbolic link in a scenario folder (name the file itself)",
+        k if k.is_dir() => "is a directory",
+        k if k.is_fifo() => "is a FIFO",
+        k if k.is_socket() => "is a socket",
+        k if k.is_char_device() => "is a character device",
+        k if k.is_block_device() => "is a block device",
+        _ => "is not a regular file",
+    };
+    Err(ScenarioError::NotRegular {
+        path: path.to_path_buf(),
+        what: what.to_owned(),
+    })
+}
 
 /// Loads every `<root>/<area>/*.toml`, sorted by area then name. Reports every broken
 /// file at once, and a `Duplicate` error when two areas hold the same scenario name.
@@ -28,7 +110,7 @@ pub fn discover(root: &Path) -> Result<Vec<Scenario>, ScenarioError> {
     let mut scenarios: Vec<Scenario> = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match load_file(&file) {
+        match load_found(&file) {
             Ok(s) => scenarios.push(s),
             Err(e) => errors.push(e),
         }
@@ -55,9 +137,8 @@ pub fn discover(root: &Path) -> Result<Vec<Scenario>, ScenarioError> {
 /// `NotFound` when nothing matches, `Duplicate` when two areas have the name, and the
 /// errors of the files read.
 pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
-    let path = Path::new(arg);
-    if path.is_file() || arg.ends_with(".toml") {
-        return load_file(path).map(|s| vec![s]);
+    if names_a_file(arg) {
+        return load_file(Path::new(arg)).map(|s| vec![s]);
     }
     let not_found = || ScenarioError::NotFound {
         name: arg.to_owned(),
@@ -76,7 +157,8 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
     let mut found = Vec::new();
     for area in sorted_entries(root)? {
         let candidate = area.join(&file_name);
-        if area.is_dir() && !is_hidden(&area) && candidate.is_file() {
+        let there = fs::symlink_metadata(&candidate).is_ok_and(|m| !m.is_dir());
+        if area.is_dir() && !is_hidden(&area) && there {
             found.push(candidate);
         }
     }
@@ -89,7 +171,7 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
                 .into_iter()
                 .filter(|f| is_scenario_file(f))
             {
-                match load_file(&file) {
+                match load_found(&file) {
                     Ok(s) => out.push(s),
                     Err(e) => errors.push(e),
                 }
@@ -102,7 +184,7 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
         }
         [] => Err(not_found()),
         [file] => {
-            let mut scenario = load_file(file)?;
+            let mut scenario = load_found(file)?;
             if let Some(filter) = case_filter {
                 let prefix = format!("{filter}/");
                 scenario
@@ -136,12 +218,23 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(out)
 }
 
+/// Whether a command-line argument names a file rather than a scenario: it
+/// ends in `.toml`, or something that is not a folder exists at that path
+/// (`/dev/null` is then refused as what it is, not looked up as a name).
+pub(crate) fn names_a_file(arg: &str) -> bool {
+    arg.ends_with(".toml") || fs::symlink_metadata(arg).is_ok_and(|m| !m.is_dir())
+}
+
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .and_then(OsStr::to_str)
         .is_some_and(|n| n.starts_with('.'))
 }
 
+/// A `.toml` name that is not hidden; `load_found` refuses it when it is no
+/// regular file, so a FIFO or a link named `x.toml` is reported, not skipped.
 fn is_scenario_file(path: &Path) -> bool {
-    path.extension() == Some(OsStr::new("toml")) && !is_hidden(path) && path.is_file()
+    path.extension() == Some(OsStr::new("toml"))
+        && !is_hidden(path)
+        && fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir())
 }

@@ -16,8 +16,22 @@ pub const MAX_ERRORS: usize = 50;
 pub enum ScenarioError {
     /// The file or directory could not be read. (The io error is shown, not chained as a
     /// `source`: `{:#}` in the CLI would print it twice.)
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {error}", shown(path))]
     Io { path: PathBuf, error: io::Error },
+
+    /// The path names something that is not a regular file (a FIFO, a socket, a
+    /// device, a directory) or, in a scenario folder, a symbolic link: refused
+    /// before it is read, so nothing blocks on it or reads a device.
+    #[error("{}: {what}; a scenario is a regular `.toml` file", shown(path))]
+    NotRegular { path: PathBuf, what: String },
+
+    /// A folder or file name on the path holds a control character (a newline,
+    /// an escape): names are printed in every report, so they cannot hold one.
+    #[error(
+        "{}: the path holds a control character; rename the file or its folder",
+        shown(path)
+    )]
+    ControlChar { path: PathBuf },
 
     /// The file is too large, not UTF-8 or not valid TOML: a problem of the file, not of
     /// one field (the message is toml's own, kept on one line).
@@ -34,14 +48,20 @@ pub enum ScenarioError {
     },
 
     /// No scenario file has this name.
-    #[error("{name}: no scenario named \"{name}\" under {}", searched.display())]
+    #[error(
+        "{}: no scenario named \"{}\" under {}",
+        escaped(name),
+        escaped(name),
+        shown(searched)
+    )]
     NotFound { name: String, searched: PathBuf },
 
     /// Two scenario files share a name (the file stem), so a name would be ambiguous.
     #[error(
-        "{}: duplicate scenario name \"{name}\", first defined in {}",
-        second.display(),
-        first.display()
+        "{}: duplicate scenario name \"{}\", first defined in {}",
+        shown(second),
+        escaped(name),
+        shown(first)
     )]
     Duplicate {
         name: String,
@@ -103,6 +123,25 @@ impl ScenarioError {
             _ => None,
         }
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), so that a name
+/// cannot add lines to, or colour, what prints it.
+pub(crate) fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A path as printed in an error: escaped like [`escaped`].
+pub(crate) fn shown(path: &Path) -> String {
+    escaped(&path.to_string_lossy())
 }
 
 struct DisplayList<'a>(&'a [ScenarioError]);

@@ -17,10 +17,9 @@ pub(crate) mod setting;
 mod sources;
 mod value;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use discover::{discover, resolve};
+pub use discover::{discover, load_file, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{
     Answer, At, Case, ClientKind, ClientPort, Close, Event, Expect, Family, Folklore, KernelWhen,
@@ -50,26 +49,7 @@ pub struct Scenario {
 /// before it is parsed (1 MiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
-/// Reads and checks one scenario file; its area is the name of its parent directory.
-///
-/// # Errors
-/// `Io` when unreadable, `Syntax` when larger than [`MAX_FILE_BYTES`], not UTF-8 or not
-/// TOML, else as [`parse_str`].
-pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    let io = |error| ScenarioError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    // Read one byte past the limit, never the whole of a huge file (or of /dev/zero).
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    parse_bytes(path, &bytes)
-}
-
-/// `load_file` after the read: the size limit, UTF-8, then `parse_str`.
+/// [`load_file`] after the read: the size limit, UTF-8, then `parse_str`.
 pub(crate) fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_large(path));

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::discover::names_a_file;
 use super::{Scenario, ScenarioError, builtin, discover, resolve};
 
 /// Environment variable naming the user folder when `--scenarios-dir` is not given.
@@ -105,9 +106,8 @@ impl Sources {
     /// `NotFound` (naming every place looked in) when nothing matches; the
     /// errors of the files read.
     pub fn resolve(&self, arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
-        let path = Path::new(arg);
-        if path.is_file() || arg.ends_with(".toml") {
-            return super::load_file(path).map(|s| vec![s]);
+        if names_a_file(arg) {
+            return super::load_file(Path::new(arg)).map(|s| vec![s]);
         }
         let mut found = match self.user_dir() {
             Some(dir) if dir.is_dir() => match resolve(dir, arg) {
@@ -131,6 +131,30 @@ impl Sources {
             return Err(self.not_found(arg));
         }
         Ok(found)
+    }
+
+    /// Every scenario that `args` name, in order, each case once: a case named
+    /// again (`ts-off ts-off`, `ts-off ts-off/ipv4`) is not run twice.
+    ///
+    /// # Errors
+    /// As [`Sources::resolve`], for the first argument that fails.
+    pub fn resolve_all<S: AsRef<str>>(&self, args: &[S]) -> Result<Vec<Scenario>, ScenarioError> {
+        let mut out: Vec<Scenario> = Vec::new();
+        for arg in args {
+            for s in self.resolve(arg.as_ref())? {
+                let same = |o: &&mut Scenario| o.file == s.file && o.builtin == s.builtin;
+                match out.iter_mut().find(same) {
+                    Some(seen) => {
+                        let new: Vec<_> = (s.cases.into_iter())
+                            .filter(|c| !seen.cases.iter().any(|x| x.name == c.name))
+                            .collect();
+                        seen.cases.extend(new);
+                    }
+                    None => out.push(s),
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn not_found(&self, arg: &str) -> ScenarioError {
@@ -251,6 +275,22 @@ mod tests {
             .resolve("ts-off/ipv9")
             .expect_err("no such case");
         assert!(err.to_string().contains("the built-in scenarios"), "{err}");
+    }
+
+    #[test]
+    fn names_given_twice_give_each_case_once_in_first_seen_order() {
+        let src = Sources::builtin_only();
+        let found = src
+            .resolve_all(&["ts-on/ipv6", "ts-off", "ts-on", "ts-off/ipv4"])
+            .expect("built in");
+        let names: Vec<&str> = found
+            .iter()
+            .flat_map(|s| s.cases.iter().map(|c| c.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            ["ts-on/ipv6", "ts-on/ipv4", "ts-off/ipv4", "ts-off/ipv6"]
+        );
     }
 
     #[test]

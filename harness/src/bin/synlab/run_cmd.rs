@@ -64,14 +64,11 @@ pub struct RunArgs {
 
 /// The cases `args` names, filtered.
 fn cases(sources: &Sources, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
-    let mut found = Vec::new();
-    if args.all {
-        found = sources.discover()?;
+    let found = if args.all {
+        sources.discover()?
     } else {
-        for arg in &args.scenarios {
-            found.extend(sources.resolve(arg)?);
-        }
-    }
+        sources.resolve_all(&args.scenarios)?
+    };
     let cases: Vec<Case> = found
         .into_iter()
         .flat_map(|s| s.cases)

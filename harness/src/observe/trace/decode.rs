@@ -70,31 +70,22 @@ pub(super) struct Decoder {
 }
 
 impl Decoder {
-    /// Reads and parses the events' formats; also says whether tracefs had to
-    /// be mounted privately to read them.
-    pub(super) fn load() -> Result<(Decoder, bool), TraceError> {
-        let files = read_files(&FORMATS)?;
-        let mut formats = FORMATS.iter().zip(files.texts).map(|(rel, text)| {
-            let format = parse_format(&text).and_then(|f| match f.id {
-                Some(_) => Ok(f),
-                None => Err("no ID line".into()),
-            });
-            format.map_err(|what| TraceError::Format {
-                path: files.root.join(rel),
-                what,
-            })
+    /// Reads and parses the events' formats.
+    pub(super) fn load() -> Result<Decoder, TraceError> {
+        let texts = read_files(&FORMATS)?;
+        let [state, send_reset, receive_reset] = std::array::from_fn(|i| {
+            parse_format(&texts[i])
+                .and_then(|f| f.id.map(|_| f).ok_or_else(|| "no ID line".to_string()))
+                .map_err(|what| TraceError::Format {
+                    path: std::path::Path::new("/sys/kernel/tracing").join(FORMATS[i]),
+                    what,
+                })
         });
-        let mut next = || {
-            formats
-                .next()
-                .unwrap_or_else(|| unreachable!("three formats"))
-        };
-        let decoder = Decoder {
-            state: next()?,
-            send_reset: next()?,
-            receive_reset: next()?,
-        };
-        Ok((decoder, files.private_mount))
+        Ok(Decoder {
+            state: state?,
+            send_reset: send_reset?,
+            receive_reset: receive_reset?,
+        })
     }
 
     /// The formats, in the order the tracer opens and filters the events.
@@ -214,7 +205,7 @@ fn sockaddr(b: &[u8]) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::trace::fixtures::{any6, decoded_fixture, v6};
+    use crate::observe::trace::tests::fixtures::{any6, decoded_fixture, v6};
 
     use TcpState::*;
 

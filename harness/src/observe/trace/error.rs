@@ -29,15 +29,6 @@ pub enum TraceError {
     Ring { cpu: u32, what: String },
 }
 
-impl TraceError {
-    /// True when the environment cannot trace at all (as opposed to a failure
-    /// part-way), so the caller should fall back to sock_diag.
-    #[cfg(test)]
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, TraceError::Unavailable { .. })
-    }
-}
-
 pub(super) fn io_err(op: impl Into<String>) -> impl FnOnce(io::Error) -> TraceError {
     move |source| TraceError::Io {
         op: op.into(),

@@ -1,33 +1,48 @@
 //! The kernel filter of an event (ftrace filter syntax, set on each perf event):
-//! the most specific one the kernel accepts for a [`TraceSpec`] (IPv4 by
-//! host-order address, IPv6 by family and ports).
+//! the most specific one the kernel accepts for a [`TraceSpec`]. IPv4 by
+//! address: `__u8 saddr[4]` is compared as a host-order `u32` (198.18.0.1 as
+//! text is refused); IPv6 by family and ports: `__u8 saddr_v6[16]` cannot be
+//! compared at all (`== 0` and `!= 0` both silently drop every event).
 
 use std::io;
 use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
 
+use super::format::EventFormat;
+use super::perf::set_filter;
 use super::spec::TraceSpec;
 
-/// Sets the first filter that the kernel accepts for `spec` with `set`, from
-/// the most to the least specific, and returns it (`none` when all were
-/// refused: the userspace check still applies). `has_protocol`: the event has
-/// a `protocol` field (`sock:inet_sock_set_state`).
-pub(super) fn first_accepted(
+/// Sets on the events of one tracepoint (one per CPU) the most specific filter
+/// for `spec` that the kernel accepts, and returns it; None when it accepts
+/// none, and for an event without port fields (`tcp_send_reset` has only
+/// sockaddrs): the userspace check applies anyway.
+///
+/// Equivalent to: `echo FILTER > events/SYS/NAME/filter`, per perf event
+pub(super) fn set_filters(
+    events: &[OwnedFd],
+    format: &EventFormat,
     spec: &TraceSpec,
-    has_protocol: bool,
-    mut set: impl FnMut(&str) -> io::Result<()>,
-) -> io::Result<String> {
-    for candidate in filter_candidates(spec, has_protocol) {
-        match set(&candidate) {
-            Ok(()) => return Ok(candidate),
+) -> io::Result<Option<String>> {
+    let Some(first) = events.first().filter(|_| format.field("sport").is_some()) else {
+        return Ok(None);
+    };
+    for candidate in filter_candidates(spec, format.field("protocol").is_some()) {
+        match set_filter(first.as_fd(), &candidate) {
+            Ok(()) => {
+                for fd in &events[1..] {
+                    set_filter(fd.as_fd(), &candidate)?;
+                }
+                return Ok(Some(candidate));
+            }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok("none".into())
+    Ok(None)
 }
 
 /// Kernel filters for `spec`, most specific first.
-fn filter_candidates(spec: &TraceSpec, has_protocol: bool) -> Vec<String> {
+pub(super) fn filter_candidates(spec: &TraceSpec, has_protocol: bool) -> Vec<String> {
     let v4: Vec<String> = spec
         .addrs
         .iter()

@@ -114,7 +114,7 @@ fn parse_symbols(fmt: &str, prefix: &str) -> HashMap<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::trace::fixtures::{SEND_RESET_FORMAT, STATE_FORMAT};
+    use crate::observe::trace::tests::fixtures::{SEND_RESET_FORMAT, STATE_FORMAT};
 
     #[test]
     fn format_file_gives_offsets_of_every_field() {

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use super::clock::record_clock_now;
 use super::decode::Record;
 use super::error::TraceError;
-use super::log::TraceInfo;
 use super::spec::TraceSpec;
 use super::tracer::Tracer;
 
@@ -37,47 +37,37 @@ pub fn prepare_shared(scope: &[IpAddr]) {
 
 /// One shared tracer and its subscribers.
 pub(super) struct Hub {
-    /// How the tracer was set up (each subscriber measures its own clock offset).
-    pub(super) info: TraceInfo,
-    state: Mutex<HubState>,
-}
-
-pub(super) struct HubState {
     tracer: Tracer,
-    pub(super) next: u64,
+    next: u64,
     pub(super) subs: HashMap<u64, Sub>,
 }
 
 pub(super) struct Sub {
-    pub(super) spec: TraceSpec,
+    spec: TraceSpec,
     /// Records older than this (record clock) are not this subscriber's.
-    pub(super) from_ts: u64,
+    from_ts: u64,
     /// The tracer's lost-event count when it subscribed.
-    pub(super) lost_before: u64,
+    lost_before: u64,
     pub(super) records: Vec<Record>,
 }
 
 impl Hub {
-    fn open(scope: &[IpAddr]) -> Result<Hub, TraceError> {
-        let tracer = Tracer::open(&TraceSpec::new(scope.iter().copied()))?;
-        Ok(Hub {
-            info: tracer.info.clone(),
-            state: Mutex::new(HubState {
-                tracer,
-                next: 0,
-                subs: HashMap::new(),
-            }),
-        })
+    /// Subscribes `spec` from now on. Older records go to the running cases
+    /// first, and the lost count is current: earlier losses are not its own.
+    pub(super) fn subscribe(&mut self, spec: TraceSpec) -> Result<u64, TraceError> {
+        self.drain()?;
+        let id = self.next;
+        self.next += 1;
+        let sub = Sub {
+            spec,
+            from_ts: record_clock_now(),
+            lost_before: self.tracer.lost_events(),
+            records: Vec::new(),
+        };
+        self.subs.insert(id, sub);
+        Ok(id)
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, HubState> {
-        // The state stays consistent even if a reader panicked: records are
-        // only ever appended whole.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl HubState {
     /// Reads the rings and gives each record to every subscriber whose spec it
     /// matches and whose window it falls in; the rest is dropped.
     pub(super) fn drain(&mut self) -> Result<(), TraceError> {
@@ -91,13 +81,19 @@ impl HubState {
         })
     }
 
-    /// Records the kernel dropped or throttled so far, in what was read.
-    pub(super) fn lost_events(&self) -> u64 {
-        self.tracer.lost_events()
+    /// Events the kernel dropped or throttled since `sub` subscribed.
+    pub(super) fn lost_since(&self, sub: &Sub) -> u64 {
+        self.tracer.lost_events().saturating_sub(sub.lost_before)
     }
 }
 
-type HubCell = Arc<OnceLock<Result<Arc<Hub>, String>>>;
+/// The hub, locked. Its state stays consistent even if a reader panicked:
+/// records are only ever appended whole.
+pub(super) fn lock(hub: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
+    hub.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type HubCell = Arc<OnceLock<Result<Arc<Mutex<Hub>>, String>>>;
 
 /// The shared hubs by scope (normally one: the lab's addresses).
 static HUBS: Mutex<Vec<(Vec<IpAddr>, HubCell)>> = Mutex::new(Vec::new());
@@ -114,12 +110,17 @@ fn hub_cell(scope: &[IpAddr]) -> HubCell {
 
 /// Opens the hub once; a failure is kept (as its message) so that later cases
 /// do not try again, and reported to each of them.
-fn init_hub(cell: &HubCell, scope: &[IpAddr]) -> Result<Arc<Hub>, TraceError> {
-    cell.get_or_init(|| Hub::open(scope).map(Arc::new).map_err(|e| e.to_string()))
+fn init_hub(cell: &HubCell, scope: &[IpAddr]) -> Result<Arc<Mutex<Hub>>, TraceError> {
+    let open = || {
+        let tracer = Tracer::open(&TraceSpec::new(scope.iter().copied()))?;
+        let (next, subs) = (0, HashMap::new());
+        Ok::<_, TraceError>(Arc::new(Mutex::new(Hub { tracer, next, subs })))
+    };
+    cell.get_or_init(|| open().map_err(|e| e.to_string()))
         .clone()
         .map_err(|why| TraceError::Unavailable { why })
 }
 
-pub(super) fn shared_hub(scope: &[IpAddr]) -> Result<Arc<Hub>, TraceError> {
+pub(super) fn shared_hub(scope: &[IpAddr]) -> Result<Arc<Mutex<Hub>>, TraceError> {
     init_hub(&hub_cell(scope), scope)
 }

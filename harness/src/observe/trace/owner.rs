@@ -41,14 +41,13 @@ pub(super) fn incarnations(records: &[Record]) -> Vec<u32> {
     out
 }
 
-/// Marks each record (sorted by time) [`Owner::Own`] or [`Owner::TupleOnly`]:
-/// an incarnation (see [`incarnations`]) is owned when one of its events ran
-/// in task context on an owner thread.
-pub(super) fn attribute(records: &[Record], owners: &[libc::pid_t]) -> Vec<Owner> {
-    let ids = incarnations(records);
+/// Marks each record (sorted by time, `ids` its [`incarnations`])
+/// [`Owner::Own`] or [`Owner::TupleOnly`]: an incarnation is owned when one of
+/// its events ran in task context on an owner thread.
+pub(super) fn attribute(records: &[Record], ids: &[u32], owners: &[libc::pid_t]) -> Vec<Owner> {
     let owned: std::collections::HashSet<u32> = records
         .iter()
-        .zip(&ids)
+        .zip(ids)
         .filter(|(r, id)| **id != 0 && r.context == Context::Task && owners.contains(&r.tid))
         .map(|(_, id)| *id)
         .collect();
@@ -66,14 +65,14 @@ pub(super) fn attribute(records: &[Record], owners: &[libc::pid_t]) -> Vec<Owner
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::trace::fixtures::{decoded_fixture, v6};
+    use crate::observe::trace::tests::fixtures::{decoded_fixture, v6};
 
     use TcpState::*;
 
     #[test]
     fn ownership_follows_the_owner_threads_task_context_only() {
         let records = decoded_fixture();
-        let own = attribute(&records, &[29516]);
+        let own = attribute(&records, &incarnations(&records), &[29516]);
         let tuple_only: Vec<&Record> = records
             .iter()
             .zip(&own)
@@ -92,12 +91,12 @@ mod tests {
             .collect();
         assert!(!softirq.is_empty());
         assert!(
-            attribute(&softirq, &[29516])
+            attribute(&softirq, &incarnations(&softirq), &[29516])
                 .iter()
                 .all(|o| *o == Owner::TupleOnly)
         );
         assert!(
-            attribute(&records, &[])
+            attribute(&records, &incarnations(&records), &[])
                 .iter()
                 .all(|o| *o == Owner::TupleOnly)
         );
@@ -151,7 +150,7 @@ mod tests {
             // And another case's child that no owner ever touches.
             rec(8, 0xa, 10, soft, Listen, SynRecv),
         ];
-        let owners = attribute(&records, &[10]);
+        let owners = attribute(&records, &incarnations(&records), &[10]);
         use Owner::*;
         assert_eq!(
             owners,

@@ -11,8 +11,9 @@ use rustix::ioctl::{IntegerSetter, NoArg, ioctl, opcode};
 
 /// `PERF_TYPE_TRACEPOINT`: `config` is the event's tracefs id.
 const PERF_TYPE_TRACEPOINT: u32 = 2;
-/// `PERF_ATTR_SIZE_VER5`: every field up to `clockid` (Linux 4.1) and past it.
-const PERF_ATTR_SIZE_VER5: u32 = 112;
+/// `PERF_ATTR_SIZE_VER3`: every field up to `clockid` (Linux 4.1 put it in
+/// the padding before `sample_regs_intr`).
+const PERF_ATTR_SIZE_VER3: u32 = 96;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
 /// `perf_event_sample_format` bits: what each sample carries, in this order
@@ -27,7 +28,7 @@ const SAMPLE_TYPE: u64 = SAMPLE_TID | SAMPLE_TIME | SAMPLE_RAW;
 const ATTR_DISABLED: u64 = 1 << 0;
 const ATTR_USE_CLOCKID: u64 = 1 << 25;
 
-/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER5`; unions named by the
+/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER3`; unions named by the
 /// member used for tracepoints.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -47,13 +48,9 @@ struct PerfEventAttr {
     sample_regs_user: u64,
     sample_stack_user: u32,
     clockid: i32,
-    sample_regs_intr: u64,
-    aux_watermark: u32,
-    sample_max_stack: u16,
-    reserved_2: u16,
 }
 
-const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER5 as usize);
+const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER3 as usize);
 
 /// Opens tracepoint `id` on `cpu` for every task, disabled: every event becomes
 /// a sample with the thread, the time on `clock`, and the raw tracepoint record.
@@ -62,7 +59,7 @@ const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER
 pub(super) fn open_tracepoint(id: u64, cpu: u32, clock: libc::clockid_t) -> io::Result<OwnedFd> {
     let attr = PerfEventAttr {
         kind: PERF_TYPE_TRACEPOINT,
-        size: PERF_ATTR_SIZE_VER5,
+        size: PERF_ATTR_SIZE_VER3,
         config: id,
         sample_period: 1,
         sample_type: SAMPLE_TYPE,

@@ -12,8 +12,6 @@ use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
 /// Offsets in `struct perf_event_mmap_page` (the first page of the mapping).
 const DATA_HEAD: usize = 1024;
 const DATA_TAIL: usize = 1032;
-const DATA_OFFSET: usize = 1040;
-const DATA_SIZE: usize = 1048;
 /// `struct perf_event_header`: u32 type, u16 misc, u16 size.
 const HEADER_LEN: usize = 8;
 /// More than any record of the traced events (a sample is 104 to 120 bytes).
@@ -55,25 +53,14 @@ impl Ring {
         }?;
         let base =
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
-        let mut ring = Ring {
+        // The data follows the control page (`perf_mmap()` refuses a data
+        // size that is not 2^n pages).
+        Ok(Ring {
             base,
             len,
             data_offset: page,
             data_size: len - page,
-        };
-        // Linux 4.1+ says where the data is; older kernels leave 0 there.
-        let (offset, size) = (ring.word(DATA_OFFSET), ring.word(DATA_SIZE));
-        if offset != 0 && size != 0 {
-            ring.data_offset = usize::try_from(offset).map_err(io::Error::other)?;
-            ring.data_size = usize::try_from(size).map_err(io::Error::other)?;
-        }
-        if !ring.data_size.is_power_of_two() || ring.data_offset + ring.data_size > len {
-            return Err(io::Error::other(format!(
-                "perf ring with data at {}+{} in a {len}-byte mapping",
-                ring.data_offset, ring.data_size
-            )));
-        }
-        Ok(ring)
+        })
     }
 
     /// Calls `each` with every record (header included) that the kernel wrote
@@ -133,10 +120,6 @@ impl Ring {
         // field is 8-byte aligned (page start + multiple of 8), and the kernel
         // and we access it only atomically.
         unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(offset).cast::<u64>()) }
-    }
-
-    fn word(&self, offset: usize) -> u64 {
-        self.atomic(offset).load(Ordering::Relaxed)
     }
 }
 

@@ -1,38 +1,32 @@
-//! [`SharedTrace`]: a case's subscription to the process's shared tracer, with
-//! the log of exactly that case's addresses, ports and time.
+//! [`SharedTrace`]: a case's subscription to the process's shared tracer, and
+//! the log of exactly that case's addresses, ports and time: sorted, attributed
+//! to the owner threads, on CLOCK_REALTIME.
 
-use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::clock::{realtime_offset_ns, record_clock_now};
-use super::collect::assemble;
+use super::clock::realtime_offset_ns;
+use super::decode::{Kind, Record};
 use super::error::TraceError;
-use super::hub::{Hub, Sub, shared_hub};
-use super::log::{TraceInfo, TraceLog};
+use super::hub::{Hub, lock, shared_hub};
+use super::log::{Reset, StateChange, TraceLog};
+use super::owner::{attribute, incarnations};
 use super::spec::TraceSpec;
 
-/// A case's state trace on the process's shared perf events.
+/// A case's state trace on the process's shared perf events, which are opened
+/// on first use (or ahead of it: [`prepare_shared`]) and live as long as the
+/// process. The kernel filter only needs the lab's addresses, which every case
+/// shares (`scope`); each subscriber keeps the records of its own addresses
+/// and ports from the moment it subscribed, and attributes them to its own
+/// owner threads, so parallel cases get the very same records and stamps.
 ///
-/// Why one set of events serves every case of the process: the kernel filter
-/// only needs the lab's addresses, which every case shares (`scope`), and the
-/// rest is done in userspace per case: each subscriber keeps the records that
-/// match its addresses and ports, from the moment it subscribed, and
-/// attributes them to its own owner threads ([`Owner::Own`] /
-/// [`Owner::TupleOnly`]). Parallel cases get the very same records, with the
-/// same stamps, and the host pays one filter check per TCP state change.
-///
-/// The events are opened on first use (or ahead of it: [`prepare_shared`])
-/// and live as long as the process; they need no clean-up (see `release.rs`).
-///
-/// [`Owner::Own`]: super::Owner::Own
-/// [`Owner::TupleOnly`]: super::Owner::TupleOnly
 /// [`prepare_shared`]: super::prepare_shared
 pub struct SharedTrace {
-    hub: Arc<Hub>,
-    id: u64,
+    pub(super) hub: Arc<Mutex<Hub>>,
+    pub(super) id: u64,
     spec: TraceSpec,
-    info: TraceInfo,
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC when the case subscribed.
+    pub(super) realtime_offset_ns: i64,
 }
 
 impl SharedTrace {
@@ -53,90 +47,93 @@ impl SharedTrace {
             });
         }
         let hub = shared_hub(scope)?;
-        let mut state = hub.lock();
-        // Older records go to the running cases now, and the lost count is
-        // current: losses before this point are not this case's.
-        state.drain()?;
-        let id = state.next;
-        state.next += 1;
-        let lost_before = state.lost_events();
-        state.subs.insert(
-            id,
-            Sub {
-                spec: spec.clone(),
-                from_ts: record_clock_now(),
-                lost_before,
-                records: Vec::new(),
-            },
-        );
-        drop(state);
-        let info = TraceInfo {
-            realtime_offset_ns: realtime_offset_ns(),
-            ..hub.info.clone()
-        };
+        let id = lock(&hub).subscribe(spec.clone())?;
         Ok(SharedTrace {
             hub,
             id,
             spec,
-            info,
+            realtime_offset_ns: realtime_offset_ns(),
         })
-    }
-
-    /// How the trace was set up.
-    pub fn info(&self) -> &TraceInfo {
-        &self.info
-    }
-
-    /// Everything so far. Ownership is final only after [`SharedTrace::stop`]:
-    /// a server's child socket becomes [`Owner::Own`] when the server closes it.
-    ///
-    /// [`Owner::Own`]: super::Owner::Own
-    #[cfg(test)]
-    pub fn snapshot(&self) -> Result<TraceLog, TraceError> {
-        let mut state = self.hub.lock();
-        state.drain()?;
-        let lost = state.lost_events();
-        let sub = state.subs.get(&self.id).ok_or_else(gone)?;
-        Ok(self.log_of(sub, lost))
     }
 
     /// Reads the rest and unsubscribes; the events stay for the next case.
     /// Call it after the case's namespaces are gone, so the last changes
     /// (sockets closed as the owner threads exit) are in the log.
     pub fn stop(self) -> Result<TraceLog, TraceError> {
-        let mut state = self.hub.lock();
-        state.drain()?;
-        let lost = state.lost_events();
-        let sub = state.subs.remove(&self.id).ok_or_else(gone)?;
-        drop(state);
-        Ok(self.log_of(&sub, lost))
+        let mut hub = lock(&self.hub);
+        hub.drain()?;
+        let sub = hub.subs.remove(&self.id).ok_or_else(gone)?;
+        let lost = hub.lost_since(&sub);
+        drop(hub);
+        Ok(self.log_of(&sub.records, lost))
     }
 
-    /// The subscriber's records as a log, with the events the kernel lost
-    /// since it subscribed.
-    fn log_of(&self, sub: &Sub, lost: u64) -> TraceLog {
-        let lost = lost.saturating_sub(sub.lost_before);
-        assemble(&sub.records, &self.spec, &self.info, lost)
+    /// Records of this subscriber as a log; `lost`: since it subscribed.
+    pub(super) fn log_of(&self, records: &[Record], lost: u64) -> TraceLog {
+        assemble(records, &self.spec, self.realtime_offset_ns, lost)
     }
 }
 
 impl Drop for SharedTrace {
     fn drop(&mut self) {
-        self.hub.lock().subs.remove(&self.id);
+        lock(&self.hub).subs.remove(&self.id);
     }
 }
 
-impl fmt::Debug for SharedTrace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedTrace")
-            .field("info", self.info())
-            .field("spec", &self.spec)
-            .finish_non_exhaustive()
-    }
-}
-
-fn gone() -> TraceError {
+pub(super) fn gone() -> TraceError {
     TraceError::Unavailable {
         why: "the case's subscription to the shared trace is gone".into(),
+    }
+}
+
+/// The log of `records` (those that matched `spec`), attributed to
+/// `spec.owners`, on CLOCK_REALTIME; `lost`: what the kernel lost meanwhile.
+fn assemble(records: &[Record], spec: &TraceSpec, realtime_offset_ns: i64, lost: u64) -> TraceLog {
+    let mut records = records.to_vec();
+    records.sort_by_key(|r| r.ts);
+    let socks = incarnations(&records);
+    let owners = attribute(&records, &socks, &spec.owners);
+    let offset = i128::from(realtime_offset_ns);
+    let mut changes = Vec::new();
+    let mut resets = Vec::new();
+    for ((r, owner), sock) in records.into_iter().zip(owners).zip(socks) {
+        let at_ns = u64::try_from((i128::from(r.ts) + offset).max(0)).unwrap_or(u64::MAX);
+        let side = spec.side(r.src, r.dst);
+        match r.kind {
+            Kind::State { old, new } => changes.push(StateChange {
+                at_ns,
+                sock,
+                src: r.src,
+                dst: r.dst,
+                old,
+                new,
+                side,
+                tid: r.tid,
+                context: r.context,
+                owner,
+            }),
+            Kind::Reset {
+                direction,
+                state,
+                reason,
+            } => resets.push(Reset {
+                at_ns,
+                direction,
+                sock,
+                src: r.src,
+                dst: r.dst,
+                state,
+                reason,
+                side,
+                tid: r.tid,
+                context: r.context,
+                owner,
+            }),
+        }
+    }
+    TraceLog {
+        changes,
+        resets,
+        lost_events: lost,
     }
 }

@@ -6,13 +6,12 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::clock::{RECORD_CLOCK, realtime_offset_ns};
+use super::clock::RECORD_CLOCK;
 use super::decode::{Decoder, Record};
 use super::error::{TraceError, io_err};
-use super::filter::first_accepted;
+use super::filter::set_filters;
 use super::format::EventFormat;
-use super::log::TraceInfo;
-use super::perf::{enable, open_tracepoint, set_filter, set_output};
+use super::perf::{enable, open_tracepoint, set_output};
 use super::record::{PerfRecord, parse};
 use super::ring::Ring;
 use super::spec::TraceSpec;
@@ -26,7 +25,6 @@ const RING_DATA_PAGES: usize = 64;
 /// The perf events of the traced tracepoints on every online CPU, and their
 /// rings. Nothing to undo: the events and the mappings die with the process.
 pub(super) struct Tracer {
-    pub(super) info: TraceInfo,
     decoder: Decoder,
     /// One per CPU.
     rings: Vec<CpuRing>,
@@ -62,7 +60,7 @@ impl Tracer {
     /// Equivalent to: `perf record -a -k mono -e sock:inet_sock_set_state
     /// --filter FILTER -e tcp:tcp_send_reset -e tcp:tcp_receive_reset --filter FILTER`
     pub(super) fn open(filter: &TraceSpec) -> Result<Tracer, TraceError> {
-        let (decoder, mounted_tracefs) = Decoder::load()?;
+        let decoder = Decoder::load()?;
         let cpus = online_cpus()?;
         let per_event = decoder
             .formats()
@@ -84,12 +82,10 @@ impl Tracer {
         // also when a later step fails.
         let release = hand_over(per_event.iter().flat_map(|e| &e.fds).map(AsFd::as_fd)).ok();
 
-        let mut filters = Vec::new();
-        for event in &per_event {
-            filters.push(set_filters(event, filter)?);
+        for e in &per_event {
+            let failed = io_err(format!("set the filter of {}", e.format.name));
+            set_filters(&e.fds, e.format, filter).map_err(failed)?;
         }
-        // The one reported: inet_sock_set_state's.
-        let kernel_filter = filters.swap_remove(0);
 
         // Each CPU's ring is its inet_sock_set_state event's; the others of
         // that CPU write into it.
@@ -115,21 +111,12 @@ impl Tracer {
             enable(event.as_fd()).map_err(io_err("enable a perf event"))?;
         }
         // Ours are closed now when the kernel holds the events.
-        let (events, released_by) = if release.is_some() {
-            (Vec::new(), "kernel worker")
+        let events = if release.is_some() {
+            Vec::new()
         } else {
-            (events, "exit")
-        };
-        let info = TraceInfo {
-            clock: "mono".into(),
-            realtime_offset_ns: realtime_offset_ns(),
-            kernel_filter,
-            mounted_tracefs,
-            cpus: cpus.clone(),
-            released_by: released_by.into(),
+            events
         };
         Ok(Tracer {
-            info,
             decoder,
             rings,
             _events: events,
@@ -189,47 +176,17 @@ impl Tracer {
     }
 }
 
-/// Sets the first filter the kernel accepts on every CPU's event; `none` for
-/// an event without port fields (`tcp_send_reset` has only sockaddrs): the
-/// userspace check keeps what is the case's.
-fn set_filters(events: &PerCpu<'_>, spec: &TraceSpec) -> Result<String, TraceError> {
-    let format = events.format;
-    let failed = || io_err(format!("set the filter of {}", format.name));
-    let Some(first) = events
-        .fds
-        .first()
-        .filter(|_| format.field("sport").is_some())
-    else {
-        return Ok("none".into());
-    };
-    let has_protocol = format.field("protocol").is_some();
-    let chosen =
-        first_accepted(spec, has_protocol, |f| set_filter(first.as_fd(), f)).map_err(failed())?;
-    if chosen != "none" {
-        for fd in &events.fds[1..] {
-            set_filter(fd.as_fd(), &chosen).map_err(failed())?;
-        }
-    }
-    Ok(chosen)
-}
-
 fn open_error(event: &str, cpu: u32, e: io::Error) -> TraceError {
     let what = format!("perf_event_open of {event} on CPU {cpu}");
-    match e.raw_os_error() {
-        Some(libc::EACCES | libc::EPERM) => TraceError::Unavailable {
-            why: format!(
-                "{what}: {e} (needs root or CAP_PERFMON; a kernel in lockdown mode refuses it)"
-            ),
-        },
+    let hint = match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => "needs root or CAP_PERFMON; lockdown mode refuses it",
         Some(libc::ENOSYS | libc::ENOENT | libc::ENODEV | libc::EINVAL) => {
-            TraceError::Unavailable {
-                why: format!(
-                    "{what}: {e} (a kernel without CONFIG_PERF_EVENTS, or older than 4.1 without \
-                 perf's use_clockid)"
-                ),
-            }
+            "a kernel without CONFIG_PERF_EVENTS, or older than 4.1 without use_clockid"
         }
-        _ => io_err(what)(e),
+        _ => return io_err(what)(e),
+    };
+    TraceError::Unavailable {
+        why: format!("{what}: {e} ({hint})"),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use synlab::scenario::{Case, ClientKind, Family, ScenarioError, Sources};
 use synlab::{Lab, LabError, LabSpec, RunError, RunOptions, kernel_release};
 
-use shell_lab::{RunNetnsGuard, ShellLab};
+use shell_lab::ShellLabs;
 use stats::Stats;
 
 /// The raw-peer case measured by default (an ACK answer: no 200 ms wait for `none`).
@@ -301,18 +301,15 @@ fn lab_rows(opts: &BenchOptions, case: &Case, n: usize) -> Result<LabRows, Bench
     let mut shell = Vec::with_capacity(n);
     let mut process = Vec::with_capacity(n);
     let mut process_soon = Vec::with_capacity(n);
-    // `ip netns add` turns /run/netns into a mount point the first time and
-    // `ip netns del` leaves it: undo that when it was us.
-    let _run_netns = RunNetnsGuard::before();
+    // Its own thread and mount namespace: nothing of it reaches the host.
+    let shell_labs = ShellLabs::start()?;
     for i in 0..n {
         let t = Instant::now();
         let lab = rt.block_on(Lab::build(&spec, LAB_DEADLINE))?;
         drop(lab);
         netlink.push(t.elapsed());
 
-        let t = Instant::now();
-        ShellLab::build(i)?.teardown()?;
-        shell.push(t.elapsed());
+        shell.push(shell_labs.time_one(i)?);
 
         std::thread::sleep(QUIET);
         process.push(one_case_process(opts, case)?);

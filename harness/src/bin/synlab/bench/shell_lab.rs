@@ -1,64 +1,104 @@
 //! The lab made the way shell selftests make it (`ip`/`sysctl` subprocesses in
 //! named namespaces): what `synlab bench` compares the rtnetlink lab and a whole
-//! `synlab run` process against. Guards delete what it made, also on error.
+//! `synlab run` process against.
+//!
+//! Nothing of it reaches the host, even when the bench is killed: the `ip`
+//! commands run from one thread of the bench that has a mount namespace of its
+//! own (everything private, a tmpfs on /run), so `ip netns add` pins its named
+//! namespaces with bind mounts that only that mount namespace holds. When the
+//! bench dies (SIGKILL too) the mount namespace goes, the network namespaces
+//! lose their last holder, and the kernel frees them and their veth pair. The
+//! guard's `ip netns del` is the ordinary way out; no signal handler is needed.
 
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
 use synlab::{CLIENT_IF, SERVER_IF};
 
 use super::{BenchError, CLIENT_CIDR, LAB_DEADLINE, SERVER_CIDR, SYSCTL, run_command};
 
-/// Restores /run/netns as it was: `ip netns add` makes it a (shared) bind
-/// mount of itself, and creates it, the first time; `ip netns del` undoes
-/// neither. If it was no mount point before and holds no namespace now, the
-/// guard unmounts it (and removes it when it did not exist).
-///
-/// Equivalent to: `umount /run/netns; rmdir /run/netns` after the bench.
-pub(super) struct RunNetnsGuard {
-    existed: bool,
-    was_mount: bool,
+/// The thread that builds and tears down the shell labs, in its private
+/// mount namespace; each request is one lab, answered with its time.
+pub(super) struct ShellLabs {
+    requests: mpsc::Sender<usize>,
+    answers: mpsc::Receiver<Result<Duration, BenchError>>,
 }
 
-const RUN_NETNS: &str = "/run/netns";
+impl ShellLabs {
+    /// Starts the thread and its mount namespace.
+    ///
+    /// Equivalent to: `unshare --mount --propagation private` then
+    /// `mount -t tmpfs -o mode=755 synlab-bench /run`, for that thread only.
+    pub(super) fn start() -> Result<ShellLabs, BenchError> {
+        let (requests, asked) = mpsc::channel::<usize>();
+        let (answer, answers) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("synlab-bench-ip".into())
+            .spawn(move || {
+                let _ = ready_tx.send(private_run());
+                for i in asked {
+                    let t = Instant::now();
+                    let took = ShellLab::build(i).and_then(ShellLab::teardown);
+                    if answer.send(took.map(|()| t.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| BenchError::Io {
+                what: "start the thread of the ip/sysctl labs".into(),
+                source,
+            })?;
+        let gone = || BenchError::Io {
+            what: "the thread of the ip/sysctl labs".into(),
+            source: std::io::Error::other("it ended"),
+        };
+        ready.recv().map_err(|_| gone())??;
+        Ok(ShellLabs { requests, answers })
+    }
 
-fn is_mount_point(path: &str) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(path)))
-        .unwrap_or(false)
-}
-
-impl RunNetnsGuard {
-    pub(super) fn before() -> RunNetnsGuard {
-        RunNetnsGuard {
-            existed: std::path::Path::new(RUN_NETNS).exists(),
-            was_mount: is_mount_point(RUN_NETNS),
-        }
+    /// Lab `i`, built and torn down: how long it took.
+    pub(super) fn time_one(&self, i: usize) -> Result<Duration, BenchError> {
+        let gone = || BenchError::Io {
+            what: "the thread of the ip/sysctl labs".into(),
+            source: std::io::Error::other("it ended"),
+        };
+        self.requests.send(i).map_err(|_| gone())?;
+        self.answers.recv().map_err(|_| gone())?
     }
 }
 
-impl Drop for RunNetnsGuard {
-    fn drop(&mut self) {
-        let empty = std::fs::read_dir(RUN_NETNS).is_ok_and(|mut d| d.next().is_none());
-        if self.was_mount || !empty {
-            return;
-        }
-        // Lazily, in case a process still has it open; then the directory.
-        while is_mount_point(RUN_NETNS) {
-            if nix::mount::umount2(RUN_NETNS, nix::mount::MntFlags::MNT_DETACH).is_err() {
-                break;
-            }
-        }
-        if !self.existed {
-            let _ = std::fs::remove_dir(RUN_NETNS);
-        }
-    }
+/// This thread in a mount namespace of its own, with nothing shared with the
+/// host's and a tmpfs on /run, where `ip netns add` makes /run/netns.
+fn private_run() -> Result<(), BenchError> {
+    let fail = |what: &str, e: nix::Error| BenchError::Io {
+        what: format!("{what} for the ip/sysctl labs"),
+        source: e.into(),
+    };
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)
+        .map_err(|e| fail("unshare(CLONE_NEWNS)", e))?;
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+        .map_err(|e| fail("make / private", e))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("synlab-bench"),
+        "/run",
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| fail("mount a tmpfs on /run", e))
 }
 
 /// The same lab as row (a)'s `Lab::build`, made the way shell selftests make it:
-/// one `ip`/`sysctl` process per step, in named namespaces of this process
-/// (`synlab-bench-<pid>-<i>-a`/`-b`). The guard deletes them, also on error.
-pub(super) struct ShellLab {
+/// one `ip`/`sysctl` process per step, in named namespaces
+/// (`synlab-bench-<pid>-<i>-a`/`-b`) under the private /run. The guard deletes
+/// them, also on error. Built only on the [`ShellLabs`] thread.
+struct ShellLab {
     names: [String; 2],
     deleted: bool,
 }
@@ -73,7 +113,7 @@ impl ShellLab {
     /// ip netns exec A sysctl -qw net.ipv4.tcp_timestamps=0   (and B)
     /// until ip -n A -o link show dev syn-srv0 | grep -q 'state UP'; do :; done   (and B)
     /// ```
-    pub(super) fn build(i: usize) -> Result<ShellLab, BenchError> {
+    fn build(i: usize) -> Result<ShellLab, BenchError> {
         let base = format!("synlab-bench-{}-{i}", std::process::id());
         let lab = ShellLab {
             names: [format!("{base}-a"), format!("{base}-b")],
@@ -103,7 +143,7 @@ impl ShellLab {
     }
 
     /// Equivalent to: `ip netns del A; ip netns del B`
-    pub(super) fn teardown(mut self) -> Result<(), BenchError> {
+    fn teardown(mut self) -> Result<(), BenchError> {
         self.deleted = true;
         let [a, b] = &self.names;
         let first = ip(&["netns", "del", a]);

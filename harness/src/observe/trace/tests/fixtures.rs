@@ -3,11 +3,11 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use super::decode::{Decoder, Record};
-use super::format::parse_format;
-use super::record::{PerfRecord, parse};
+use super::super::decode::{Decoder, Record};
+use super::super::format::parse_format;
+use super::super::record::{PerfRecord, parse};
 
-pub(super) const STATE_FORMAT: &str = r#"name: inet_sock_set_state
+pub(in super::super) const STATE_FORMAT: &str = r#"name: inet_sock_set_state
 ID: 2287
 format:
 	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
@@ -29,7 +29,7 @@ format:
 
 print fmt: "family=%s protocol=%s sport=%hu dport=%hu saddr=%pI4 daddr=%pI4 saddrv6=%pI6c daddrv6=%pI6c oldstate=%s newstate=%s", __print_symbolic(REC->family, { 2, "AF_INET" }, { 10, "AF_INET6" }), __print_symbolic(REC->protocol, { 6, "IPPROTO_TCP" }, { 132, "IPPROTO_SCTP" }, { 262, "IPPROTO_MPTCP" }), REC->sport, REC->dport, REC->saddr, REC->daddr, REC->saddr_v6, REC->daddr_v6, __print_symbolic(REC->oldstate, { 1, "TCP_ESTABLISHED" }, { 2, "TCP_SYN_SENT" }, { 3, "TCP_SYN_RECV" }, { 4, "TCP_FIN_WAIT1" }, { 5, "TCP_FIN_WAIT2" }, { 6, "TCP_TIME_WAIT" }, { 7, "TCP_CLOSE" }, { 8, "TCP_CLOSE_WAIT" }, { 9, "TCP_LAST_ACK" }, { 10, "TCP_LISTEN" }, { 11, "TCP_CLOSING" }, { 12, "TCP_NEW_SYN_RECV" }), __print_symbolic(REC->newstate, { 1, "TCP_ESTABLISHED" }, { 2, "TCP_SYN_SENT" }, { 3, "TCP_SYN_RECV" }, { 4, "TCP_FIN_WAIT1" }, { 5, "TCP_FIN_WAIT2" }, { 6, "TCP_TIME_WAIT" }, { 7, "TCP_CLOSE" }, { 8, "TCP_CLOSE_WAIT" }, { 9, "TCP_LAST_ACK" }, { 10, "TCP_LISTEN" }, { 11, "TCP_CLOSING" }, { 12, "TCP_NEW_SYN_RECV" })
 "#;
-pub(super) const SEND_RESET_FORMAT: &str = r#"name: tcp_send_reset
+pub(in super::super) const SEND_RESET_FORMAT: &str = r#"name: tcp_send_reset
 ID: 2280
 format:
 	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
@@ -46,7 +46,7 @@ format:
 
 print fmt: "skbaddr=%p skaddr=%p src=%pISpc dest=%pISpc state=%s reason=%s", REC->skbaddr, REC->skaddr, REC->saddr, REC->daddr, REC->state ? __print_symbolic(REC->state, { TCP_ESTABLISHED, "TCP_ESTABLISHED" }, { TCP_SYN_SENT, "TCP_SYN_SENT" }, { TCP_SYN_RECV, "TCP_SYN_RECV" }, { TCP_FIN_WAIT1, "TCP_FIN_WAIT1" }, { TCP_FIN_WAIT2, "TCP_FIN_WAIT2" }, { TCP_TIME_WAIT, "TCP_TIME_WAIT" }, { TCP_CLOSE, "TCP_CLOSE" }, { TCP_CLOSE_WAIT, "TCP_CLOSE_WAIT" }, { TCP_LAST_ACK, "TCP_LAST_ACK" }, { TCP_LISTEN, "TCP_LISTEN" }, { TCP_CLOSING, "TCP_CLOSING" }, { TCP_NEW_SYN_RECV, "TCP_NEW_SYN_RECV" }) : "UNKNOWN", __print_symbolic(REC->reason, { 0, "NOT_SPECIFIED" }, { 1, "NO_SOCKET" }, { 2, "TCP_INVALID_ACK_SEQUENCE" }, { 3, "TCP_RFC7323_PAWS" }, { 4, "TCP_TOO_OLD_ACK" }, { 5, "TCP_ACK_UNSENT_DATA" }, { 6, "TCP_FLAGS" }, { 7, "TCP_OLD_ACK" }, { 8, "TCP_ABORT_ON_DATA" }, { 9, "TCP_TIMEWAIT_SOCKET" }, { 10, "INVALID_SYN" }, { 11, "TCP_ABORT_ON_CLOSE" }, { 12, "TCP_ABORT_ON_LINGER" }, { 13, "TCP_ABORT_ON_MEMORY" }, { 14, "TCP_STATE" }, { 15, "TCP_KEEPALIVE_TIMEOUT" }, { 16, "TCP_DISCONNECT_WITH_DATA" }, { 17, "MPTCP_RST_EUNSPEC" }, { 18, "MPTCP_RST_EMPTCP" }, { 19, "MPTCP_RST_ERESOURCE" }, { 20, "MPTCP_RST_EPROHIBIT" }, { 21, "MPTCP_RST_EWQ2BIG" }, { 22, "MPTCP_RST_EBADPERF" }, { 23, "MPTCP_RST_EMIDDLEBOX" }, { 24, "ERROR" }, { 25, "MAX" })
 "#;
-pub(super) const RECEIVE_RESET_FORMAT: &str = r#"name: tcp_receive_reset
+pub(in super::super) const RECEIVE_RESET_FORMAT: &str = r#"name: tcp_receive_reset
 ID: 2279
 format:
 	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
@@ -110,7 +110,7 @@ const RING_HEX: &[&str] = &[
     "0a0006007f00000600000000000000000000000000000000000000010000000000000000000000000000000000000000",
 ];
 
-pub(super) fn ring_bytes() -> Vec<u8> {
+pub(in super::super) fn ring_bytes() -> Vec<u8> {
     let hex: String = RING_HEX.concat();
     (0..hex.len())
         .step_by(2)
@@ -120,7 +120,7 @@ pub(super) fn ring_bytes() -> Vec<u8> {
 
 /// The records of `ring` (data from position 0, never wrapped), split by the
 /// size in each header.
-pub(super) fn split_records(ring: &[u8]) -> Vec<&[u8]> {
+pub(in super::super) fn split_records(ring: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = ring;
     while rest.len() >= 8 {
@@ -135,7 +135,7 @@ pub(super) fn split_records(ring: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-pub(super) fn decoder() -> Decoder {
+pub(in super::super) fn decoder() -> Decoder {
     Decoder {
         state: parse_format(STATE_FORMAT).unwrap(),
         send_reset: parse_format(SEND_RESET_FORMAT).unwrap(),
@@ -143,7 +143,7 @@ pub(super) fn decoder() -> Decoder {
     }
 }
 
-pub(super) fn decoded_fixture() -> Vec<Record> {
+pub(in super::super) fn decoded_fixture() -> Vec<Record> {
     let d = decoder();
     let bytes = ring_bytes();
     split_records(&bytes)
@@ -157,10 +157,10 @@ pub(super) fn decoded_fixture() -> Vec<Record> {
         .collect()
 }
 
-pub(super) fn v6(port: u16) -> SocketAddr {
+pub(in super::super) fn v6(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)
 }
 
-pub(super) fn any6() -> SocketAddr {
+pub(in super::super) fn any6() -> SocketAddr {
     SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
 }

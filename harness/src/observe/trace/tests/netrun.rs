@@ -1,5 +1,6 @@
 //! Test helpers that run real connections in private network namespaces on the
-//! shared trace; they need root and say so clearly without it.
+//! shared trace (they need root and say so clearly without it), and what the
+//! tests read of a trace: a snapshot while it runs, one side's changes, lines.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -7,8 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use super::clock::clock_ns;
-use super::{SharedTrace, Side, TraceLog, TraceSpec};
+use super::super::clock::clock_ns;
+use super::super::hub::lock;
+use super::super::log::{ResetDirection, StateChange, kernel_name};
+use super::super::shared::gone;
+use super::super::{SharedTrace, Side, TraceError, TraceLog, TraceSpec};
 use crate::observe::diag;
 use crate::wire::TcpState;
 
@@ -58,22 +62,78 @@ pub(super) fn wait_for(
     }
 }
 
+impl SharedTrace {
+    /// Everything so far. Ownership is final only after [`SharedTrace::stop`]:
+    /// a server's child socket becomes own when the server closes it.
+    pub(super) fn snapshot(&self) -> Result<TraceLog, TraceError> {
+        let mut hub = lock(&self.hub);
+        hub.drain()?;
+        let sub = hub.subs.get(&self.id).ok_or_else(gone)?;
+        Ok(self.log_of(&sub.records, hub.lost_since(sub)))
+    }
+}
+
+impl std::fmt::Debug for SharedTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTrace")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The case's own state changes of one side.
+pub(super) fn own_side(log: &TraceLog, side: Side) -> impl Iterator<Item = &StateChange> {
+    log.own_changes().filter(move |c| c.side == Some(side))
+}
+
+/// Every change and reset of `log`, one line each, to print on a failure.
 pub(super) fn lines(log: &TraceLog) -> String {
-    let mut out: Vec<String> = log.changes.iter().map(|c| c.to_string()).collect();
-    out.extend(log.resets.iter().map(|r| r.to_string()));
+    let side = |s: Option<Side>| s.map_or("?", Side::as_str);
+    let mut out: Vec<String> = (log.changes.iter())
+        .map(|c| {
+            format!(
+                "{} {} {} > {} {} -> {} ({:?} {}, {:?})",
+                c.at_ns,
+                side(c.side),
+                c.src,
+                c.dst,
+                kernel_name(c.old),
+                kernel_name(c.new),
+                c.context,
+                c.tid,
+                c.owner
+            )
+        })
+        .collect();
+    out.extend(log.resets.iter().map(|r| {
+        let what = match r.direction {
+            ResetDirection::Sent => "sent RST",
+            ResetDirection::Received => "received RST",
+        };
+        format!(
+            "{} {} {what} {} > {} state={} reason={} ({:?})",
+            r.at_ns,
+            side(r.side),
+            r.src,
+            r.dst,
+            r.state.map_or("-", kernel_name),
+            r.reason.as_deref().unwrap_or("-"),
+            r.owner
+        )
+    }));
     out.join("\n")
 }
 
-pub(super) fn saw(log: &TraceLog, side: Side, old: TcpState, new: TcpState) -> bool {
-    log.side(side).any(|c| c.old == old && c.new == new)
+pub(super) fn saw(log: &TraceLog, which: Side, old: TcpState, new: TcpState) -> bool {
+    own_side(log, which).any(|c| c.old == old && c.new == new)
 }
 
 /// The own state changes of `side`, one list of (old, new) per socket
 /// incarnation, in time order.
-pub(super) fn sequences(log: &TraceLog, side: Side) -> Vec<Vec<(TcpState, TcpState)>> {
+pub(super) fn sequences(log: &TraceLog, which: Side) -> Vec<Vec<(TcpState, TcpState)>> {
     let mut order: Vec<u32> = Vec::new();
     let mut by_sock: HashMap<u32, Vec<(TcpState, TcpState)>> = HashMap::new();
-    for c in log.side(side) {
+    for c in own_side(log, which) {
         if !order.contains(&c.sock) {
             order.push(c.sock);
         }
@@ -87,6 +147,8 @@ pub(super) fn sequences(log: &TraceLog, side: Side) -> Vec<Vec<(TcpState, TcpSta
 
 pub(super) struct CloseFirst {
     pub(super) log: TraceLog,
+    /// The subscription's CLOCK_REALTIME - CLOCK_MONOTONIC.
+    pub(super) realtime_offset_ns: i64,
     listen_window: (u64, u64),
     connect_window: (u64, u64),
     time_wait: Option<diag::TcpSock>,
@@ -109,7 +171,6 @@ pub(super) fn server_closes_first(
         .server(server)
         .owner(gettid());
     let trace = SharedTrace::start(&[ip], spec).expect("start the shared trace");
-    assert_eq!(trace.info().clock, "mono");
     if let Some(b) = &sync {
         b.wait();
     }
@@ -156,9 +217,11 @@ pub(super) fn server_closes_first(
     if let Some(b) = &sync {
         b.wait();
     }
+    let realtime_offset_ns = trace.realtime_offset_ns;
     let log = trace.stop().expect("stop the state trace");
     CloseFirst {
         log,
+        realtime_offset_ns,
         listen_window: (t0, t1),
         connect_window: (t2, t3),
         time_wait,
@@ -215,7 +278,7 @@ pub(super) fn assert_close_first_sequences(run: &CloseFirst) {
     // The clock: a state change made by a system call lies between the
     // CLOCK_REALTIME reads around that call.
     let at = |side, old, new| {
-        log.side(side)
+        own_side(log, side)
             .find(|c| c.old == old && c.new == new)
             .map(|c| c.at_ns)
             .unwrap()

@@ -1,14 +1,22 @@
-//! Tests on real connections in private network namespaces (`testnet`): what
-//! the shared trace shows of a server that closes first, of parallel cases
-//! with the same tuple, and of resets. They need root and fail with a clear
-//! message without it.
+//! Tests of the shared trace's subscriptions on real connections in private
+//! network namespaces (`netrun.rs`): the filter the kernel takes, parallel
+//! subscribers with the same tuple, a subscription's start, its scope, a full
+//! ring. They need root (but the scope check) and fail with a clear message
+//! without it. What one case's trace shows (the close-first sequences on IPv4
+//! and IPv6, resets, the clock) is tested through `synlab run` in the
+//! workspace's `tests/trace.rs`.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 
-use super::testnet::*;
-use super::{Owner, ResetDirection, SharedTrace, Side, TraceError, TraceLog, TraceSpec};
+use super::super::clock::RECORD_CLOCK;
+use super::super::decode::Decoder;
+use super::super::filter::{filter_candidates, set_filters};
+use super::super::perf::open_tracepoint;
+use super::super::tracefs::read_files;
+use super::super::tracer::online_cpus;
+use super::super::{Owner, SharedTrace, TraceError, TraceLog, TraceSpec};
+use super::netrun::*;
 use crate::wire::TcpState::*;
 
 #[test]
@@ -20,30 +28,22 @@ fn a_trace_can_move_between_threads_and_be_shared() {
 }
 
 #[test]
-fn server_close_first_shows_fin_wait_on_the_server_and_last_ack_on_the_client() {
+fn the_kernel_takes_the_most_specific_filter_of_each_family() {
     require_root();
-    let run = in_netns(|| server_closes_first(LOCALHOST4, 40001, 40002, None));
-    assert_close_first_sequences(&run);
-    let info = &run.log.info;
-    assert!(
-        info.kernel_filter.contains("saddr == 0x") && !info.kernel_filter.contains("sport"),
-        "the shared filter is by address only: {}",
-        info.kernel_filter
-    );
-    assert!(!info.cpus.is_empty());
-}
-
-#[test]
-fn ipv6_server_close_first_is_traced_by_family() {
-    require_root();
-    let run = in_netns(|| server_closes_first(IpAddr::V6(Ipv6Addr::LOCALHOST), 40031, 40032, None));
-    assert_close_first_sequences(&run);
-    let filter = &run.log.info.kernel_filter;
-    assert!(
-        filter.contains("family == 10") && !filter.contains("saddr"),
-        "{filter}"
-    );
-    assert!(run.log.changes.iter().all(|c| c.src.is_ipv6()));
+    // IPv4 by host-order address, IPv6 by family and ports: what the kernel
+    // accepts on sock:inet_sock_set_state, the event with the most traffic.
+    let decoder = Decoder::load().expect("read the event formats");
+    let id = decoder.state.id.map(u64::from).expect("an id");
+    let cpu = online_cpus().expect("the online CPUs")[0];
+    let v4 = TraceSpec::new([IpAddr::V4(Ipv4Addr::new(127, 0, 0, 46))]).ports([40071]);
+    let v6 = TraceSpec::new([IpAddr::V6(Ipv6Addr::LOCALHOST)]).ports([40071]);
+    for spec in [v4, v6] {
+        // A perf event takes one filter (EEXIST after): a new event each.
+        let event = open_tracepoint(id, cpu, RECORD_CLOCK).expect("open the tracepoint");
+        let most_specific = filter_candidates(&spec, true).remove(0);
+        let chosen = set_filters(&[event], &decoder.state, &spec).expect("set a filter");
+        assert_eq!(chosen, Some(most_specific));
+    }
 }
 
 #[test]
@@ -66,58 +66,21 @@ fn parallel_cases_with_the_same_tuple_each_own_only_their_sockets() {
     // Each saw the other case's sockets as tuple-only, and exactly those: the
     // very same records, with the same stamps (on the records' clock: each
     // subscription measured its own offset to CLOCK_REALTIME).
-    let stamp =
-        |log: &TraceLog, at_ns: u64| at_ns as i128 - i128::from(log.info.realtime_offset_ns);
-    let mine = |log: &TraceLog| {
-        log.own_changes()
-            .map(|c| (stamp(log, c.at_ns), c.side, c.old, c.new))
+    let stamp = |run: &CloseFirst, at_ns: u64| at_ns as i128 - i128::from(run.realtime_offset_ns);
+    let mine = |run: &CloseFirst| {
+        run.log
+            .own_changes()
+            .map(|c| (stamp(run, c.at_ns), c.side, c.old, c.new))
             .collect::<Vec<_>>()
     };
-    let others = |log: &TraceLog| {
-        log.changes
-            .iter()
+    let others = |run: &CloseFirst| {
+        (run.log.changes.iter())
             .filter(|c| c.owner == Owner::TupleOnly)
-            .map(|c| (stamp(log, c.at_ns), c.side, c.old, c.new))
+            .map(|c| (stamp(run, c.at_ns), c.side, c.old, c.new))
             .collect::<Vec<_>>()
     };
-    assert_eq!(others(&a.log), mine(&b.log), "a's tuple-only are b's own");
-    assert_eq!(others(&b.log), mine(&a.log), "b's tuple-only are a's own");
-}
-
-#[test]
-fn connect_to_a_closed_port_traces_both_resets() {
-    require_root();
-    let log = in_netns(|| {
-        let server = SocketAddr::from(([127, 0, 0, 1], 40021));
-        let spec = TraceSpec::new([server.ip()])
-            .ports([40021])
-            .server(server)
-            .owner(gettid());
-        let trace = SharedTrace::start(&[server.ip()], spec).expect("start the trace");
-        let refused = TcpStream::connect(server).expect_err("nothing listens");
-        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
-        wait_for(&trace, "the client to close", |log| {
-            saw(log, Side::Client, SynSent, Close)
-        });
-        trace.stop().expect("stop")
-    });
-    assert_eq!(
-        sequences(&log, Side::Client),
-        vec![vec![(Close, SynSent), (SynSent, Close)]]
-    );
-    assert_eq!(log.resets.len(), 2, "resets:\n{}", lines(&log));
-    let (sent, received) = (&log.resets[0], &log.resets[1]);
-    assert_eq!(sent.direction, ResetDirection::Sent);
-    assert_eq!(sent.side, Some(Side::Server));
-    assert_eq!(sent.sock, 0);
-    assert_eq!(sent.owner, Owner::TupleOnly, "no socket: cannot be proved");
-    if let Some(reason) = &sent.reason {
-        assert_eq!(reason, "NO_SOCKET");
-    }
-    assert_eq!(received.direction, ResetDirection::Received);
-    assert_eq!(received.side, Some(Side::Client));
-    assert_eq!(received.owner, Owner::Own);
-    assert!(sent.at_ns <= received.at_ns);
+    assert_eq!(others(&a), mine(&b), "a's tuple-only are b's own");
+    assert_eq!(others(&b), mine(&a), "b's tuple-only are a's own");
 }
 
 #[test]
@@ -139,9 +102,9 @@ fn a_trace_sees_nothing_from_before_it_started() {
 fn a_trace_refuses_addresses_outside_its_scope() {
     let spec = TraceSpec::new([IpAddr::V4(Ipv4Addr::new(127, 0, 0, 43))]);
     let err = SharedTrace::start(&[LOCALHOST4], spec).expect_err("outside the scope");
-    assert!(err.is_unavailable(), "{err}");
+    assert!(matches!(err, TraceError::Unavailable { .. }), "{err}");
     let err = SharedTrace::start(&[LOCALHOST4], TraceSpec::default()).expect_err("any address");
-    assert!(err.is_unavailable(), "{err}");
+    assert!(matches!(err, TraceError::Unavailable { .. }), "{err}");
 }
 
 /// `n` connections to `server` from the calling thread, each accepted and
@@ -208,4 +171,38 @@ fn a_full_ring_counts_what_the_kernel_lost_and_a_read_ring_wraps_without_loss() 
     );
     assert_eq!(read.lost_events, 0);
     assert_eq!(connects(&read), N);
+}
+
+#[test]
+fn without_tracefs_mounted_the_formats_come_from_a_detached_mount() {
+    require_root();
+    let read = std::thread::spawn(|| {
+        use rustix::mount::{MountPropagationFlags, UnmountFlags, mount_change, unmount};
+        use rustix::thread::{UnshareFlags, unshare_unsafe};
+        // SAFETY: only this thread's mount namespace and fs info change; it
+        // opens no files that others share.
+        unsafe { unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::FS) }.expect("unshare");
+        // Private first, so the unmount below propagates nowhere.
+        let private = MountPropagationFlags::REC | MountPropagationFlags::PRIVATE;
+        mount_change("/", private).expect("make / private");
+        let mounts = || std::fs::read_to_string("/proc/thread-self/mountinfo").expect("mountinfo");
+        while mounts().contains(" - tracefs ") {
+            let at = mounts()
+                .lines()
+                .find(|l| l.contains(" - tracefs "))
+                .and_then(|l| l.split(' ').nth(4).map(str::to_owned))
+                .expect("a mount point");
+            unmount(at.as_str(), UnmountFlags::DETACH).expect("unmount tracefs here");
+        }
+        let texts = read_files(&["events/sock/inet_sock_set_state/format"]);
+        (texts, mounts().contains(" - tracefs "))
+    });
+    let (texts, mounted) = read.join().expect("the reader thread");
+    let texts = texts.expect("the format through a detached tracefs mount");
+    assert!(
+        texts[0].contains("name: inet_sock_set_state"),
+        "{}",
+        texts[0]
+    );
+    assert!(!mounted, "the detached mount shows in no mount table");
 }
