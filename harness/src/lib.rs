@@ -14,6 +14,7 @@
 mod error;
 mod evidence;
 mod exec;
+mod files;
 mod handover;
 mod judge;
 mod lab;
@@ -32,6 +33,7 @@ mod wire;
 
 pub use error::RunError;
 pub use evidence::{FirstConnection, Observation};
+pub use files::{FileError, SafeDir, read_inside, write_named};
 pub use judge::{Check, ClaimVerdict, Outcome, Status, Unchecked, Verdict};
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
 pub use rules::{Inputs, Prediction};

@@ -67,7 +67,7 @@ impl Outputs {
         let tally = Tally::of(&records);
         if let Some(path) = &junit_path {
             let xml = junit::render(&records, &kernel, took);
-            std::fs::write(path, xml)
+            synlab::write_named(path, xml.as_bytes())
                 .with_context(|| format!("write the JUnit report {}", path.display()))?;
         }
         let text = if json_out {

@@ -175,13 +175,12 @@ impl Printer<'_> {
 
     fn case_run(&mut self, run: &CaseRun) -> Result<()> {
         // Asked for, or a failure: the pcap is written and named.
-        let dir = match &self.args.pcap_dir {
-            Some(dir) => Some(dir.clone()),
-            None if !run.verdict.pass => Some(self.artifacts.clone()),
-            None => None,
-        };
-        let pcap = match dir {
-            Some(dir) => Some(report::artifacts::write_pcap(&dir, run)?),
+        let pcap = match &self.args.pcap_dir {
+            Some(dir) => Some(report::artifacts::write_pcap(dir, run)?),
+            None if !run.verdict.pass => {
+                let dir = report::artifacts::open_private(&self.artifacts)?;
+                Some(report::artifacts::pcap_into(&dir, run)?)
+            }
             None => None,
         };
         if self.args.html.is_some() {

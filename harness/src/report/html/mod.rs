@@ -19,7 +19,9 @@ mod ladder;
 mod sidebar;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::files::{self, FileError};
 
 use crate::judge::Status;
 use crate::report::markup::escape as esc;
@@ -59,35 +61,20 @@ pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
         .collect()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HtmlError {
-    #[error("write the HTML report {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// Write the page of `runs` (each with its lane states) to `path`, creating
-/// its parent directory if needed.
+/// its parent directory if needed; the user's file there is replaced, a
+/// symlink at `path` is refused (see `files`).
 ///
 /// # Errors
-/// `HtmlError::Write` with the path when the directory or the file cannot be written.
-pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), HtmlError> {
+/// A [`FileError`] naming the path when the folder or the file cannot be written.
+pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), FileError> {
     let lanes: Vec<Vec<LaneState>> = runs.iter().map(lane_states).collect();
     let with: Vec<(&CaseRun, &[LaneState])> = runs
         .iter()
         .zip(&lanes)
         .map(|(r, l)| (r, l.as_slice()))
         .collect();
-    let err = |source| HtmlError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    std::fs::write(path, render(&with, title)).map_err(err)
+    files::write_named(path, render(&with, title).as_bytes()).map(drop)
 }
 
 /// The whole page: a header with a summary and an index, then one section per case.

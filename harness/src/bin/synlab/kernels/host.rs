@@ -3,7 +3,7 @@
 //! JSON row a guest would print (pcaps written where that run writes them),
 //! and the summary row last, as a guest's run ends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -12,12 +12,12 @@ use synlab::report;
 use synlab::report::json::{self, Row};
 use synlab::report::record::{Record, Tally};
 use synlab::scenario::Case;
-use synlab::{CaseRun, RunOptions};
+use synlab::{CaseRun, RunOptions, SafeDir};
 
 /// Run `cases`, `jobs` at a time: one row per case, in order, then the
 /// summary row. A missing privilege ends it (`Err`): that is the host's
-/// problem, not a case's. Pcaps go to `pcap_dir` (every case) or `artifacts`
-/// (a case that did not pass).
+/// problem, not a case's. Pcaps go to `pcap_dir`/RELEASE (every case) or
+/// `artifacts`/RELEASE (a case that did not pass).
 pub fn rows(
     cases: &[Case],
     jobs: usize,
@@ -31,7 +31,7 @@ pub fn rows(
     let mut fatal = None;
     synlab::run_cases(cases, &RunOptions::default(), jobs, |case, r| {
         let (row, record) = match r {
-            Ok(run) => case_row(&run, pcap_dir, artifacts),
+            Ok(run) => case_row(&run, &kernel, pcap_dir, artifacts),
             Err(e) if e.is_privilege() => {
                 fatal = Some(e.to_string());
                 return false;
@@ -63,21 +63,24 @@ fn value(row: &Row) -> Value {
     serde_json::from_str(&json::line(row)).unwrap_or(Value::Null)
 }
 
-fn case_row(run: &CaseRun, pcap_dir: Option<&Path>, artifacts: &Path) -> (Row, Record) {
-    let dir: Option<PathBuf> = match pcap_dir {
-        Some(d) => Some(d.to_path_buf()),
-        None if !run.verdict.pass => Some(artifacts.to_path_buf()),
+fn case_row(
+    run: &CaseRun,
+    release: &str,
+    pcap_dir: Option<&Path>,
+    artifacts: &Path,
+) -> (Row, Record) {
+    let dir = match pcap_dir {
+        Some(d) => Some(SafeDir::named(d).and_then(|d| d.subdir(release))),
+        None if !run.verdict.pass => {
+            Some(report::artifacts::open_private(artifacts).and_then(|d| d.subdir(release)))
+        }
         None => None,
     };
     let mut pcap = None;
     if let Some(dir) = dir {
-        match report::artifacts::write_pcap(&dir, run) {
+        match dir.and_then(|d| report::artifacts::pcap_into(&d, run)) {
             Ok(p) => pcap = Some(p),
-            Err(e) => eprintln!(
-                "{}: pcap not written into {}: {e}",
-                run.case.trial_name(),
-                dir.display()
-            ),
+            Err(e) => eprintln!("{}: pcap not written: {e}", run.case.trial_name()),
         }
     }
     (

@@ -305,9 +305,7 @@ pub fn run(targets: &[Target], cases: &[Case], req: &Request) -> Result<ExitCode
 fn host_run(cases: &[Case], req: &Request, error: &Mutex<Option<String>>) -> KernelRun {
     let started = Instant::now();
     let release = synlab::kernel_release();
-    let artifacts = req.artifacts.join(&release);
-    let pcap_dir = req.pcap_dir.as_ref().map(|d| d.join(&release));
-    let rows = match host::rows(cases, req.jobs, pcap_dir.as_deref(), &artifacts) {
+    let rows = match host::rows(cases, req.jobs, req.pcap_dir.as_deref(), &req.artifacts) {
         Ok(r) => r,
         Err(e) => {
             if let Ok(mut slot) = error.lock() {
