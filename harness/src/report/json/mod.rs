@@ -61,6 +61,12 @@ fn to_value(row: &Row) -> Value {
 
 /// The row of a case that could not be run to its end.
 pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
+    message_row(case, kernel, crate::report::text::error(error))
+}
+
+/// The row of a case that ended in an error said in `message` (a guest
+/// that returned no row for it).
+pub fn message_row(case: &Case, kernel: &str, message: String) -> Row {
     Row::Error(ErrorRow {
         version: Version,
         scenario: case.scenario.clone(),
@@ -68,7 +74,7 @@ pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
         trial: case.trial_name(),
         file: case.file.display().to_string(),
         kernel: kernel.to_owned(),
-        error: crate::report::text::error(error),
+        error: message,
         pass: false,
     })
 }

@@ -89,7 +89,7 @@ pub fn bench(sources: &Sources, kernel: &str, runs: Option<usize>) -> Result<Exi
         let work = Workdir::new(&img.release)?;
         let script = guest::suite_script(&inv, &work.rw());
         let b = vm::boot(&tools, &img, &accel, &work, &script, limit)?;
-        let res = guest::read(&work);
+        let res = guest::read(&work.rw());
         match b.ended {
             Ended::Script(_) if !res.rows.is_empty() => whole.push(b.wall),
             other => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::rows;
-use super::vm::{Workdir, sh_quote};
+use super::vm::{READ_LIMIT, sh_quote};
 
 /// Cases a guest runs at once: the guest has one vCPU, and two jobs were
 /// faster than one there (waits overlap) and as fast as four or eight.
@@ -89,9 +89,16 @@ pub struct Results {
     pub stderr: String,
 }
 
-pub fn read(work: &Workdir) -> Results {
+/// Read what the guest left in its writable folder `rw` (each file inside
+/// it only, never through a link).
+pub fn read(rw: &Path) -> Results {
+    let file = |name: &str| {
+        synlab::read_inside(rw, Path::new(name), READ_LIMIT)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     let word = |name: &str| {
-        work.read(name)
+        file(name)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
@@ -100,14 +107,35 @@ pub fn read(work: &Workdir) -> Results {
         (Some(a), Some(b)) if b >= a => Some(Duration::from_nanos(b - a)),
         _ => None,
     };
-    let (rows, stray) = rows::read_lines(&work.read("rows.jsonl").unwrap_or_default());
+    let (rows, stray) = rows::read_lines(&file("rows.jsonl").unwrap_or_default());
     Results {
         release: word("release"),
         clocksource: word("clocksource"),
         suite,
         rows,
         stray,
-        stderr: work.read("stderr").unwrap_or_default(),
+        stderr: file("stderr").unwrap_or_default(),
+    }
+}
+
+/// The release a guest wrote (`uname -r` there), when it is one: printable
+/// ASCII without spaces, `/` or `..`, at most 64 bytes (`struct utsname`'s
+/// field holds 65 with its NUL). It names a folder on the host, so anything
+/// else is refused.
+pub fn valid_release(s: &str) -> Result<&str, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        && !s.contains("..")
+        && s != ".";
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "the guest's release {:?} is not a kernel release (printable, no `/` or `..`, \
+             at most 64 bytes): refused",
+            s.chars().take(80).collect::<String>()
+        ))
     }
 }
 
@@ -190,6 +218,26 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("echo $code > \"$RW/exit\"\n"), "{s}");
+    }
+
+    #[test]
+    fn a_release_is_a_word_never_a_path() {
+        for good in ["6.1.0-57-amd64", "6.18.44-fc-v1252", "7.0.0-rc1+"] {
+            assert_eq!(valid_release(good), Ok(good));
+        }
+        for bad in [
+            "../../x",
+            "/etc",
+            "a/b",
+            "..",
+            ".",
+            "",
+            "6.1 x",
+            "6.1\n",
+            &"9".repeat(65),
+        ] {
+            assert!(valid_release(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use synlab::SafeDir;
+use synlab::report::json;
 use synlab::scenario::Case;
 
 use super::guest::{self, Invocation};
@@ -54,6 +56,8 @@ struct KernelRun {
     rows: Vec<Value>,
     /// The kernel could not run the lab (or did not boot): why. Said once.
     cannot: Option<String>,
+    /// Lines for stderr about what came back (stray output, refused paths).
+    notes: Vec<String>,
     took: Duration,
 }
 
@@ -89,6 +93,7 @@ pub fn guest_limit(cases: &[Case], accel: &Accel) -> Duration {
 /// Run one image's guest and read back its rows.
 fn run_image(
     img: &Image,
+    cases: &[Case],
     tools: &Tools,
     accel: &Accel,
     inv: &Invocation,
@@ -107,6 +112,7 @@ fn run_image(
         ),
         rows: vec![],
         cannot: None,
+        notes: vec![],
         took: Duration::ZERO,
     };
     let blockers = img.blockers();
@@ -143,25 +149,60 @@ fn run_image(
             return run;
         }
     };
-    let res = guest::read(&work);
+    let res = guest::read(&work.rw());
     run.took = started.elapsed();
     run.how
         .push_str(&format!(": {}", boot_detail(booted.wall, &res)));
+    settle(&mut run, res, booted.ended, &work.rw(), cases, req);
+    for note in &run.notes {
+        eprintln!("kernel {}: {note}", run.label);
+    }
+    eprintln!(
+        "kernel {}: done in {:.1} s",
+        run.label,
+        run.took.as_secs_f64()
+    );
+    run
+}
+
+/// What a guest's run gave, read back as data: its release (the column's
+/// label, when it is a release), its rows (the pcaps they name brought back
+/// from inside `rw` only; a case without a row is an error), or why the
+/// kernel could not run the lab.
+fn settle(
+    run: &mut KernelRun,
+    res: guest::Results,
+    ended: Ended,
+    rw: &Path,
+    cases: &[Case],
+    req: &Request,
+) {
     if let Some(r) = &res.release
-        && r != &img.release
+        && r != &run.label
     {
-        run.label = r.clone();
+        match guest::valid_release(r) {
+            Ok(r) => run.label = r.to_string(),
+            Err(e) => run.notes.push(e),
+        }
     }
     for line in &res.stray {
-        eprintln!("kernel {}: stray output in the rows: {line}", run.label);
+        run.notes.push(format!("stray output in the rows: {line}"));
     }
-    match booted.ended {
+    match ended {
         Ended::Script(code) => {
             if let Some(why) = guest::lab_unsupported(code, &res.rows, &res.stderr) {
                 run.cannot = Some(format!("cannot run the lab: {why}"));
             } else {
                 run.rows = res.rows;
-                bring_back(&mut run.rows, &work.rw(), &run.label, req);
+                let notes = bring_back(&mut run.rows, rw, &run.label, req);
+                run.notes.extend(notes);
+                let missing = fill_missing(&mut run.rows, cases, &run.label);
+                if missing > 0 {
+                    run.notes.push(format!(
+                        "{missing} of {} cases returned no row: each is an error",
+                        cases.len()
+                    ));
+                }
             }
         }
         Ended::Vng(why) => run.cannot = Some(format!("the guest did not finish: {why}")),
@@ -174,40 +215,91 @@ fn run_image(
             ));
         }
     }
-    eprintln!(
-        "kernel {}: done in {:.1} s",
-        run.label,
-        run.took.as_secs_f64()
-    );
-    run
 }
 
-/// Move the pcaps a guest wrote into its writable folder (which goes away)
-/// to `--pcap-dir`/RELEASE or the artifacts folder/RELEASE, and point the
-/// rows at them.
-fn bring_back(rows: &mut [Value], rw: &Path, release: &str, req: &Request) {
-    for row in rows.iter_mut() {
-        let Some(from) = row.get("pcap").and_then(Value::as_str).map(PathBuf::from) else {
-            continue;
-        };
-        let Ok(rel) = from.strip_prefix(rw) else {
-            continue;
-        };
-        let base = match (rel.starts_with("pcap"), &req.pcap_dir) {
-            (true, Some(d)) => d.clone(),
-            _ => req.artifacts.clone(),
-        };
-        let Some(name) = from.file_name() else {
-            continue;
-        };
-        let to = base.join(release).join(name);
-        let moved = std::fs::create_dir_all(base.join(release))
-            .and_then(|()| std::fs::copy(&from, &to).map(drop));
-        row["pcap"] = match moved {
-            Ok(()) => Value::from(to.display().to_string()),
-            Err(e) => Value::from(format!("(lost with the guest: {e})")),
-        };
+/// What a guest did not return a row for is an error row of that case
+/// (placed before the summary row, whose counts then include it); how many.
+fn fill_missing(rows: &mut Vec<Value>, cases: &[Case], kernel: &str) -> usize {
+    let have: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.get("type").and_then(Value::as_str) != Some("summary"))
+        .filter_map(|r| r.get("case").and_then(Value::as_str))
+        .collect();
+    let missing: Vec<Value> = cases
+        .iter()
+        .filter(|c| !have.contains(c.name.as_str()))
+        .map(|c| {
+            let row = json::message_row(
+                c,
+                kernel,
+                "no row came back from the guest for this case (it stopped, or lost it)".into(),
+            );
+            serde_json::from_str(&json::line(&row)).unwrap_or(Value::Null)
+        })
+        .collect();
+    let n = missing.len();
+    if n == 0 {
+        return 0;
     }
+    let at = rows
+        .iter()
+        .position(|r| r.get("type").and_then(Value::as_str) == Some("summary"))
+        .unwrap_or(rows.len());
+    if let Some(summary) = rows.get_mut(at) {
+        let add = |v: &Value| v.as_u64().unwrap_or(0) + n as u64;
+        summary["cases"] = add(&summary["cases"]).into();
+        summary["counts"]["error"] = add(&summary["counts"]["error"]).into();
+        summary["pass"] = false.into();
+        summary["exit_code"] = 1.into();
+    }
+    rows.splice(at..at, missing);
+    n
+}
+
+/// Copy the pcaps a guest wrote into its writable folder (which goes away)
+/// to `--pcap-dir`/RELEASE or the artifacts folder/RELEASE, and point the
+/// rows at them. A row's path is data: it must lie inside `rw` (no `..`, no
+/// link on the way); anything else is refused, said in the returned lines.
+fn bring_back(rows: &mut [Value], rw: &Path, release: &str, req: &Request) -> Vec<String> {
+    let mut notes = Vec::new();
+    for row in rows.iter_mut() {
+        let Some(named) = row.get("pcap").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let case = row
+            .get("case")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        match bring_one(&named, rw, release, req) {
+            Ok(to) => row["pcap"] = Value::from(to.display().to_string()),
+            Err(e) => {
+                notes.push(format!("{case}: pcap {named:?} refused: {e}"));
+                row["pcap"] = Value::from(format!("(refused: {e})"));
+            }
+        }
+    }
+    notes
+}
+
+/// One pcap a guest named, copied to the host's folder for it.
+fn bring_one(named: &str, rw: &Path, release: &str, req: &Request) -> Result<PathBuf, String> {
+    let rel = Path::new(named)
+        .strip_prefix(rw)
+        .map_err(|_| format!("not inside the guest's folder {}", rw.display()))?;
+    let bytes = synlab::read_inside(rw, rel, vm::READ_LIMIT).map_err(|e| e.to_string())?;
+    let name = rel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("no file name")?;
+    let release = guest::valid_release(release)?;
+    let base = match (rel.starts_with("pcap"), &req.pcap_dir) {
+        (true, Some(d)) => SafeDir::named(d),
+        _ => synlab::report::artifacts::open_private(&req.artifacts),
+    };
+    base.and_then(|b| b.subdir(release))
+        .and_then(|d| d.write(name, &bytes))
+        .map_err(|e| e.to_string())
 }
 
 /// Run every target, `req.jobs` at a time, and print. Exit code: 0 every case
@@ -268,7 +360,7 @@ pub fn run(targets: &[Target], cases: &[Case], req: &Request) -> Result<ExitCode
                         Target::Host => host_run(cases, req, host_error),
                         Target::Image(img) => match (tools, accel) {
                             (Some(t), Some(a)) => {
-                                run_image(img, t, a, inv, guest_limit(cases, a), req)
+                                run_image(img, cases, t, a, inv, guest_limit(cases, a), req)
                             }
                             _ => continue,
                         },
@@ -323,6 +415,7 @@ fn host_run(cases: &[Case], req: &Request, error: &Mutex<Option<String>>) -> Ker
         ),
         rows,
         cannot: None,
+        notes: vec![],
         took,
     }
 }
@@ -400,4 +493,142 @@ fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
         print!("{text}");
     }
     ExitCode::from(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::symlink;
+
+    /// Five PAWS cases, built into synlab.
+    fn cases() -> Vec<Case> {
+        synlab::scenario::Sources::builtin_only()
+            .resolve("paws")
+            .expect("the built-in paws scenario")
+            .into_iter()
+            .flat_map(|s| s.cases)
+            .filter(|c| c.name.contains("ipv4/seq=rcv_nxt+1"))
+            .collect()
+    }
+
+    fn row(case: &Case, pcap: &str) -> String {
+        json!({
+            "type": "case", "version": 1, "scenario": case.scenario, "case": case.name,
+            "kernel": "6.1.0-57-amd64", "answer": "ack", "verdict": "pass", "pass": true,
+            "checks": [], "unchecked": [], "counters": {}, "pcap": pcap,
+        })
+        .to_string()
+    }
+
+    /// A guest writes `../../x` as its release, points a row's pcap at a file
+    /// outside its folder (absolute, `..`, through a link) and returns fewer
+    /// rows than cases: nothing outside the artifacts folder is written, each
+    /// refusal is said, and the missing case is an error that fails the run.
+    #[test]
+    fn what_a_guest_returns_is_data_never_a_host_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rw = tmp.path().join("vm/rw");
+        std::fs::create_dir_all(rw.join("artifacts")).unwrap();
+        std::fs::create_dir_all(rw.join("pcap")).unwrap();
+        std::fs::write(rw.join("pcap/ok.pcap"), "pcap").unwrap();
+        let victim = tmp.path().join("victim.pcap");
+        std::fs::write(&victim, "precious").unwrap();
+        symlink(&victim, rw.join("artifacts/link.pcap")).unwrap();
+        let cases = cases();
+        assert_eq!(
+            cases.len(),
+            5,
+            "{:?}",
+            cases.iter().map(|c| &c.name).collect::<Vec<_>>()
+        );
+        std::fs::write(rw.join("release"), "../../x\n").unwrap();
+        let rows = [
+            row(&cases[0], "/etc/passwd"),
+            row(&cases[1], &format!("{}/../../victim.pcap", rw.display())),
+            row(&cases[2], &format!("{}/artifacts/link.pcap", rw.display())),
+            row(&cases[4], &format!("{}/pcap/ok.pcap", rw.display())),
+        ];
+        std::fs::write(rw.join("rows.jsonl"), rows.join("\n")).unwrap();
+        let req = Request {
+            scenarios_dir: None,
+            selection: vec![],
+            json: true,
+            jobs: 1,
+            pcap_dir: Some(tmp.path().join("pcaps")),
+            artifacts: tmp.path().join("a/b/art"),
+        };
+        let mut run = KernelRun {
+            label: "6.1.0-57-amd64".into(),
+            how: String::new(),
+            rows: vec![],
+            cannot: None,
+            notes: vec![],
+            took: Duration::ZERO,
+        };
+        let before = std::fs::read_dir(tmp.path()).unwrap().count();
+        settle(
+            &mut run,
+            guest::read(&rw),
+            Ended::Script(0),
+            &rw,
+            &cases,
+            &req,
+        );
+        assert_eq!(
+            run.label, "6.1.0-57-amd64",
+            "the guest's release is no path"
+        );
+        assert!(
+            run.notes
+                .iter()
+                .any(|n| n.contains("\"../../x\"") && n.contains("not a kernel release")),
+            "{:#?}",
+            run.notes
+        );
+        for bad in ["/etc/passwd", "../../victim.pcap", "link.pcap"] {
+            assert!(
+                run.notes
+                    .iter()
+                    .any(|n| n.contains(bad) && n.contains("refused")),
+                "no line refuses {bad}: {:#?}",
+                run.notes
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!tmp.path().join("a").exists(), "art/../../x is tmp/a/x");
+        // The one pcap inside the guest's folder is brought back, under the image's release.
+        let ok = tmp.path().join("pcaps/6.1.0-57-amd64/ok.pcap");
+        assert_eq!(std::fs::read_to_string(&ok).unwrap(), "pcap");
+        let brought: Vec<&Value> = run
+            .rows
+            .iter()
+            .filter(|r| r["pcap"] == ok.display().to_string())
+            .collect();
+        assert_eq!(brought.len(), 1, "{:#?}", run.rows);
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            before + 1,
+            "nothing new beside the guest's folder but pcaps/"
+        );
+        // The fourth case came back from nowhere: an error row, and exit 1.
+        let missing: Vec<&Value> = run
+            .rows
+            .iter()
+            .filter(|r| r["case"] == cases[3].name.as_str())
+            .collect();
+        assert_eq!(missing.len(), 1, "{:#?}", run.rows);
+        assert_eq!(missing[0]["type"], "error");
+        assert_eq!(missing[0]["pass"], false);
+        assert!(
+            missing[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("no row came back"),
+            "{}",
+            missing[0]
+        );
+        let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(finish(&names, &[run], true), ExitCode::from(1));
+    }
 }
