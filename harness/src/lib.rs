@@ -29,6 +29,7 @@ mod run;
 pub mod scenario;
 #[cfg(test)]
 mod testing;
+mod verdict;
 mod wire;
 
 pub use error::RunError;

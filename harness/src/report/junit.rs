@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::report::markup::escape as esc;
-use crate::report::record::{Conclusion, Record, Tally};
+use crate::report::record::{Record, Tally};
+use crate::verdict::Status;
 
 /// The XML document for `records` (in run order), run on `kernel`.
 pub fn render(records: &[Record], kernel: &str, took: Duration) -> String {
@@ -81,8 +82,8 @@ fn testcase(x: &mut String, r: &Record) {
         b
     };
     match r.conclusion {
-        Conclusion::Pass => x.push_str("/>\n"),
-        Conclusion::Fail => {
+        Status::Pass => x.push_str("/>\n"),
+        Status::Fail => {
             let message = r.failures.first().cloned().unwrap_or_default();
             let _ = write!(
                 x,
@@ -91,7 +92,7 @@ fn testcase(x: &mut String, r: &Record) {
                 esc(&body(&r.failures)),
             );
         }
-        Conclusion::Error => {
+        Status::Error => {
             let message = r.message.clone().unwrap_or_default();
             let _ = write!(
                 x,
@@ -100,7 +101,7 @@ fn testcase(x: &mut String, r: &Record) {
                 esc(&body(&[])),
             );
         }
-        Conclusion::Partial => {
+        Status::Partial => {
             let message = format!(
                 "partial: not checked on this kernel: {}",
                 r.unchecked.join("; ")
@@ -112,7 +113,7 @@ fn testcase(x: &mut String, r: &Record) {
                 esc(&body(&r.unchecked)),
             );
         }
-        Conclusion::Skip => {
+        Status::Skip => {
             let message = r.message.clone().unwrap_or_default();
             let _ = write!(
                 x,
@@ -132,7 +133,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn record(case: &str, conclusion: Conclusion) -> Record {
+    fn record(case: &str, conclusion: Status) -> Record {
         Record {
             suite: "timewait::x".into(),
             trial: format!("timewait::x::{case}"),
@@ -150,25 +151,18 @@ mod tests {
 
     #[test]
     fn one_testsuite_per_scenario_and_each_kind_of_ending() {
-        let mut fail = record("b", Conclusion::Fail);
+        let mut fail = record("b", Status::Fail);
         fail.failures = vec!["answer: expected ack, seen syn-ack (x.toml:7:10)".into()];
         fail.pcap = Some(PathBuf::from("synlab-artifacts/x_b.pcap"));
-        let mut partial = record("c", Conclusion::Partial);
+        let mut partial = record("c", Status::Partial);
         partial.unchecked = vec!["counters.TcpExt.X = 1: no such counter (x.toml:9:1)".into()];
-        let mut skip = record("d", Conclusion::Skip);
+        let mut skip = record("d", Status::Skip);
         skip.message = Some("kernel >= 6.14 (x.toml:3:10): this is 6.1.0".into());
-        let mut error = record("e", Conclusion::Error);
+        let mut error = record("e", Status::Error);
         error.message = Some("timed out <after> 300 ms & \u{1} more".into());
-        let mut other = record("a", Conclusion::Pass);
+        let mut other = record("a", Status::Pass);
         other.suite = "timewait::y".into();
-        let records = [
-            record("a", Conclusion::Pass),
-            fail,
-            partial,
-            skip,
-            error,
-            other,
-        ];
+        let records = [record("a", Status::Pass), fail, partial, skip, error, other];
         let xml = render(&records, "6.1.0", Duration::from_millis(250));
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"synlab\" tests=\"6\" failures=\"1\" errors=\"1\" skipped=\"2\" time=\"0.250\">"), "{xml}");
         assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");

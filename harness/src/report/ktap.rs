@@ -6,7 +6,8 @@
 //! trial names (`timewait::ts-off::ipv4`). A partial case is `not ok`: it is
 //! not a pass.
 
-use crate::report::record::{Conclusion, Record, Tally};
+use crate::report::record::{Record, Tally};
+use crate::verdict::Status;
 
 /// The version line and the plan for `total` cases.
 pub fn header(total: usize) -> String {
@@ -22,14 +23,14 @@ pub fn result(n: usize, r: &Record) -> String {
         out.push('\n');
     };
     match r.conclusion {
-        Conclusion::Pass | Conclusion::Skip => {}
-        Conclusion::Fail => {
+        Status::Pass | Status::Skip => {}
+        Status::Fail => {
             diag(&format!("{}: failed ({})", r.trial, r.file));
             for f in &r.failures {
                 diag(&format!("  {f}"));
             }
         }
-        Conclusion::Partial => {
+        Status::Partial => {
             diag(&format!(
                 "{}: partial: expectations not checked on this kernel ({})",
                 r.trial, r.file
@@ -38,7 +39,7 @@ pub fn result(n: usize, r: &Record) -> String {
                 diag(&format!("  {u}"));
             }
         }
-        Conclusion::Error => {
+        Status::Error => {
             diag(&format!("{}: error ({})", r.trial, r.file));
         }
     }
@@ -52,8 +53,8 @@ pub fn result(n: usize, r: &Record) -> String {
     }
     let name = r.trial.replace('#', "_");
     match r.conclusion {
-        Conclusion::Pass => out.push_str(&format!("ok {n} {name}\n")),
-        Conclusion::Skip => {
+        Status::Pass => out.push_str(&format!("ok {n} {name}\n")),
+        Status::Skip => {
             let why = r.message.as_deref().unwrap_or("not run").replace('\n', " ");
             out.push_str(&format!("ok {n} {name} # SKIP {why}\n"));
         }
@@ -78,7 +79,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn record(conclusion: Conclusion) -> Record {
+    fn record(conclusion: Status) -> Record {
         Record {
             suite: "timewait::x".into(),
             trial: "timewait::x::ipv4".into(),
@@ -97,15 +98,12 @@ mod tests {
     #[test]
     fn lines_as_kselftest_prints_them() {
         assert_eq!(header(3), "KTAP version 1\n1..3\n");
+        assert_eq!(result(1, &record(Status::Pass)), "ok 1 timewait::x::ipv4\n");
         assert_eq!(
-            result(1, &record(Conclusion::Pass)),
-            "ok 1 timewait::x::ipv4\n"
-        );
-        assert_eq!(
-            result(2, &record(Conclusion::Skip)),
+            result(2, &record(Status::Skip)),
             "ok 2 timewait::x::ipv4 # SKIP kernel >= 6.14: this is 6.1.0\n"
         );
-        let mut fail = record(Conclusion::Fail);
+        let mut fail = record(Status::Fail);
         fail.pcap = Some("synlab-artifacts/x.pcap".into());
         assert_eq!(
             result(3, &fail),

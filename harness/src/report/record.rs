@@ -7,36 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::RunError;
-use crate::judge::Status;
 use crate::report::json::SummaryRow;
 use crate::report::json::rows::{Counts, Version};
 use crate::run::CaseRun;
 use crate::scenario::Case;
-
-/// How a case ended, in the five words the outputs count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conclusion {
-    Pass,
-    /// Every expectation that could be checked matched; some could not be.
-    Partial,
-    Fail,
-    /// The case could not be run to its end.
-    Error,
-    /// The case was not run on this kernel.
-    Skip,
-}
-
-impl Conclusion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Conclusion::Pass => "pass",
-            Conclusion::Partial => "partial",
-            Conclusion::Fail => "fail",
-            Conclusion::Error => "error",
-            Conclusion::Skip => "skip",
-        }
-    }
-}
+use crate::verdict::Status;
 
 /// One case, as the machine-readable outputs show it.
 #[derive(Debug, Clone)]
@@ -49,7 +24,7 @@ pub struct Record {
     pub case: String,
     /// The scenario file (`scenarios/<area>/<name>.toml` for a built-in one).
     pub file: String,
-    pub conclusion: Conclusion,
+    pub conclusion: Status,
     pub duration: Duration,
     /// Each failing check: `field: expected X, seen Y (file:line:column)`.
     pub failures: Vec<String>,
@@ -63,7 +38,7 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(case: &Case, conclusion: Conclusion) -> Record {
+    fn new(case: &Case, conclusion: Status) -> Record {
         Record {
             suite: format!("{}::{}", case.area, case.scenario),
             trial: case.trial_name(),
@@ -81,11 +56,7 @@ impl Record {
 
     /// A case that ran; `pcap` when one was written.
     pub fn from_run(run: &CaseRun, pcap: Option<&Path>) -> Record {
-        let conclusion = match run.verdict.status {
-            Status::Pass => Conclusion::Pass,
-            Status::Partial => Conclusion::Partial,
-            Status::Fail => Conclusion::Fail,
-        };
+        let conclusion = run.verdict.status;
         let mut r = Record::new(&run.case, conclusion);
         r.duration = run.duration;
         r.failures = run
@@ -106,12 +77,12 @@ impl Record {
             .iter()
             .map(|u| format!("{} = {}: {} ({})", u.field, u.expected, u.why, u.loc))
             .collect();
-        if conclusion == Conclusion::Fail && r.failures.is_empty() {
+        if conclusion == Status::Fail && r.failures.is_empty() {
             r.failures
                 .push("nothing could be checked on this kernel".into());
         }
         r.pcap = pcap.map(Path::to_path_buf);
-        if conclusion != Conclusion::Pass {
+        if conclusion != Status::Pass {
             r.details = Some(crate::report::text::render(run));
         }
         r
@@ -119,7 +90,7 @@ impl Record {
 
     /// A case that could not be run to its end.
     pub fn from_error(case: &Case, error: &RunError, duration: Duration) -> Record {
-        let mut r = Record::new(case, Conclusion::Error);
+        let mut r = Record::new(case, Status::Error);
         r.duration = duration;
         let text = crate::report::text::error(error);
         r.message = Some(text.lines().next().unwrap_or_default().to_owned());
@@ -129,7 +100,7 @@ impl Record {
 
     /// A case not run on this kernel, and why.
     pub fn skipped(case: &Case, reason: &str) -> Record {
-        let mut r = Record::new(case, Conclusion::Skip);
+        let mut r = Record::new(case, Status::Skip);
         r.message = Some(reason.to_owned());
         r
     }
@@ -146,13 +117,13 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, c: Conclusion) {
+    pub fn add(&mut self, c: Status) {
         match c {
-            Conclusion::Pass => self.pass += 1,
-            Conclusion::Partial => self.partial += 1,
-            Conclusion::Fail => self.fail += 1,
-            Conclusion::Error => self.error += 1,
-            Conclusion::Skip => self.skip += 1,
+            Status::Pass => self.pass += 1,
+            Status::Partial => self.partial += 1,
+            Status::Fail => self.fail += 1,
+            Status::Error => self.error += 1,
+            Status::Skip => self.skip += 1,
         }
     }
 
@@ -201,10 +172,10 @@ mod tests {
     #[test]
     fn a_run_passes_only_without_fail_partial_or_error() {
         let mut t = Tally::default();
-        t.add(Conclusion::Pass);
-        t.add(Conclusion::Skip);
+        t.add(Status::Pass);
+        t.add(Status::Skip);
         assert_eq!(t.exit_code(), 0, "a skip does not fail a run");
-        for bad in [Conclusion::Partial, Conclusion::Fail, Conclusion::Error] {
+        for bad in [Status::Partial, Status::Fail, Status::Error] {
             let mut u = t.clone();
             u.add(bad);
             assert_eq!(u.exit_code(), 1, "{bad:?}");

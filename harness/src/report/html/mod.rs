@@ -148,6 +148,8 @@ fn badge(status: Status) -> &'static str {
         Status::Pass => "<span class=\"badge pass\">PASS</span>",
         Status::Partial => "<span class=\"badge partial\">PARTIAL</span>",
         Status::Fail => "<span class=\"badge fail\">FAIL</span>",
+        Status::Error => "<span class=\"badge fail\">ERROR</span>",
+        Status::Skip => "<span class=\"badge partial\">SKIP</span>",
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::RunError;
-use crate::judge::{Check, Status};
+use crate::judge::Check;
 use crate::report::phrase::state_name;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
@@ -21,7 +21,7 @@ pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
 use rows::{
     AnswerKind, CaseRow, CheckRow, Direction, ErrorRow, Event, Folklore, Inputs, Prediction,
     ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow, Snapshot,
-    StateRow, TimeWait, Timer, UncheckedRow, VerdictKind, Version,
+    StateRow, TimeWait, Timer, UncheckedRow, Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -277,11 +277,7 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         snapshots,
         duration_ms: (run.duration.as_secs_f64() * 1e6).round() / 1e3,
         pass: v.pass,
-        verdict: match v.status {
-            Status::Pass => VerdictKind::Pass,
-            Status::Partial => VerdictKind::Partial,
-            Status::Fail => VerdictKind::Fail,
-        },
+        verdict: v.status,
         folklore: run.folklore.as_ref().map(|f| Folklore {
             claim: f.claim.clone(),
             holds: f.holds,

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
+use crate::verdict::Status;
+
 /// The version of this row format; every row carries it.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -64,18 +66,6 @@ pub enum AnswerKind {
     Rst,
     #[serde(rename = "none")]
     None,
-}
-
-/// The verdict of a case that ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictKind {
-    /// Every expectation was checked and matched.
-    Pass,
-    /// Every expectation that could be checked matched; some could not be.
-    Partial,
-    /// An expectation did not match (or nothing could be checked).
-    Fail,
 }
 
 /// A side of the experiment.
@@ -171,7 +161,7 @@ pub struct CaseRow {
     pub duration_ms: f64,
     /// `verdict == "pass"`.
     pub pass: bool,
-    pub verdict: VerdictKind,
+    pub verdict: Status,
     /// The popular claim the case tests (`[folklore]`, or the "seq AND
     /// timestamp" rule for a SYN), judged against what the kernel did.
     pub folklore: Option<Folklore>,

@@ -6,32 +6,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// A case's verdict on one kernel, as a table cell shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Partial,
-    Fail,
-    /// The case could not run to its end (`"error"` in the row).
-    Error,
-    /// Not run on this kernel (`"verdict": "skip"`).
-    Skip,
-}
+pub use synlab::Status as Verdict;
 
-impl Verdict {
-    pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Partial => "partial",
-            Verdict::Fail => "FAIL",
-            Verdict::Error => "error",
-            Verdict::Skip => "skip",
-        }
-    }
-
-    /// The case ran and was judged: its facts mean something.
-    pub fn judged(self) -> bool {
-        matches!(self, Verdict::Pass | Verdict::Partial | Verdict::Fail)
+/// A verdict as a table cell shows it: a failure in capitals.
+pub fn word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Fail => "FAIL",
+        other => other.as_str(),
     }
 }
 
@@ -170,8 +151,8 @@ impl Cell {
     /// What the table shows: `pass syn-ack`, `FAIL ack`, `error`, `skip`.
     pub fn show(&self) -> String {
         match &self.answer {
-            Some(a) => format!("{} {a}", self.verdict.word()),
-            None => self.verdict.word().to_string(),
+            Some(a) => format!("{} {a}", word(self.verdict)),
+            None => word(self.verdict).to_string(),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::guest::{self, Invocation};
 use super::host;
 use super::image::Image;
 use super::kvm::{self, Accel};
-use super::rows::{Cell, Verdict};
+use super::rows::{self, Cell, Verdict};
 use super::table::{self, Column};
 use super::tools::Tools;
 use super::vm::{self, Ended, Workdir};
@@ -447,7 +447,7 @@ fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
             Verdict::Skip,
         ]
         .iter()
-        .map(|v| (count(*v), v.word()))
+        .map(|v| (count(*v), rows::word(*v)))
         .filter(|(n, _)| *n > 0)
         .map(|(n, w)| format!("{n} {}", w.to_lowercase()))
         .collect::<Vec<_>>()
@@ -459,7 +459,7 @@ fn finish(names: &[String], runs: &[KernelRun], json: bool) -> ExitCode {
             }
             for (i, why) in c.why.iter().enumerate() {
                 let head = if i == 0 {
-                    format!("{:<7} {}", c.verdict.word().to_uppercase(), c.case)
+                    format!("{:<7} {}", rows::word(c.verdict).to_uppercase(), c.case)
                 } else {
                     format!("{:<7} {}", "", " ".repeat(c.case.len()))
                 };
