@@ -3,17 +3,25 @@
 //! Jenkins and the GitHub test-report actions take): one testsuite per
 //! scenario, one testcase per case; a failing case's `<failure>` lists the
 //! checks that failed and names its pcap; an error is an `<error>`; a partial
-//! or skipped case is `<skipped>` with the reason.
+//! or skipped case is `<skipped>` with the reason. Across kernels, a
+//! testsuite per scenario per kernel and a testcase per case per kernel, each
+//! named with its kernel (`ts-off/ipv4 [6.1.0-57-amd64]`); a kernel that could
+//! not run the lab is a testsuite with one `<error>`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::files;
+use crate::report::case_end::CaseEnd;
+use crate::report::events::{KernelEnd, KernelInfo, ReportError, Reporter, RunEnd, RunInfo};
 use crate::report::markup::escape as esc;
 use crate::report::record::{Record, Tally};
 use crate::verdict::Status;
 
-/// The XML document for `records` (in run order), run on `kernel`.
-pub fn render(records: &[Record], kernel: &str, took: Duration) -> String {
+/// The XML document for `records` (in run order); each testsuite names the
+/// kernel of its cases.
+pub fn render(records: &[Record], took: Duration) -> String {
     let mut suites: Vec<(&str, Vec<&Record>)> = Vec::new();
     for r in records {
         match suites.iter_mut().find(|(name, _)| *name == r.suite) {
@@ -46,6 +54,7 @@ pub fn render(records: &[Record], kernel: &str, took: Duration) -> String {
             secs(time),
         );
         let file = list.first().map(|r| r.file.as_str()).unwrap_or_default();
+        let kernel = list.first().map(|r| r.kernel.as_str()).unwrap_or_default();
         let _ = writeln!(
             x,
             "    <properties>\n      <property name=\"kernel\" value=\"{}\"/>\n      <property name=\"file\" value=\"{}\"/>\n    </properties>",
@@ -128,25 +137,93 @@ fn secs(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
 }
 
+/// `--junit FILE`: every case kept, the file written when the run ends (the
+/// user's own file there replaced, never through a link).
+pub struct JunitReporter {
+    path: PathBuf,
+    across: bool,
+    records: Vec<Record>,
+}
+
+impl JunitReporter {
+    pub fn new(path: PathBuf) -> JunitReporter {
+        JunitReporter {
+            path,
+            across: false,
+            records: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        let mut r = case.record.clone();
+        if self.across {
+            r.suite = format!("{} [{}]", r.suite, kernel.label);
+            r.case = format!("{} [{}]", r.case, kernel.label);
+        }
+        self.records.push(r);
+        Ok(())
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn run_started(&mut self, run: &RunInfo) -> Result<(), ReportError> {
+        self.across = run.across_kernels;
+        Ok(())
+    }
+
+    fn case_finished(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.keep(kernel, case)
+    }
+
+    fn case_skipped(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.keep(kernel, case)
+    }
+
+    fn case_errored(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.keep(kernel, case)
+    }
+
+    fn kernel_ended(&mut self, kernel: &KernelInfo, end: &KernelEnd) -> Result<(), ReportError> {
+        if let Some(why) = &end.unusable {
+            self.records.push(Record {
+                suite: format!("kernel [{}]", kernel.label),
+                trial: format!("kernel::{}", kernel.label),
+                case: format!("lab [{}]", kernel.label),
+                file: String::new(),
+                kernel: kernel.release.clone(),
+                conclusion: Status::Error,
+                duration: end.took,
+                failures: Vec::new(),
+                unchecked: Vec::new(),
+                message: Some(format!("the kernel could not run the lab: {why}")),
+                pcap: None,
+                details: Some(end.how.clone()),
+                answer: None,
+                facts: Default::default(),
+                timeline: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn run_ended(&mut self, end: &RunEnd) -> Result<(), ReportError> {
+        let xml = render(&self.records, end.took);
+        files::write_named(&self.path, xml.as_bytes())
+            .map(drop)
+            .map_err(|source| ReportError::Path {
+                what: "JUnit report",
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
 
     fn record(case: &str, conclusion: Status) -> Record {
-        Record {
-            suite: "timewait::x".into(),
-            trial: format!("timewait::x::{case}"),
-            case: format!("x/{case}"),
-            file: "scenarios/timewait/x.toml".into(),
-            conclusion,
-            duration: Duration::from_millis(12),
-            failures: Vec::new(),
-            unchecked: Vec::new(),
-            message: None,
-            pcap: None,
-            details: None,
-        }
+        crate::report::fixtures::record(case, conclusion)
     }
 
     #[test]
@@ -163,7 +240,7 @@ mod tests {
         let mut other = record("a", Status::Pass);
         other.suite = "timewait::y".into();
         let records = [record("a", Status::Pass), fail, partial, skip, error, other];
-        let xml = render(&records, "6.1.0", Duration::from_millis(250));
+        let xml = render(&records, Duration::from_millis(250));
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"synlab\" tests=\"6\" failures=\"1\" errors=\"1\" skipped=\"2\" time=\"0.250\">"), "{xml}");
         assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");

@@ -13,7 +13,7 @@ use super::group::{self, Group};
 use super::image::Image;
 use super::kvm::Accel;
 use super::tools::Tools;
-use synlab::SafeDir;
+use crate::files::SafeDir;
 
 /// Guest size: one vCPU was the fastest here and never reorders a case's
 /// segments across CPUs (see docs/kernels.md); the suite uses under 200 MB.
@@ -80,7 +80,7 @@ impl Workdir {
     /// A file the guest wrote, if it did: read inside `rw/` only, never
     /// through a link the guest made.
     pub fn read(&self, name: &str) -> Option<String> {
-        synlab::read_inside(&self.rw(), Path::new(name), READ_LIMIT)
+        crate::files::read_inside(&self.rw(), Path::new(name), READ_LIMIT)
             .ok()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
