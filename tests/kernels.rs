@@ -6,6 +6,12 @@
 //! an ordinary ISN; the table marks each difference the running kernel makes
 //! visible; no qemu of the run is left.
 //!
+//! A second trial runs `ts-off` the same way with `--junit FILE --json --html
+//! FILE`, then with `--ktap`: one JUnit testcase, one JSON row and one HTML
+//! section per case per kernel, each named with its kernel, and KTAP with a
+//! subtest per kernel holding every case of it (Contract 6: the outputs mean
+//! the same across kernels).
+//!
 //! The image: `$SYNLAB_TEST_KERNEL`, else the newest `/boot/vmlinuz-6.1.*`.
 //! Without root, an image, vng, qemu or a static busybox the trial is
 //! ignored, decided when the trials are listed, and one line says why; with
@@ -43,14 +49,24 @@ fn main() {
     }
     // Ignored when something is missing and nobody required the run.
     let ignored = missing.is_some() && !required;
-    let trial = Trial::test("kernels::paws_on_host_and_debian_6_1", move || {
-        if let Some(why) = missing {
-            return Err(format!("not run: {why}").into());
-        }
-        run(&image.map_err(Failed::from)?)
-    })
-    .with_ignored_flag(ignored);
-    libtest_mimic::run(&args, vec![trial]).exit();
+    let trial = |name: &str, test: fn(&Path) -> Result<(), Failed>| {
+        let (missing, image) = (missing.clone(), image.clone());
+        Trial::test(name, move || {
+            if let Some(why) = missing {
+                return Err(format!("not run: {why}").into());
+            }
+            test(&image.map_err(Failed::from)?)
+        })
+        .with_ignored_flag(ignored)
+    };
+    let trials = vec![
+        trial("kernels::paws_on_host_and_debian_6_1", run),
+        trial(
+            "kernels::junit_json_and_ktap_name_every_case_of_every_kernel",
+            outputs,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
 }
 
 fn test_image() -> Result<PathBuf, String> {
@@ -265,4 +281,107 @@ fn run(image: &Path) -> Result<(), Failed> {
         );
     }
     Ok(())
+}
+
+/// `synlab run ts-off --kernel host --kernel IMAGE ARGS...` in a folder of
+/// its own: its output, and the folder.
+fn ts_off_on_both(image: &Path, args: &[&str]) -> (std::process::Output, support::ScratchDir) {
+    let dir = support::ScratchDir::new("synlab-kernels-outputs");
+    let out = Command::new(synlab_bin())
+        .current_dir(dir.path())
+        .args(["run", "ts-off", "--kernel", "host", "--kernel"])
+        .arg(image)
+        .args(args)
+        .env_remove("SYNLAB_ARTIFACTS")
+        .output()
+        .expect("start synlab");
+    (out, dir)
+}
+
+fn outputs(image: &Path) -> Result<(), Failed> {
+    let guest = release_of(image);
+    let host = synlab::kernel_release();
+    let kernels = [format!("host {host}"), guest.clone()];
+    let (out, dir) = ts_off_on_both(image, &["--junit", "j.xml", "--json", "--html", "h.html"]);
+    let context = |out: &std::process::Output| {
+        format!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let check = |ok: bool, what: &str, out: &std::process::Output| -> Result<(), Failed> {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what}\n{}", context(out)).into())
+        }
+    };
+    check(out.status.code() == Some(0), "synlab exits 0", &out)?;
+    // One row per case per kernel.
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON ({e}): {l}")))
+        .collect::<Result<_, _>>()?;
+    for kernel in [&host, &guest] {
+        let mut cases: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["type"] == "case" && r["kernel"] == kernel.as_str())
+            .filter_map(|r| r["case"].as_str())
+            .collect();
+        cases.sort_unstable();
+        check(
+            cases == ["ts-off/ipv4", "ts-off/ipv6"],
+            &format!("one row per case on {kernel}"),
+            &out,
+        )?;
+    }
+    // One testcase per case per kernel, named with its kernel.
+    let xml = std::fs::read_to_string(dir.path().join("j.xml"))
+        .map_err(|e| format!("the JUnit file: {e}\n{}", context(&out)))?;
+    check(
+        xml.matches("<testcase ").count() == 4,
+        &format!("four testcases in the JUnit file:\n{xml}"),
+        &out,
+    )?;
+    for kernel in &kernels {
+        for case in ["ts-off/ipv4", "ts-off/ipv6"] {
+            let name = format!("<testcase name=\"{case} [{kernel}]\"");
+            check(xml.contains(&name), &format!("{name} in:\n{xml}"), &out)?;
+        }
+    }
+    // The HTML page: every kernel's cases, named with the kernel.
+    let html = std::fs::read_to_string(dir.path().join("h.html"))
+        .map_err(|e| format!("the HTML page: {e}\n{}", context(&out)))?;
+    check(
+        html.matches("<section class=\"case pass\"").count() == 4,
+        "four case sections in the HTML page",
+        &out,
+    )?;
+    for kernel in &kernels {
+        let name = format!("timewait::ts-off::ipv6 [{kernel}]");
+        check(
+            html.contains(&name),
+            &format!("{name} in the HTML page"),
+            &out,
+        )?;
+    }
+    // KTAP: a subtest per kernel, every case of it.
+    let (out, _dir) = ts_off_on_both(image, &["--ktap"]);
+    check(out.status.code() == Some(0), "synlab --ktap exits 0", &out)?;
+    let ktap = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!(
+        "KTAP version 1\n1..2\n\
+         \x20 KTAP version 1\n  # Subtest: {0}\n  1..2\n  ok 1 timewait::ts-off::ipv4\n  ok 2 timewait::ts-off::ipv6\nok 1 {0}\n\
+         \x20 KTAP version 1\n  # Subtest: {1}\n  1..2\n  ok 1 timewait::ts-off::ipv4\n  ok 2 timewait::ts-off::ipv6\nok 2 {1}\n\
+         # Totals: pass:4 fail:0 xfail:0 xpass:0 skip:0 error:0\n",
+        kernels[0], kernels[1]
+    );
+    check(ktap == want, &format!("KTAP as wanted:\n{want}"), &out)?;
+    check(
+        String::from_utf8_lossy(&out.stderr).contains("case by kernel"),
+        "the table on stderr beside KTAP",
+        &out,
+    )
 }

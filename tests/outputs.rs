@@ -259,3 +259,57 @@ fn ktap_is_what_the_selftests_print() {
         Some("# Totals: pass:2 fail:2 xfail:0 xpass:0 skip:0 error:0")
     );
 }
+
+/// Issue 19: root never writes through a link planted at a name it writes. A
+/// symlink at every pcap name of `--pcap-dir`, at the `--junit` and at the
+/// `--html` file, and a `synlab-artifacts` that is a link to another folder,
+/// each pointing into this test's own temporary folder: every target is
+/// unchanged, and each refusal is said on stderr.
+#[test]
+fn planted_symlinks_at_every_output_name_leave_their_targets_unchanged() {
+    use std::os::unix::fs::symlink;
+    let dir = ScratchDir::new("synlab-planted");
+    let mine = user_folder(&dir);
+    let mine_arg = mine.to_str().expect("UTF-8 path");
+    let victim = dir.write("victim", b"precious");
+    let pcaps = dir.path().join("pcaps");
+    std::fs::create_dir(&pcaps).expect("mkdir");
+    for name in ["timewait.ts-off.ipv4.pcap", "timewait.ts-off.ipv6.pcap"] {
+        symlink(&victim, pcaps.join(name)).expect("plant a link");
+    }
+    for name in ["j.xml", "h.html"] {
+        symlink(&victim, dir.path().join(name)).expect("plant a link");
+    }
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    symlink(&elsewhere, dir.path().join("synlab-artifacts")).expect("plant a link");
+    for args in [
+        &["run", "ts-off", "--pcap-dir", "pcaps"][..],
+        &["run", "ts-off", "--junit", "j.xml"][..],
+        &["run", "ts-off", "--html", "h.html"][..],
+        &["--scenarios-dir", mine_arg, "run", "wrong-answer"][..],
+    ] {
+        let out = synlab(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            std::fs::read(&victim).expect("the victim"),
+            b"precious",
+            "synlab {}: {}",
+            args.join(" "),
+            show(&out)
+        );
+        assert_eq!(
+            support::dir_names(&elsewhere).len(),
+            0,
+            "nothing written through synlab-artifacts: {}",
+            show(&out)
+        );
+        assert_eq!(out.status.code(), Some(2), "refused: {}", show(&out));
+        assert!(
+            stderr.contains("is a symbolic link: refused"),
+            "synlab {}: {}",
+            args.join(" "),
+            show(&out)
+        );
+    }
+}

@@ -6,7 +6,9 @@
 //! over the two sides of `peer`, seen by `observe`: capture, sock_diag,
 //! counters, state trace) -> `evidence` -> `judge` (outcome vs expectation,
 //! with `rules`) -> `report`. `wire` is the vocabulary they share; `run` ties
-//! them together for one case and for many.
+//! them together for one case and for many; `kernels` runs them on the
+//! running kernel and on kernel images booted in VMs, every case to the
+//! reporters of `report`. `files` makes every file synlab writes.
 //!
 //! The modules are private: what follows is the whole public API, used by the
 //! `synlab` CLI, its bench and the test runners.
@@ -16,8 +18,10 @@ mod event;
 mod evidence;
 mod exec;
 mod expect;
+mod files;
 mod handover;
 mod judge;
+mod kernels;
 mod lab;
 mod loc;
 mod mib;
@@ -32,11 +36,17 @@ pub mod scenario;
 mod slots;
 #[cfg(test)]
 mod testing;
+mod verdict;
 mod wire;
 
 pub use error::RunError;
 pub use evidence::{FirstConnection, Observation};
+pub use files::{FileError, SafeDir, read_inside, write_named};
 pub use judge::{Check, ClaimVerdict, Outcome, Status, Unchecked, Verdict};
+pub use kernels::{
+    Guest, GuestArgs, Kernel, KernelError, Pcaps, Plan, SuiteBoot, across, list as list_kernels,
+    run as run_on_kernels,
+};
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, Shape, probe_privilege};
 pub use rules::{Inputs, Prediction};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};

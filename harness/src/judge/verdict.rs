@@ -53,28 +53,8 @@ fn ser_loc<S: serde::Serializer>(l: &Loc, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&l.to_string())
 }
 
-/// The verdict in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Every expectation was checked and matched.
-    Pass,
-    /// Every expectation that could be checked matched, but some could not
-    /// be checked on this kernel: not a pass.
-    Partial,
-    /// An expectation did not match (or there was nothing to check at all).
-    Fail,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Partial => "partial",
-            Status::Fail => "fail",
-        }
-    }
-}
+/// The verdict in one word: the one verdict type of the crate.
+pub use crate::verdict::Status;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {

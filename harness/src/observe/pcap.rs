@@ -1,9 +1,8 @@
 //! Write the captured frames as a standard pcap (nanosecond timestamps, Ethernet
-//! link type) that tcpdump, tshark and Wireshark open.
+//! link type) that tcpdump, tshark and Wireshark open. Where the bytes go (a
+//! file made safely, see `files`) is the caller's business.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::Path;
+use std::io::Write;
 use std::time::Duration;
 
 use pcap_file::DataLink;
@@ -11,43 +10,18 @@ use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
 use crate::wire::Frame;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PcapError {
-    #[error("write pcap {}: {source}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("write pcap {}: {source}", path.display())]
-    Format {
-        path: std::path::PathBuf,
-        source: pcap_file::PcapError,
-    },
-}
-
-/// Write `frames` to `path` (created or truncated).
+/// Write `frames` as a pcap into `out`.
 ///
-/// Equivalent to: `tcpdump -i <veth> -w <path>` for the duration of the case.
-pub fn write(path: &Path, frames: &[Frame]) -> Result<(), PcapError> {
-    let io = |source| PcapError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let format = |source| PcapError::Format {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let file = File::create(path).map_err(io)?;
+/// Equivalent to: `tcpdump -i <veth> -w <file>` for the duration of the case.
+pub fn write(out: impl Write, frames: &[Frame]) -> std::io::Result<()> {
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
         ts_resolution: pcap_file::TsResolution::NanoSecond,
         snaplen: 65535,
         ..Default::default()
     };
-    let mut w = PcapWriter::with_header(BufWriter::new(file), header).map_err(format)?;
+    let mut w = PcapWriter::with_header(std::io::BufWriter::new(out), header)
+        .map_err(std::io::Error::other)?;
     for f in frames {
         let len = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
         w.write_packet(&PcapPacket::new(
@@ -55,7 +29,7 @@ pub fn write(path: &Path, frames: &[Frame]) -> Result<(), PcapError> {
             len,
             &f.data,
         ))
-        .map_err(format)?;
+        .map_err(std::io::Error::other)?;
     }
-    Ok(())
+    w.into_writer().flush()
 }

@@ -193,3 +193,24 @@ pub fn rich_run() -> CaseRun {
     ];
     judged(case, obs)
 }
+
+/// A record of `timewait::x`'s case `values` (`x/<values>`), ended so.
+pub fn record(values: &str, conclusion: crate::verdict::Status) -> crate::report::record::Record {
+    crate::report::record::Record {
+        suite: "timewait::x".into(),
+        trial: format!("timewait::x::{values}"),
+        case: format!("x/{values}"),
+        file: "scenarios/timewait/x.toml".into(),
+        kernel: "6.1.0".into(),
+        conclusion,
+        duration: Duration::from_millis(12),
+        failures: Vec::new(),
+        unchecked: Vec::new(),
+        message: None,
+        pcap: None,
+        details: None,
+        answer: None,
+        facts: Default::default(),
+        timeline: Vec::new(),
+    }
+}

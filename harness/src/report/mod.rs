@@ -1,9 +1,16 @@
-//! Reports of a finished case: a human timeline with relative numbers and the
-//! verdict, one JSON object per case (contract 2 in shared/README.md), and the
-//! run as JUnit XML or KTAP for CI systems.
+//! Reports of finished cases, all through one interface ([`Reporter`], fed
+//! the same events for the running kernel and for every kernel booted in a
+//! VM): the human timeline and verdict (`console`, rendered by `text`), one
+//! JSON object per case (Contract 2), JUnit XML and KTAP for CI systems, and
+//! a self-contained HTML page. `case_end` makes each case's event,
+//! `record` is the neutral part every output reads, `table` compares kernels.
 pub mod artifacts;
+mod case_end;
+mod console;
+mod error_text;
+mod events;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -11,5 +18,16 @@ pub mod ktap;
 mod markup;
 pub mod phrase;
 pub mod record;
+pub mod table;
 pub mod text;
 pub mod timeline;
+
+pub use case_end::CaseEnd;
+pub use console::TextReporter;
+pub use events::{
+    FanOut, KernelEnd, KernelInfo, ReportError, Reporter, RunEnd, RunInfo, report_case,
+};
+pub use html::HtmlReporter;
+pub use json::JsonReporter;
+pub use junit::JunitReporter;
+pub use ktap::KtapReporter;

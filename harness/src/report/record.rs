@@ -1,137 +1,58 @@
-//! What every machine-readable output needs of one case, owned and small: its
-//! names, how it ended (pass, partial, fail, error, skip), the failing checks,
-//! the unchecked expectations, the pcap; and the [`Tally`] of a whole run.
-//! JUnit, KTAP and the JSON summary are written from these.
+//! What every output needs of one case, owned, small and neutral: its
+//! names, its kernel, how it ended, the failing checks, the unchecked
+//! expectations, the pcap, the facts the kernels are compared by; and the
+//! [`Tally`] of a run. Built for each case (`case_end`) from its JSON row,
+//! whether the case ran here or in a guest; JUnit, KTAP, the kernels table
+//! and the HTML index are written from these.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::RunError;
-use crate::judge::Status;
-use crate::report::json::SummaryRow;
-use crate::report::json::rows::{Counts, Version};
-use crate::run::CaseRun;
-use crate::scenario::Case;
+use crate::verdict::Status;
 
-/// How a case ended, in the five words the outputs count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conclusion {
-    Pass,
-    /// Every expectation that could be checked matched; some could not be.
-    Partial,
-    Fail,
-    /// The case could not be run to its end.
-    Error,
-    /// The case was not run on this kernel.
-    Skip,
-}
-
-impl Conclusion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Conclusion::Pass => "pass",
-            Conclusion::Partial => "partial",
-            Conclusion::Fail => "fail",
-            Conclusion::Error => "error",
-            Conclusion::Skip => "skip",
-        }
-    }
-}
-
-/// One case, as the machine-readable outputs show it.
+/// One case on one kernel, as the outputs show it.
 #[derive(Debug, Clone)]
 pub struct Record {
     /// `<area>::<scenario>`: the JUnit testsuite.
     pub suite: String,
     /// `<area>::<scenario>::<case values>`.
     pub trial: String,
-    /// The case name (`ts-off/ipv6`).
+    /// The case name (`ts-off/ipv6`): the key kernels are compared by.
     pub case: String,
     /// The scenario file (`scenarios/<area>/<name>.toml` for a built-in one).
     pub file: String,
-    pub conclusion: Conclusion,
+    /// The release of the kernel it ran on.
+    pub kernel: String,
+    pub conclusion: Status,
     pub duration: Duration,
     /// Each failing check: `field: expected X, seen Y (file:line:column)`.
     pub failures: Vec<String>,
     /// Each expectation not checked: `field = X: why (file:line:column)`.
     pub unchecked: Vec<String>,
-    /// The error or the reason for a skip.
+    /// The error's first line, or the reason for a skip.
     pub message: Option<String>,
     pub pcap: Option<PathBuf>,
-    /// The human report of a case that did not pass (text timeline).
+    /// The human report of a case that did not pass (its timeline).
     pub details: Option<String>,
+    /// What the TIME_WAIT side answered (a judged case).
+    pub answer: Option<String>,
+    /// The facts compared between kernels, by name, as short text (`null`:
+    /// not seen on that kernel); a judged case only.
+    pub facts: BTreeMap<&'static str, String>,
+    /// The segments as timeline lines, when the evidence itself stayed in a
+    /// guest (the HTML shows them instead of a ladder).
+    pub timeline: Vec<String>,
 }
 
 impl Record {
-    fn new(case: &Case, conclusion: Conclusion) -> Record {
-        Record {
-            suite: format!("{}::{}", case.area, case.scenario),
-            trial: case.trial_name(),
-            case: case.name.clone(),
-            file: case.file.display().to_string(),
-            conclusion,
-            duration: Duration::ZERO,
-            failures: Vec::new(),
-            unchecked: Vec::new(),
-            message: None,
-            pcap: None,
-            details: None,
-        }
-    }
-
-    /// A case that ran; `pcap` when one was written.
-    pub fn from_run(run: &CaseRun, pcap: Option<&Path>) -> Record {
-        let conclusion = match run.verdict.status {
-            Status::Pass => Conclusion::Pass,
-            Status::Partial => Conclusion::Partial,
-            Status::Fail => Conclusion::Fail,
-        };
-        let mut r = Record::new(&run.case, conclusion);
-        r.duration = run.duration;
-        r.failures = run
-            .verdict
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| {
-                format!(
-                    "{}: expected {}, seen {} ({})",
-                    c.field, c.expected, c.seen, c.loc
-                )
-            })
-            .collect();
-        r.unchecked = run
-            .verdict
-            .unchecked
-            .iter()
-            .map(|u| format!("{} = {}: {} ({})", u.field, u.expected, u.why, u.loc))
-            .collect();
-        if conclusion == Conclusion::Fail && r.failures.is_empty() {
-            r.failures
-                .push("nothing could be checked on this kernel".into());
-        }
-        r.pcap = pcap.map(Path::to_path_buf);
-        if conclusion != Conclusion::Pass {
-            r.details = Some(crate::report::text::render(run));
-        }
-        r
-    }
-
-    /// A case that could not be run to its end.
-    pub fn from_error(case: &Case, error: &RunError, duration: Duration) -> Record {
-        let mut r = Record::new(case, Conclusion::Error);
-        r.duration = duration;
-        let text = crate::report::text::error(error);
-        r.message = Some(text.lines().next().unwrap_or_default().to_owned());
-        r.details = Some(text);
-        r
-    }
-
-    /// A case not run on this kernel, and why.
-    pub fn skipped(case: &Case, reason: &str) -> Record {
-        let mut r = Record::new(case, Conclusion::Skip);
-        r.message = Some(reason.to_owned());
-        r
+    /// Why it is not a pass, one line each: the failed checks, the
+    /// unchecked expectations, the error or the reason for a skip.
+    pub fn why(&self) -> Vec<String> {
+        let mut out = self.failures.clone();
+        out.extend(self.unchecked.iter().cloned());
+        out.extend(self.message.iter().cloned());
+        out
     }
 }
 
@@ -146,13 +67,13 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, c: Conclusion) {
+    pub fn add(&mut self, c: Status) {
         match c {
-            Conclusion::Pass => self.pass += 1,
-            Conclusion::Partial => self.partial += 1,
-            Conclusion::Fail => self.fail += 1,
-            Conclusion::Error => self.error += 1,
-            Conclusion::Skip => self.skip += 1,
+            Status::Pass => self.pass += 1,
+            Status::Partial => self.partial += 1,
+            Status::Fail => self.fail += 1,
+            Status::Error => self.error += 1,
+            Status::Skip => self.skip += 1,
         }
     }
 
@@ -164,6 +85,26 @@ impl Tally {
         t
     }
 
+    /// How many ended so.
+    pub fn count(&self, s: Status) -> usize {
+        match s {
+            Status::Pass => self.pass,
+            Status::Partial => self.partial,
+            Status::Fail => self.fail,
+            Status::Error => self.error,
+            Status::Skip => self.skip,
+        }
+    }
+
+    /// Add another run's counts.
+    pub fn merge(&mut self, other: &Tally) {
+        self.pass += other.pass;
+        self.partial += other.partial;
+        self.fail += other.fail;
+        self.error += other.error;
+        self.skip += other.skip;
+    }
+
     pub fn cases(&self) -> usize {
         self.pass + self.partial + self.fail + self.error + self.skip
     }
@@ -172,25 +113,6 @@ impl Tally {
     /// reported, and do not fail a run); else 1.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.partial + self.fail + self.error > 0)
-    }
-
-    /// The summary line of `--json`.
-    pub fn summary_row(&self, kernel: &str, took: Duration) -> SummaryRow {
-        SummaryRow {
-            version: Version,
-            pass: self.exit_code() == 0,
-            cases: self.cases(),
-            counts: Counts {
-                pass: self.pass,
-                partial: self.partial,
-                fail: self.fail,
-                error: self.error,
-                skip: self.skip,
-            },
-            kernel: kernel.to_owned(),
-            duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
-            exit_code: self.exit_code(),
-        }
     }
 }
 
@@ -201,18 +123,14 @@ mod tests {
     #[test]
     fn a_run_passes_only_without_fail_partial_or_error() {
         let mut t = Tally::default();
-        t.add(Conclusion::Pass);
-        t.add(Conclusion::Skip);
+        t.add(Status::Pass);
+        t.add(Status::Skip);
         assert_eq!(t.exit_code(), 0, "a skip does not fail a run");
-        for bad in [Conclusion::Partial, Conclusion::Fail, Conclusion::Error] {
+        for bad in [Status::Partial, Status::Fail, Status::Error] {
             let mut u = t.clone();
             u.add(bad);
             assert_eq!(u.exit_code(), 1, "{bad:?}");
         }
-        let s = t.summary_row("6.1.0", Duration::from_micros(1500));
-        assert_eq!(
-            (s.pass, s.cases, s.counts.pass, s.counts.skip, s.duration_ms),
-            (true, 2, 1, 1, 1.5)
-        );
+        assert_eq!(t.cases(), 2);
     }
 }

@@ -174,13 +174,10 @@ pub fn render(run: &CaseRun) -> String {
 }
 
 /// A case that could not run to its end: the error and, for a timeout, the
-/// segments captured until then as timeline lines.
+/// segments captured until then as timeline lines (the rendering the JSON
+/// error row carries too).
 pub fn error(e: &RunError) -> String {
-    match e.segments() {
-        Some([]) => format!("{e}\n  (no TCP segment captured)"),
-        Some(segs) => format!("{e}; last seen:\n{}", timeline::plain(segs).trim_end()),
-        None => e.to_string(),
-    }
+    crate::report::error_text::render(e)
 }
 
 /// A case not run on this kernel (its scenario's `kernel = "..."`): a header

@@ -6,7 +6,6 @@ mod bench;
 mod check_cmd;
 mod gen_cmd;
 mod help;
-mod kernels;
 mod outputs;
 mod paint;
 mod progress;
@@ -157,8 +156,17 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             kernel: Some(k),
             runs,
             ..
-        } => kernels::bench(&sources, k, *runs).map_err(|e| Fatal(anyhow::anyhow!(e))),
-        Command::Kernels => Ok(kernels::list()),
+        } => {
+            let dir = sources
+                .user_dir()
+                .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+            print!("{}", bench::kernel::bench(&sources, k, *runs, dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kernels => {
+            synlab::list_kernels(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { runs, quick, .. } => {
             synlab::probe_privilege()?;
             let opts = bench::BenchOptions::new(sources, *runs, *quick);

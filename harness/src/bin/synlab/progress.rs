@@ -56,7 +56,7 @@ impl State {
 pub struct Progress {
     state: Option<Arc<Mutex<State>>>,
     stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Progress {
@@ -67,7 +67,7 @@ impl Progress {
             return Progress {
                 state: None,
                 stop,
-                ticker: None,
+                ticker: Mutex::new(None),
             };
         }
         let state = Arc::new(Mutex::new(State {
@@ -94,7 +94,7 @@ impl Progress {
         Progress {
             state: Some(state),
             stop,
-            ticker: Some(ticker),
+            ticker: Mutex::new(Some(ticker)),
         }
     }
 
@@ -118,14 +118,10 @@ impl Progress {
         }
     }
 
-    /// Stop and clear the line.
-    pub fn finish(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
+    /// Stop and clear the line (for good: nothing draws it again).
+    pub fn finish(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.ticker.take() {
+        if let Some(t) = self.ticker.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.join();
         }
         if let Some(Ok(mut s)) = self.state.as_ref().map(|s| s.lock()) {
@@ -136,7 +132,7 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.stop_now();
+        self.finish();
     }
 }
 

@@ -1,23 +1,18 @@
-//! `synlab run`: pick the cases, run them through the library's `run_cases`,
-//! print each report in case order (text, one JSON line, or KTAP), write the
-//! pcaps, the HTML page and the JUnit file, and close with the folklore table
-//! and the tally (`outputs.rs`). With `--kernel` other than the host alone,
-//! `kernels/` takes over.
+//! `synlab run`: the arguments, the cases they pick, the kernels they name
+//! and the reporters they ask for (`outputs.rs`); the library runs the cases
+//! on the kernels and feeds the reporters; the exit code comes from how the
+//! run ended.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::Args;
 
-use synlab::report;
-use synlab::report::record::Record;
 use synlab::scenario::{Case, Sources};
-use synlab::{CaseRun, RunError, RunOptions};
+use synlab::{GuestArgs, Kernel, Pcaps, Plan};
 
 use crate::Fatal;
-use crate::outputs::Outputs;
+use crate::outputs::{self, Wanted};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -86,166 +81,82 @@ fn cases(sources: &Sources, args: &RunArgs) -> Result<Vec<Case>, Fatal> {
 
 pub fn run(sources: &Sources, args: &RunArgs) -> Result<ExitCode, Fatal> {
     let cases = cases(sources, args)?;
-    if crate::kernels::wanted(&args.kernels) {
-        return crate::kernels::run(sources, args, &cases);
+    let kernels = args
+        .kernels
+        .iter()
+        .map(|k| Kernel::named(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let across = synlab::across(&kernels);
+    let jobs = match (args.jobs, across) {
+        (Some(j), _) => j,
+        (None, false) => synlab::default_jobs(),
+        // Kernels at once, and the running kernel's cases at once.
+        (None, true) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
-    synlab::probe_privilege()?;
-    let jobs = args.jobs.unwrap_or_else(synlab::default_jobs).max(1);
-    let outputs = Outputs::new(cases.len(), args.ktap, args.junit.as_deref());
-    let mut printer = Printer {
-        args,
-        artifacts: report::artifacts::default_dir(),
-        outputs,
-        claims: Vec::new(),
-        html_runs: Vec::new(),
-        fatal: None,
+    .max(1);
+    let title = format!("synlab run {}", scenario_names(&cases).join(" "));
+    let plan = Plan {
+        title: title.clone(),
+        jobs,
+        keep: args.keep,
+        pcaps: Pcaps {
+            every: args.pcap_dir.as_ref().map(|d| {
+                // The guests' pcaps come back here from another working folder.
+                if across {
+                    std::path::absolute(d).unwrap_or_else(|_| d.clone())
+                } else {
+                    d.clone()
+                }
+            }),
+            failing: synlab::report::artifacts::default_dir(),
+        },
+        guest: GuestArgs {
+            exe: std::env::current_exe().map_err(|e| anyhow::anyhow!("this binary's path: {e}"))?,
+            scenarios_dir: sources
+                .user_dir()
+                .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf())),
+            selection: selection(args),
+        },
+        cases,
     };
-    if let Some(h) = printer.outputs.ktap_header() {
-        print!("{h}");
-    }
-    synlab::run_cases(&cases, &RunOptions { keep: args.keep }, jobs, |case, r| {
-        printer.case(case, r)
+    let mut reporters = outputs::reporters(&Wanted {
+        json: args.json,
+        ktap: args.ktap,
+        junit: args.junit.clone(),
+        html: args.html.clone(),
+        across,
+        title,
+        total: plan.cases.len() * kernels.len().max(1),
     });
-    if let Some(e) = printer.fatal.take() {
-        return Err(Fatal(e));
-    }
-    printer.finish(&cases)
+    let end = synlab::run_on_kernels(&kernels, &plan, &mut reporters)?;
+    Ok(ExitCode::from(end.exit_code()))
 }
 
-/// What the run prints as cases finish, and what it keeps for the end.
-struct Printer<'a> {
-    args: &'a RunArgs,
-    /// Where a failing case's pcap goes when `--pcap-dir` is not given.
-    artifacts: PathBuf,
-    outputs: Outputs,
-    /// Each case that tests a popular claim, for the closing table.
-    claims: Vec<(String, synlab::ClaimVerdict)>,
-    /// Finished runs, kept for the HTML report.
-    html_runs: Vec<CaseRun>,
-    /// An error that ends the program (exit 2): no privilege, stdout gone.
-    fatal: Option<anyhow::Error>,
-}
-
-impl Printer<'_> {
-    /// Print one finished case; `false` stops the run.
-    fn case(&mut self, case: &Case, r: Result<CaseRun, RunError>) -> bool {
-        let printed = match &r {
-            Ok(run) => self.case_run(run),
-            Err(e) if e.is_privilege() => Err(anyhow::anyhow!("{e}")),
-            Err(e) => match e.skipped() {
-                Some(why) => self.case_skipped(case, why),
-                None => self.case_error(case, e),
-            },
-        };
-        if let Err(e) = printed {
-            self.fatal.get_or_insert(e);
-        }
-        self.fatal.is_none()
+/// What a guest runs: `--all` or the scenarios (paths made absolute), and
+/// `--filter TEXT`.
+fn selection(args: &RunArgs) -> Vec<String> {
+    let mut selection: Vec<String> = if args.all {
+        vec!["--all".into()]
+    } else {
+        args.scenarios
+            .iter()
+            .map(|s| {
+                let p = Path::new(s);
+                if p.exists() {
+                    std::path::absolute(p)
+                        .unwrap_or_else(|_| p.to_path_buf())
+                        .display()
+                        .to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect()
+    };
+    if let Some(f) = &args.filter {
+        selection.extend(["--filter".into(), f.clone()]);
     }
-
-    /// Write `text` on stdout with the progress line out of the way; colour
-    /// where `paint` and the terminal allow it.
-    fn print(&self, text: &str, paint: bool) -> Result<()> {
-        self.outputs.progress.suspend(|| {
-            if paint {
-                let mut out = anstream::stdout().lock();
-                out.write_all(crate::paint::verdicts(text).as_bytes())?;
-                out.flush()
-            } else {
-                let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes())?;
-                out.flush()
-            }
-        })?;
-        Ok(())
-    }
-
-    /// The case's own lines: JSON, KTAP or text.
-    fn emit(&mut self, record: Record, json: String, text: String) -> Result<()> {
-        let ktap = self.outputs.add(record);
-        match (self.args.json, ktap) {
-            (true, _) => self.print(&format!("{json}\n"), false),
-            (false, Some(k)) => self.print(&k, false),
-            (false, None) => self.print(&text, true),
-        }
-    }
-
-    fn case_run(&mut self, run: &CaseRun) -> Result<()> {
-        // Asked for, or a failure: the pcap is written and named.
-        let dir = match &self.args.pcap_dir {
-            Some(dir) => Some(dir.clone()),
-            None if !run.verdict.pass => Some(self.artifacts.clone()),
-            None => None,
-        };
-        let pcap = match dir {
-            Some(dir) => Some(report::artifacts::write_pcap(&dir, run)?),
-            None => None,
-        };
-        if self.args.html.is_some() {
-            self.html_runs.push(run.clone());
-        }
-        if let Some(k) = &run.kept {
-            eprintln!(
-                "kept: ip netns exec {} ss -tan; remove with: {}",
-                k.server,
-                k.remove_command()
-            );
-        }
-        if let Some(claim) = &run.folklore {
-            self.claims.push((run.case.name.clone(), claim.clone()));
-        }
-        let json = report::json::case_line(run, pcap.as_deref());
-        let mut text = report::text::render(run);
-        if let Some(p) = &pcap {
-            text.push_str(&format!("   pcap: {}\n", p.display()));
-        }
-        self.emit(Record::from_run(run, pcap.as_deref()), json, text)
-    }
-
-    fn case_error(&mut self, case: &Case, e: &RunError) -> Result<()> {
-        let json = report::json::line(&report::json::error_row(case, &self.outputs.kernel, e));
-        let name = case.trial_name();
-        let text = format!(
-            "== {name}  ({})\nERROR {name}: {}\n",
-            case.file_label(),
-            report::text::error(e)
-        );
-        let record = Record::from_error(case, e, std::time::Duration::ZERO);
-        self.emit(record, json, text)
-    }
-
-    fn case_skipped(&mut self, case: &Case, reason: &str) -> Result<()> {
-        let json = report::json::line(&report::json::skip_row(case, &self.outputs.kernel, reason));
-        let text = format!("SKIP {}: {reason}\n", case.trial_name());
-        self.emit(Record::skipped(case, reason), json, text)
-    }
-
-    /// The HTML page, the folklore table, the tally and the exit code.
-    fn finish(self, cases: &[Case]) -> Result<ExitCode, Fatal> {
-        let Printer {
-            args,
-            outputs,
-            claims,
-            html_runs,
-            ..
-        } = self;
-        let text = !args.json && !args.ktap;
-        if let Some(path) = &args.html {
-            let title = format!("synlab run {}", scenario_names(cases).join(" "));
-            report::html::write(path, &html_runs, &title)?;
-            if text {
-                println!("html: {}", path.display());
-            }
-        }
-        if text && !claims.is_empty() {
-            print!("{}", report::text::folklore_table(&claims, claims.len()));
-        }
-        let (code, closing) = outputs.finish(args.json)?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(closing.as_bytes())?;
-        out.flush()?;
-        Ok(ExitCode::from(code))
-    }
+    selection
 }
 
 /// The scenarios of `cases`, each once, in order.

@@ -21,10 +21,15 @@ mod sidebar;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::judge::Status;
+use crate::files::{self, FileError};
+
+use crate::report::case_end::CaseEnd;
+use crate::report::events::{KernelInfo, ReportError, Reporter, RunEnd, RunInfo};
 use crate::report::markup::escape as esc;
 use crate::report::phrase::{self, display_path};
+use crate::report::record::Record;
 use crate::run::CaseRun;
+use crate::verdict::Status;
 
 /// The page's style sheet, inlined in its `<style>` element.
 const CSS: &str = include_str!("style.css");
@@ -59,42 +64,64 @@ pub fn lane_states(run: &CaseRun) -> Vec<LaneState> {
         .collect()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HtmlError {
-    #[error("write the HTML report {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// Write the page of `runs` (each with its lane states) to `path`, creating
-/// its parent directory if needed.
+/// its parent directory if needed; the user's file there is replaced, a
+/// symlink at `path` is refused (see `files`).
 ///
 /// # Errors
-/// `HtmlError::Write` with the path when the directory or the file cannot be written.
-pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), HtmlError> {
+/// A [`FileError`] naming the path when the folder or the file cannot be written.
+pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), FileError> {
     let lanes: Vec<Vec<LaneState>> = runs.iter().map(lane_states).collect();
     let with: Vec<(&CaseRun, &[LaneState])> = runs
         .iter()
         .zip(&lanes)
         .map(|(r, l)| (r, l.as_slice()))
         .collect();
-    let err = |source| HtmlError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+    files::write_named(path, render(&with, title).as_bytes()).map(drop)
+}
+
+/// One case of the page.
+enum Entry<'a> {
+    /// It ran here: the ladder of its segments, with its lane states.
+    Here(&'a CaseRun, &'a [LaneState]),
+    /// Its evidence stayed in a guest: what its row said.
+    Away(&'a Record),
+}
+
+impl Entry<'_> {
+    fn status(&self) -> Status {
+        match self {
+            Entry::Here(r, _) => r.verdict.status,
+            Entry::Away(r) => r.conclusion,
+        }
     }
-    std::fs::write(path, render(&with, title)).map_err(err)
+
+    fn kernel(&self) -> &str {
+        match self {
+            Entry::Here(r, _) => &r.kernel,
+            Entry::Away(r) => &r.kernel,
+        }
+    }
 }
 
 /// The whole page: a header with a summary and an index, then one section per case.
 pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
-    let mut out = String::with_capacity(16_384 * runs.len().max(1));
-    let passed = runs.iter().filter(|(r, _)| r.verdict.pass).count();
-    let mut kernels: Vec<&str> = runs.iter().map(|(r, _)| r.kernel.as_str()).collect();
+    let entries: Vec<(Option<&str>, Entry)> = runs
+        .iter()
+        .map(|(r, l)| (None, Entry::Here(r, l)))
+        .collect();
+    render_entries(&entries, title)
+}
+
+/// The page of `entries`, each with the kernel label it is named with
+/// (across kernels) or none.
+fn render_entries(entries: &[(Option<&str>, Entry)], title: &str) -> String {
+    let mut out = String::with_capacity(16_384 * entries.len().max(1));
+    let passed = entries
+        .iter()
+        .filter(|(_, e)| e.status() == Status::Pass)
+        .count();
+    let mut kernels: Vec<&str> = entries.iter().map(|(_, e)| e.kernel()).collect();
     kernels.dedup();
     let _ = write!(
         out,
@@ -104,16 +131,17 @@ pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
         env!("CARGO_PKG_VERSION"),
         esc(title)
     );
+    let n_all = entries.len();
     let _ = write!(
         out,
         "<header class=\"page\">\n<h1>{}</h1>\n<p class=\"meta\">{} case{}: \
          <span class=\"ok\">{passed} passed</span>, <span class=\"{}\">{} failed</span>\
          {}{} &middot; synlab {}</p>\n",
         esc(title),
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" },
-        if passed == runs.len() { "ok" } else { "bad" },
-        runs.len() - passed,
+        n_all,
+        if n_all == 1 { "" } else { "s" },
+        if passed == n_all { "ok" } else { "bad" },
+        n_all - passed,
         if kernels.is_empty() {
             ""
         } else {
@@ -122,37 +150,116 @@ pub fn render(runs: &[(&CaseRun, &[LaneState])], title: &str) -> String {
         esc(&kernels.join(", ")),
         env!("CARGO_PKG_VERSION"),
     );
-    if runs.len() > 1 {
+    if n_all > 1 {
         out.push_str(
             "<nav><table class=\"index\">\n<tr><th></th><th></th><th>case</th><th>answer</th>\
              <th>client SYNs</th><th>TIME_WAIT after</th><th class=\"num\">time</th></tr>\n",
         );
-        for (n, (run, _)) in runs.iter().enumerate() {
-            let o = &run.outcome;
+        for (n, (label, entry)) in entries.iter().enumerate() {
+            let (answer, syns, after, ms) = match entry {
+                Entry::Here(run, _) => {
+                    let o = &run.outcome;
+                    (
+                        o.answer.as_str().to_owned(),
+                        o.client_syns.to_string(),
+                        phrase::yes_no(o.time_wait_after),
+                        run.duration.as_secs_f64() * 1e3,
+                    )
+                }
+                Entry::Away(r) => {
+                    let fact = |k: &str| r.facts.get(k).cloned().unwrap_or_default();
+                    (
+                        r.answer.clone().unwrap_or_default(),
+                        fact("client_syns"),
+                        phrase::yes_no(fact("time_wait_after") == "true"),
+                        r.duration.as_secs_f64() * 1e3,
+                    )
+                }
+            };
             let _ = writeln!(
                 out,
                 "<tr><td class=\"num dim\">{n}</td><td>{}</td><td><a class=\"mono\" href=\"#case-{n}\">{}</a></td>\
                  <td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
-                 <td class=\"num dim\">{:.1} ms</td></tr>",
-                badge(run.verdict.status),
-                esc(&run.case.trial_name()),
-                o.answer.as_str(),
-                o.client_syns,
-                phrase::yes_no(o.time_wait_after),
-                run.duration.as_secs_f64() * 1e3,
+                 <td class=\"num dim\">{ms:.1} ms</td></tr>",
+                badge(entry.status()),
+                esc(&named(&trial(entry), *label)),
+                esc(&answer),
+                esc(&syns),
+                after,
                 n = n + 1,
             );
         }
         out.push_str("</table></nav>\n");
     }
     out.push_str("</header>\n");
-    for (n, (run, states)) in runs.iter().enumerate() {
-        // A scenario's description is shown open once; its other cases fold it.
-        let first_of_scenario = runs[..n].iter().all(|(r, _)| r.case.file != run.case.file);
-        case_section(&mut out, n + 1, run, states, first_of_scenario);
+    for (n, (label, entry)) in entries.iter().enumerate() {
+        match entry {
+            Entry::Here(run, states) => {
+                // A scenario's description is shown open once; its other cases fold it.
+                let first_of_scenario = entries[..n].iter().all(|(_, e)| match e {
+                    Entry::Here(r, _) => r.case.file != run.case.file,
+                    Entry::Away(_) => true,
+                });
+                case_section(&mut out, n + 1, run, states, first_of_scenario, *label);
+            }
+            Entry::Away(r) => away_section(&mut out, n + 1, r, *label),
+        }
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+fn trial(e: &Entry) -> String {
+    match e {
+        Entry::Here(r, _) => r.case.trial_name(),
+        Entry::Away(r) => r.trial.clone(),
+    }
+}
+
+/// A case's name, with its kernel across kernels (`... [6.1.0-57-amd64]`).
+fn named(name: &str, kernel: Option<&str>) -> String {
+    match kernel {
+        Some(k) => format!("{name} [{k}]"),
+        None => name.to_owned(),
+    }
+}
+
+/// A case whose evidence stayed in a guest: its verdict, what it showed, why
+/// it did not pass, and its segments as timeline lines.
+fn away_section(out: &mut String, n: usize, r: &Record, label: Option<&str>) {
+    let _ = write!(
+        out,
+        "<section class=\"case {}\" id=\"case-{n}\">\n<h2>{} <span class=\"mono\">{}</span></h2>\n\
+         <p class=\"facts\"><span class=\"mono\">{}</span> &middot; kernel <b class=\"mono\">{}</b> \
+         &middot; {:.1} ms &middot; ran in a VM: the segments as the guest's row gives them</p>\n",
+        r.conclusion.as_str(),
+        badge(r.conclusion),
+        esc(&named(&r.trial, label)),
+        esc(&r.file),
+        esc(&r.kernel),
+        r.duration.as_secs_f64() * 1e3,
+    );
+    out.push_str("<div class=\"body\">\n<figure>\n<pre class=\"mono\">");
+    for l in &r.timeline {
+        out.push_str(&esc(l));
+        out.push('\n');
+    }
+    out.push_str("</pre>\n</figure>\n<aside>\n<dl>\n");
+    for (k, v) in &r.facts {
+        let _ = writeln!(out, "<dt>{}</dt><dd class=\"mono\">{}</dd>", esc(k), esc(v));
+    }
+    out.push_str("</dl>\n");
+    for line in r.why() {
+        let _ = writeln!(out, "<p class=\"mono\">{}</p>", esc(&line));
+    }
+    if let Some(p) = &r.pcap {
+        let _ = writeln!(
+            out,
+            "<p>pcap: <code>{}</code></p>",
+            esc(&p.display().to_string())
+        );
+    }
+    out.push_str("</aside>\n</div>\n</section>\n");
 }
 
 /// The PASS / FAIL badge.
@@ -161,6 +268,8 @@ fn badge(status: Status) -> &'static str {
         Status::Pass => "<span class=\"badge pass\">PASS</span>",
         Status::Partial => "<span class=\"badge partial\">PARTIAL</span>",
         Status::Fail => "<span class=\"badge fail\">FAIL</span>",
+        Status::Error => "<span class=\"badge fail\">ERROR</span>",
+        Status::Skip => "<span class=\"badge partial\">SKIP</span>",
     }
 }
 
@@ -172,14 +281,21 @@ fn sysctls(v: &[(String, String)]) -> String {
     )
 }
 
-fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState], open: bool) {
+fn case_section(
+    out: &mut String,
+    n: usize,
+    run: &CaseRun,
+    states: &[LaneState],
+    open: bool,
+    label: Option<&str>,
+) {
     let case = &run.case;
     let _ = write!(
         out,
         "<section class=\"case {}\" id=\"case-{n}\">\n<h2>{} <span class=\"mono\">{}</span></h2>\n",
         run.verdict.status.as_str(),
         badge(run.verdict.status),
-        esc(&case.trial_name()),
+        esc(&named(&case.trial_name(), label)),
     );
     let values = esc(&phrase::key_values(&case.values).join(" "));
     let _ = write!(
@@ -229,6 +345,76 @@ fn case_section(out: &mut String, n: usize, run: &CaseRun, states: &[LaneState],
     out.push_str("</figure>\n<aside>\n");
     sidebar::sidebar(out, run);
     out.push_str("</aside>\n</div>\n</section>\n");
+}
+
+/// `--html FILE`: every case that ran (on every kernel) kept, the page
+/// written when the run ends (the user's own file there replaced, never
+/// through a link).
+pub struct HtmlReporter {
+    path: PathBuf,
+    title: String,
+    across: bool,
+    /// Each case that ran, with its kernel's label.
+    ran: Vec<(String, CaseEnd)>,
+}
+
+impl HtmlReporter {
+    pub fn new(path: PathBuf, title: String) -> HtmlReporter {
+        HtmlReporter {
+            path,
+            title,
+            across: false,
+            ran: Vec::new(),
+        }
+    }
+}
+
+impl Reporter for HtmlReporter {
+    fn run_started(&mut self, run: &RunInfo) -> Result<(), ReportError> {
+        self.across = run.across_kernels;
+        Ok(())
+    }
+
+    fn case_finished(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.ran.push((kernel.label.clone(), case.clone()));
+        Ok(())
+    }
+
+    fn case_skipped(&mut self, _: &KernelInfo, _: &CaseEnd) -> Result<(), ReportError> {
+        Ok(())
+    }
+
+    fn case_errored(&mut self, _: &KernelInfo, _: &CaseEnd) -> Result<(), ReportError> {
+        Ok(())
+    }
+
+    fn run_ended(&mut self, _: &RunEnd) -> Result<(), ReportError> {
+        let lanes: Vec<Vec<LaneState>> = self
+            .ran
+            .iter()
+            .map(|(_, c)| c.run.as_deref().map(lane_states).unwrap_or_default())
+            .collect();
+        let entries: Vec<(Option<&str>, Entry)> = self
+            .ran
+            .iter()
+            .zip(&lanes)
+            .map(|((label, c), lanes)| {
+                let entry = match &c.run {
+                    Some(run) => Entry::Here(run, lanes),
+                    None => Entry::Away(&c.record),
+                };
+                (self.across.then_some(label.as_str()), entry)
+            })
+            .collect();
+        let page = render_entries(&entries, &self.title);
+        files::write_named(&self.path, page.as_bytes())
+            .map(drop)
+            .map_err(|source| ReportError::Path {
+                what: "HTML report",
+                path: self.path.clone(),
+                source,
+            })
+    }
 }
 
 #[cfg(test)]

@@ -2,26 +2,31 @@
 //! [`rows`]: absolute and relative numbers, a `type` and a `version` on every
 //! line, a summary line at the end of a run.
 
+mod out;
+pub mod read;
 pub mod rows;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::error::RunError;
-use crate::judge::{Check, Status};
+use crate::judge::Check;
 use crate::report::phrase::state_name;
+use crate::report::record::Tally;
 use crate::report::timeline::Bases;
 use crate::run::CaseRun;
 use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
+pub use out::JsonReporter;
 pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
 
 use rows::{
-    AnswerKind, CaseRow, CheckRow, ConnectionRow, Direction, ErrorRow, Event, Folklore, Inputs,
-    Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow,
-    Snapshot, StateRow, TimeWait, Timer, UncheckedRow, VerdictKind, Version,
+    AnswerKind, CaseRow, CheckRow, ConnectionRow, Counts, Direction, ErrorRow, Event, Folklore,
+    Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind,
+    SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -39,28 +44,14 @@ pub fn line(row: &Row) -> String {
     serde_json::to_string(row).unwrap_or_default()
 }
 
-/// The JSON line of one case as `synlab run --json` prints it: [`case`], and
-/// `pcap` with the capture's path when one was written.
-pub fn row(run: &CaseRun, pcap: Option<&Path>) -> Value {
-    to_value(&Row::Case(Box::new(case_row(run, pcap))))
-}
-
-/// [`row`] as the line `synlab run --json` prints (`type` and `version` first).
-pub fn case_line(run: &CaseRun, pcap: Option<&Path>) -> String {
-    line(&Row::Case(Box::new(case_row(run, pcap))))
-}
-
-/// The JSON object for one case.
-pub fn case(run: &CaseRun) -> Value {
-    row(run, None)
-}
-
-fn to_value(row: &Row) -> Value {
-    serde_json::to_value(row).unwrap_or(Value::Null)
-}
-
 /// The row of a case that could not be run to its end.
 pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
+    message_row(case, kernel, crate::report::error_text::render(error))
+}
+
+/// The row of a case that ended in an error said in `message` (a guest
+/// that returned no row for it).
+pub fn message_row(case: &Case, kernel: &str, message: String) -> Row {
     Row::Error(ErrorRow {
         version: Version,
         scenario: case.scenario.clone(),
@@ -68,9 +59,28 @@ pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
         trial: case.trial_name(),
         file: case.file.display().to_string(),
         kernel: kernel.to_owned(),
-        error: crate::report::text::error(error),
+        error: message,
         pass: false,
     })
+}
+
+/// The summary line of `--json`: the counts of one kernel's run.
+pub fn summary_row(t: &Tally, kernel: &str, took: Duration) -> SummaryRow {
+    SummaryRow {
+        version: Version,
+        pass: t.exit_code() == 0,
+        cases: t.cases(),
+        counts: Counts {
+            pass: t.pass,
+            partial: t.partial,
+            fail: t.fail,
+            error: t.error,
+            skip: t.skip,
+        },
+        kernel: kernel.to_owned(),
+        duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
+        exit_code: t.exit_code(),
+    }
 }
 
 /// The row of a case not run on this kernel.
@@ -274,11 +284,7 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         snapshots,
         duration_ms: (run.duration.as_secs_f64() * 1e6).round() / 1e3,
         pass: v.pass,
-        verdict: match v.status {
-            Status::Pass => VerdictKind::Pass,
-            Status::Partial => VerdictKind::Partial,
-            Status::Fail => VerdictKind::Fail,
-        },
+        verdict: v.status,
         folklore: run.folklore.as_ref().map(|f| Folklore {
             claim: f.claim.clone(),
             holds: f.holds,
@@ -315,6 +321,17 @@ mod tests {
     use super::*;
     use crate::report::fixtures::{case_run, challenge_segments, rich_run};
     use serde_json::json;
+
+    /// The JSON line of one case as `synlab run --json` prints it, with
+    /// `pcap` when one was written.
+    fn row(run: &CaseRun, pcap: Option<&Path>) -> Value {
+        serde_json::to_value(Row::Case(Box::new(case_row(run, pcap)))).unwrap_or(Value::Null)
+    }
+
+    /// The JSON object for one case.
+    fn case(run: &CaseRun) -> Value {
+        row(run, None)
+    }
 
     /// Every top-level key of a row, sorted; the CLI adds `pcap` ([`row`]).
     const ROW_KEYS: [&str; 44] = [

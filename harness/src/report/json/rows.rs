@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::verdict::Status;
 
 /// The version of this row format; every row carries it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -22,6 +24,19 @@ pub struct Version;
 impl Serialize for Version {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u32(SCHEMA_VERSION)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v == SCHEMA_VERSION {
+            Ok(Version)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "row format version {v}, this synlab reads version {SCHEMA_VERSION}"
+            )))
+        }
     }
 }
 
@@ -40,7 +55,7 @@ impl JsonSchema for Version {
 }
 
 /// One line of `synlab run --json`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Row {
     /// A case that ran to its end, with its evidence and verdict.
@@ -54,7 +69,7 @@ pub enum Row {
 }
 
 /// What the server answered first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AnswerKind {
     #[serde(rename = "syn-ack")]
     SynAck,
@@ -66,20 +81,20 @@ pub enum AnswerKind {
     None,
 }
 
-/// The verdict of a case that ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictKind {
-    /// Every expectation was checked and matched.
-    Pass,
-    /// Every expectation that could be checked matched; some could not be.
-    Partial,
-    /// An expectation did not match (or nothing could be checked).
-    Fail,
+impl AnswerKind {
+    /// The word, as the row writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerKind::SynAck => "syn-ack",
+            AnswerKind::Ack => "ack",
+            AnswerKind::Rst => "rst",
+            AnswerKind::None => "none",
+        }
+    }
 }
 
 /// A side of the experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SideKind {
     Server,
@@ -87,7 +102,7 @@ pub enum SideKind {
 }
 
 /// Which way a segment went, seen from the server's veth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Direction {
     /// Client to server.
     #[serde(rename = "c>s")]
@@ -98,8 +113,8 @@ pub enum Direction {
 }
 
 /// Contract 2 (and 3): one case that ran, with the evidence.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CaseRow {
     pub version: Version,
     /// Scenario name: the file stem (`ts-off`).
@@ -183,7 +198,7 @@ pub struct CaseRow {
     pub duration_ms: f64,
     /// `verdict == "pass"`.
     pub pass: bool,
-    pub verdict: VerdictKind,
+    pub verdict: Status,
     /// The popular claim the case tests (`[folklore]`, or the "seq AND
     /// timestamp" rule for a SYN), judged against what the kernel did.
     pub folklore: Option<Folklore>,
@@ -193,8 +208,8 @@ pub struct CaseRow {
 }
 
 /// One of the connections made before the event.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConnectionRow {
     /// The client's port (the one `connect()` picked when it was ephemeral).
     pub client_port: u16,
@@ -203,8 +218,8 @@ pub struct ConnectionRow {
 }
 
 /// The kernel's rule and the popular rule for the SYN that hit TIME_WAIT.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Rules {
     pub inputs: Option<Inputs>,
     pub kernel: Option<Prediction>,
@@ -212,8 +227,8 @@ pub struct Rules {
 }
 
 /// What the SYN carried and what the server knew, absolute.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Inputs {
     pub seq: u32,
     pub rcv_nxt: u32,
@@ -223,15 +238,15 @@ pub struct Inputs {
 }
 
 /// A rule's prediction and the reason in words.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Prediction {
     pub answer: AnswerKind,
     pub why: String,
 }
 
 /// The event under test (Contract 3).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Event {
     /// A SYN that hit TIME_WAIT.
@@ -252,8 +267,8 @@ pub enum Event {
 }
 
 /// A segment event, relative to the TIME_WAIT socket.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SegmentEvent {
     /// tcpdump letters (`S`, `F.`, `R`, ...).
     pub flags: Option<String>,
@@ -264,16 +279,16 @@ pub struct SegmentEvent {
 }
 
 /// TIME_WAIT's timer before and after the event, in ms left.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Timer {
     pub before_ms: Option<u32>,
     pub after_ms: Option<u32>,
 }
 
 /// The reopened connection's ISN on the TIME_WAIT side.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReopenIsn {
     pub seq_vs_snd_nxt: Option<i64>,
     /// It was the old `snd_nxt + 65537` (`tcp_timewait_state_process()`).
@@ -281,8 +296,8 @@ pub struct ReopenIsn {
 }
 
 /// The second SYN relative to the TIME_WAIT socket.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecondSyn {
     pub seq_vs_rcv_nxt: Option<i64>,
     pub tsval_vs_ts_recent: Option<i64>,
@@ -291,8 +306,8 @@ pub struct SecondSyn {
 }
 
 /// The TIME_WAIT socket's numbers, absolute.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TimeWait {
     pub rcv_nxt: u32,
     pub snd_nxt: u32,
@@ -300,8 +315,8 @@ pub struct TimeWait {
 }
 
 /// One expectation and what was seen.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckRow {
     /// The field checked (`answer`, `counters.TcpExt.PAWSTimewait`).
     pub field: String,
@@ -316,8 +331,8 @@ pub struct CheckRow {
 }
 
 /// A popular claim against the kernel's outcome.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Folklore {
     pub claim: String,
     /// The kernel did what the claim predicts, in every field it predicts.
@@ -327,8 +342,8 @@ pub struct Folklore {
 }
 
 /// An expectation this kernel gave no way to check.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UncheckedRow {
     pub field: String,
     pub loc: String,
@@ -337,8 +352,8 @@ pub struct UncheckedRow {
 }
 
 /// One TCP segment: relative and absolute numbers.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SegmentRow {
     /// Milliseconds since the first segment.
     pub t_ms: f64,
@@ -360,8 +375,8 @@ pub struct SegmentRow {
 }
 
 /// A state change of a socket of the case.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StateRow {
     pub t_ms: f64,
     pub side: Option<SideKind>,
@@ -372,8 +387,8 @@ pub struct StateRow {
 }
 
 /// A reset sent or received.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetRow {
     pub t_ms: f64,
     pub side: Option<SideKind>,
@@ -385,16 +400,16 @@ pub struct ResetRow {
 }
 
 /// A sock_diag snapshot.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Snapshot {
     pub t_ms: f64,
     pub ss: String,
 }
 
 /// A case not run on this kernel.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SkipRow {
     pub version: Version,
     pub scenario: String,
@@ -409,8 +424,8 @@ pub struct SkipRow {
 }
 
 /// A case that could not be run to its end (the same identity fields as a case).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorRow {
     pub version: Version,
     pub scenario: String,
@@ -425,8 +440,8 @@ pub struct ErrorRow {
 }
 
 /// How the cases of a run ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Counts {
     pub pass: usize,
     pub partial: usize,
@@ -436,8 +451,8 @@ pub struct Counts {
 }
 
 /// The counts of a whole run; the last line of `--json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SummaryRow {
     pub version: Version,
     /// Every case passed (a skip does not count against it): `pass` means

@@ -6,6 +6,7 @@
 //!
 //! Numbers live here and nowhere else: tests never assert a timing.
 
+pub mod kernel;
 mod shell_lab;
 mod stats;
 
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use synlab::report::{CaseEnd, KernelInfo, TextReporter, report_case};
 use synlab::scenario::{Case, ClientKind, Family, ScenarioError, Sources};
 use synlab::{Lab, LabError, LabSpec, RunError, RunOptions, kernel_release};
 
@@ -389,11 +391,28 @@ fn case_row(case: &Case, n: usize) -> Result<Vec<Duration>, BenchError> {
         if !r.verdict.pass {
             return Err(BenchError::CaseFailed {
                 case: case.trial_name(),
-                report: synlab::report::text::render(&r),
+                report: text_report(r),
             });
         }
     }
     Ok(samples)
+}
+
+/// A case's report as `synlab run` prints it: the text reporter fed the
+/// case's end, into a buffer.
+fn text_report(run: synlab::CaseRun) -> String {
+    let release = run.kernel.clone();
+    let kernel = KernelInfo {
+        index: 0,
+        label: format!("host {release}"),
+        release,
+    };
+    let mut text = TextReporter::new(Vec::new());
+    let end = CaseEnd::ran(run, None);
+    match report_case(&mut text, &kernel, &end) {
+        Ok(()) => String::from_utf8_lossy(&text.into_inner()).into_owned(),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// Row (c): the whole suite through the CLI, serial and parallel, alternating.

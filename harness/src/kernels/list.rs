@@ -2,7 +2,7 @@
 //! whether the lab can run on them), the tools a guest needs, and whether KVM
 //! really works here (the boot probe), in a few lines.
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use super::image::{self, Image};
 use super::kvm;
@@ -33,14 +33,16 @@ pub fn image_line(img: &Image) -> String {
     )
 }
 
-pub fn list() -> ExitCode {
-    println!("running kernel: {}", synlab::kernel_release());
+/// Write the listing to `out` (stdout), line by line: the KVM probe at the
+/// end takes up to a few seconds.
+pub fn list(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "running kernel: {}", crate::run::kernel_release())?;
     let found = image::boot_images();
-    println!("kernel images in /boot: {}", found.len());
+    writeln!(out, "kernel images in /boot: {}", found.len())?;
     for img in &found {
         match img {
-            Ok(img) => println!("{}", image_line(img)),
-            Err(e) => println!("  {e}"),
+            Ok(img) => writeln!(out, "{}", image_line(img))?,
+            Err(e) => writeln!(out, "  {e}")?,
         }
     }
     let tool = |name: &str| match tools::in_path(name) {
@@ -51,20 +53,21 @@ pub fn list() -> ExitCode {
         ),
         None => "not installed".into(),
     };
-    println!("vng: {}", tool("vng"));
-    println!("qemu-system-x86_64: {}", tool("qemu-system-x86_64"));
+    writeln!(out, "vng: {}", tool("vng"))?;
+    writeln!(out, "qemu-system-x86_64: {}", tool("qemu-system-x86_64"))?;
     match tools::static_busybox() {
-        Ok(p) => println!("static busybox: {}", p.display()),
-        Err(e) => println!("static busybox: none: {e}"),
+        Ok(p) => writeln!(out, "static busybox: {}", p.display())?,
+        Err(e) => writeln!(out, "static busybox: none: {e}")?,
     }
+    out.flush()?;
     match found.iter().flatten().next() {
         Some(img) if tools::in_path("qemu-system-x86_64").is_some() => {
-            println!("guests would run with {}", kvm::probe(&img.path).describe());
+            let accel = kvm::probe(&img.path);
+            writeln!(out, "guests would run with {}", accel.describe())
         }
-        Some(_) => println!("KVM: not probed (no qemu-system-x86_64)"),
-        None => println!("KVM: not probed (no image to boot)"),
+        Some(_) => writeln!(out, "KVM: not probed (no qemu-system-x86_64)"),
+        None => writeln!(out, "KVM: not probed (no image to boot)"),
     }
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

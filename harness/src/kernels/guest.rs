@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
+use crate::report::json::read::{self, Line};
+use crate::report::json::rows::Row;
 
-use super::rows;
-use super::vm::{Workdir, sh_quote};
+use super::vm::{READ_LIMIT, sh_quote};
 
 /// Cases a guest runs at once: the guest has one vCPU, and two jobs were
 /// faster than one there (waits overlap) and as fast as four or eight.
@@ -83,15 +83,21 @@ pub struct Results {
     pub clocksource: Option<String>,
     /// synlab's run inside, on the guest's clock.
     pub suite: Option<Duration>,
-    pub rows: Vec<Value>,
-    /// Lines of rows.jsonl that were not JSON objects.
-    pub stray: Vec<String>,
+    /// Each line of its `--json` output, typed (or why it is not a row).
+    pub lines: Vec<Line>,
     pub stderr: String,
 }
 
-pub fn read(work: &Workdir) -> Results {
+/// Read what the guest left in its writable folder `rw` (each file inside
+/// it only, never through a link).
+pub fn read(rw: &Path) -> Results {
+    let file = |name: &str| {
+        crate::files::read_inside(rw, Path::new(name), READ_LIMIT)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     let word = |name: &str| {
-        work.read(name)
+        file(name)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
@@ -100,14 +106,33 @@ pub fn read(work: &Workdir) -> Results {
         (Some(a), Some(b)) if b >= a => Some(Duration::from_nanos(b - a)),
         _ => None,
     };
-    let (rows, stray) = rows::read_lines(&work.read("rows.jsonl").unwrap_or_default());
     Results {
         release: word("release"),
         clocksource: word("clocksource"),
         suite,
-        rows,
-        stray,
-        stderr: work.read("stderr").unwrap_or_default(),
+        lines: read::read(&file("rows.jsonl").unwrap_or_default()),
+        stderr: file("stderr").unwrap_or_default(),
+    }
+}
+
+/// The release a guest wrote (`uname -r` there), when it is one: printable
+/// ASCII without spaces, `/` or `..`, at most 64 bytes (`struct utsname`'s
+/// field holds 65 with its NUL). It names a folder on the host, so anything
+/// else is refused.
+pub fn valid_release(s: &str) -> Result<&str, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        && !s.contains("..")
+        && s != ".";
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "the guest's release {:?} is not a kernel release (printable, no `/` or `..`, \
+             at most 64 bytes): refused",
+            s.chars().take(80).collect::<String>()
+        ))
     }
 }
 
@@ -115,7 +140,7 @@ pub fn read(work: &Workdir) -> Results {
 /// run shows: synlab's environment error (exit 2: e.g. no network namespace
 /// could be made), or every case failing on the same missing piece of the
 /// kernel. `None`: the cases' own results stand.
-pub fn lab_unsupported(exit: i32, rows: &[Value], stderr: &str) -> Option<String> {
+pub fn lab_unsupported(exit: i32, lines: &[Line], stderr: &str) -> Option<String> {
     if exit == 2 {
         let line = stderr
             .lines()
@@ -127,9 +152,13 @@ pub fn lab_unsupported(exit: i32, rows: &[Value], stderr: &str) -> Option<String
             missing_piece(line).map_or_else(|| line.to_string(), |p| format!("{p}: {line}")),
         );
     }
-    let errors: Vec<&str> = rows
+    let errors: Vec<&str> = lines
         .iter()
-        .map(|r| r.get("error").and_then(Value::as_str))
+        .filter(|l| !matches!(l, Line::Row(Row::Summary(_))))
+        .map(|l| match l {
+            Line::Row(Row::Error(e)) => Some(e.error.as_str()),
+            _ => None,
+        })
         .collect::<Option<Vec<_>>>()?;
     let first = errors.first()?;
     let piece = missing_piece(first)?;
@@ -165,7 +194,17 @@ fn missing_piece(msg: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// The lines of `rows`, each a JSON object as a guest prints it.
+    fn lines(rows: &[String]) -> Vec<Line> {
+        read::read(&rows.join("\n"))
+    }
+
+    fn error_row(case: &str, error: &str) -> String {
+        serde_json::json!({"type": "error", "version": 1, "scenario": "a", "case": case,
+            "trial": format!("t::{case}"), "file": "f", "kernel": "k", "error": error, "pass": false})
+        .to_string()
+    }
 
     #[test]
     fn the_script_runs_the_same_cases_with_json_and_writes_the_exit_code_last() {
@@ -193,14 +232,31 @@ mod tests {
     }
 
     #[test]
+    fn a_release_is_a_word_never_a_path() {
+        for good in ["6.1.0-57-amd64", "6.18.44-fc-v1252", "7.0.0-rc1+"] {
+            assert_eq!(valid_release(good), Ok(good));
+        }
+        for bad in [
+            "../../x",
+            "/etc",
+            "a/b",
+            "..",
+            ".",
+            "",
+            "6.1 x",
+            "6.1\n",
+            &"9".repeat(65),
+        ] {
+            assert!(valid_release(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_kernel_without_veth_is_told_once_not_as_failed_cases() {
         let e = "server namespace: ip link add type veth peer netns: Received a netlink error \
                  message Operation not supported (os error 95)";
-        let rows = vec![
-            json!({"case": "a/1", "pass": false, "error": e}),
-            json!({"case": "a/2", "pass": false, "error": e}),
-        ];
-        let why = lab_unsupported(1, &rows, "").expect("kernel-level");
+        let rows = vec![error_row("a/1", e), error_row("a/2", e)];
+        let why = lab_unsupported(1, &lines(&rows), "").expect("kernel-level");
         assert!(
             why.starts_with(
                 "no veth (CONFIG_VETH, module veth): every case failed with: server namespace"
@@ -209,11 +265,15 @@ mod tests {
         );
         // One case that ran: the cases speak for themselves.
         let mut mixed = rows.clone();
-        mixed.push(json!({"case": "a/3", "pass": true, "verdict": "pass"}));
-        assert_eq!(lab_unsupported(1, &mixed, ""), None);
+        mixed.push(
+            serde_json::json!({"type": "skip", "version": 1, "scenario": "a", "case": "a/3",
+                "trial": "t", "file": "f", "kernel": "k", "reason": "r", "pass": false})
+            .to_string(),
+        );
+        assert_eq!(lab_unsupported(1, &lines(&mixed), ""), None);
         // A timeout in every case is not a missing kernel feature.
-        let t = vec![json!({"case": "a/1", "error": "timed out after 5000 ms waiting for x"})];
-        assert_eq!(lab_unsupported(1, &t, ""), None);
+        let t = vec![error_row("a/1", "timed out after 5000 ms waiting for x")];
+        assert_eq!(lab_unsupported(1, &lines(&t), ""), None);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn probe(image: &Path) -> Accel {
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     let err_path = dir.path().join("stderr");
-    match std::fs::File::create(&err_path) {
+    match crate::files::SafeDir::private(dir.path()).and_then(|d| d.create_new("stderr")) {
         Ok(f) => cmd.stderr(f),
         Err(e) => return no(&format!("no file for the probe's stderr: {e}")),
     };

@@ -13,6 +13,7 @@ use super::group::{self, Group};
 use super::image::Image;
 use super::kvm::Accel;
 use super::tools::Tools;
+use crate::files::SafeDir;
 
 /// Guest size: one vCPU was the fastest here and never reorders a case's
 /// segments across CPUs (see docs/kernels.md); the suite uses under 200 MB.
@@ -22,7 +23,15 @@ pub const MEMORY: &str = "1G";
 /// A private folder for one guest: `rw/` is the guest's writable folder.
 pub struct Workdir {
     dir: tempfile::TempDir,
+    /// The folder itself and `rw/`, held open: what the host writes there is
+    /// made without following a link.
+    top: SafeDir,
+    rw: SafeDir,
 }
+
+/// The most the host reads of one file a guest left (the rows of the whole
+/// suite are a few MB).
+pub const READ_LIMIT: u64 = 256 << 20;
 
 /// Temporary folders of guests are named `synlab-vm-PID-RELEASE-XXXXXX`.
 const PREFIX: &str = "synlab-vm-";
@@ -54,9 +63,9 @@ impl Workdir {
             .prefix(&format!("{PREFIX}{}-{release}-", std::process::id()))
             .tempdir_in(&tmp)
             .map_err(|e| format!("a temporary folder for the guest: {e}"))?;
-        std::fs::create_dir(dir.path().join("rw"))
-            .map_err(|e| format!("{}/rw: {e}", dir.path().display()))?;
-        Ok(Workdir { dir })
+        let top = SafeDir::private(dir.path()).map_err(|e| e.to_string())?;
+        let rw = top.subdir("rw").map_err(|e| e.to_string())?;
+        Ok(Workdir { dir, top, rw })
     }
 
     /// The guest's writable folder (same path inside and out).
@@ -68,9 +77,12 @@ impl Workdir {
         self.dir.path().join(name)
     }
 
-    /// A file the guest wrote, if it did.
+    /// A file the guest wrote, if it did: read inside `rw/` only, never
+    /// through a link the guest made.
     pub fn read(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.rw().join(name)).ok()
+        crate::files::read_inside(&self.rw(), Path::new(name), READ_LIMIT)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 }
 
@@ -157,11 +169,17 @@ pub fn boot(
     limit: Duration,
 ) -> Result<Booted, String> {
     let rw = work.rw();
-    let script_path = rw.join("run.sh");
-    std::fs::write(&script_path, script).map_err(|e| format!("{}: {e}", script_path.display()))?;
-    let out = std::fs::File::create(work.host("vng.out"))
+    let script_path = work
+        .rw
+        .write("run.sh", script.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = work
+        .top
+        .create_new("vng.out")
         .map_err(|e| format!("vng's stdout file: {e}"))?;
-    let err = std::fs::File::create(work.host("vng.err"))
+    let err = work
+        .top
+        .create_new("vng.err")
         .map_err(|e| format!("vng's stderr file: {e}"))?;
     let mut cmd = command(tools, image, accel, &rw, &script_path);
     cmd.current_dir("/")

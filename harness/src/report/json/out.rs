@@ -1,0 +1,49 @@
+//! `synlab run --json`: each case's row as one line, as soon as its case
+//! ends, and each kernel's summary row when that kernel's part ends (a run
+//! on one kernel ends with the one summary row, Contract 2).
+
+use std::io::Write;
+
+use crate::report::case_end::CaseEnd;
+use crate::report::events::{KernelEnd, KernelInfo, ReportError, Reporter};
+
+use super::{Row, line, summary_row};
+
+/// The JSON lines, written to `out` (stdout).
+pub struct JsonReporter<W> {
+    out: W,
+}
+
+impl<W: Write + Send> JsonReporter<W> {
+    pub fn new(out: W) -> JsonReporter<W> {
+        JsonReporter { out }
+    }
+
+    fn row(&mut self, row: &Row) -> Result<(), ReportError> {
+        let io = ReportError::io("JSON rows");
+        writeln!(self.out, "{}", line(row)).map_err(&io)?;
+        self.out.flush().map_err(io)
+    }
+}
+
+impl<W: Write + Send> Reporter for JsonReporter<W> {
+    fn case_finished(&mut self, _: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.row(&case.row)
+    }
+
+    fn case_skipped(&mut self, _: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.row(&case.row)
+    }
+
+    fn case_errored(&mut self, _: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.row(&case.row)
+    }
+
+    fn kernel_ended(&mut self, kernel: &KernelInfo, end: &KernelEnd) -> Result<(), ReportError> {
+        if end.unusable.is_some() {
+            return Ok(());
+        }
+        let summary = summary_row(&end.tally, &kernel.release, end.took);
+        self.row(&Row::Summary(summary))
+    }
+}
