@@ -47,7 +47,7 @@ pub fn run(
                 }
             },
             Err(e) if e.is_privilege() => {
-                fatal = Some(KernelError::Host(e));
+                fatal = Some(KernelError::Host(Box::new(e)));
                 return false;
             }
             Err(RunError::Skipped { why }) => CaseEnd::skipped(case, &kernel, &why),

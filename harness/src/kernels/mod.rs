@@ -114,10 +114,10 @@ pub enum KernelError {
     Blocked { release: String, why: Vec<String> },
     /// No privilege to make network namespaces (said as the lab says it).
     #[error(transparent)]
-    Privilege(LabError),
+    Privilege(Box<LabError>),
     /// The running kernel's run stopped (no privilege after all).
     #[error(transparent)]
-    Host(RunError),
+    Host(Box<RunError>),
     #[error("{case}: the pcap: {source}")]
     Pcap { case: String, source: FileError },
     /// A guest did not give what the bench needs.

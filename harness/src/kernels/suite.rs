@@ -45,7 +45,7 @@ pub fn run(
         return Err(KernelError::KeepInGuest);
     }
     if kernels.iter().any(|k| matches!(k, Kernel::Host)) {
-        probe_privilege().map_err(KernelError::Privilege)?;
+        probe_privilege().map_err(|e| KernelError::Privilege(Box::new(e)))?;
     }
     // What booting needs is found before anything is reported.
     let guests = match kernels.iter().find_map(|k| match k {
