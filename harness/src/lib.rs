@@ -11,6 +11,7 @@
 //! The modules are private: what follows is the whole public API, used by the
 //! `synlab` CLI, its bench and the test runners.
 
+pub mod debian;
 mod error;
 mod evidence;
 mod exec;
