@@ -1,6 +1,7 @@
 //! `synlab kernels`: the kernel images in /boot (release, config, modules,
-//! whether the lab can run on them), the tools a guest needs, and whether KVM
-//! really works here (the boot probe), in a few lines.
+//! whether the lab can run on them), the tools a guest needs, whether KVM
+//! really works here (the boot probe), and the Debian kernels in synlab's
+//! cache, in a few lines.
 
 use std::process::ExitCode;
 
@@ -33,7 +34,7 @@ pub fn image_line(img: &Image) -> String {
     )
 }
 
-pub fn list() -> ExitCode {
+pub fn list(offline: bool) -> ExitCode {
     println!("running kernel: {}", synlab::kernel_release());
     let found = image::boot_images();
     println!("kernel images in /boot: {}", found.len());
@@ -64,6 +65,7 @@ pub fn list() -> ExitCode {
         Some(_) => println!("KVM: not probed (no qemu-system-x86_64)"),
         None => println!("KVM: not probed (no image to boot)"),
     }
+    crate::debian_cmd::show(offline);
     ExitCode::SUCCESS
 }
 
