@@ -85,6 +85,8 @@ impl<'a> Apt<'a> {
             format!("Dir::State::Lists \"{}\";", d("lists")?),
             format!("Dir::State::status \"{}\";", d("state/status")?),
             format!("Dir::Cache \"{}\";", d("cache")?),
+            // No deb-src lines: the source cache would only double the binary one (50 MB for sid).
+            "Dir::Cache::srcpkgcache \"\";".into(),
             format!("Dir::Log \"{}\";", d("log")?),
             "APT::Architecture \"amd64\";".into(),
             "APT::Architectures { \"amd64\"; };".into(),

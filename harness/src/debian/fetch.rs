@@ -279,9 +279,9 @@ fn download(
     let started = Instant::now();
     let mut said = started;
     apt.download(&pins, dir.path(), &mut |pct| {
-        if said.elapsed() >= Duration::from_secs(2) {
+        let done = (total as f64 * pct / 100.0) as u64;
+        if said.elapsed() >= Duration::from_secs(2) && done > 0 {
             said = Instant::now();
-            let done = (total as f64 * pct / 100.0) as u64;
             progress(&Progress::Downloading {
                 name: name.to_string(),
                 release: res.release.clone(),
