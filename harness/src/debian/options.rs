@@ -42,7 +42,8 @@ pub struct Options {
     /// apt's `Acquire::Retries`.
     pub retries: u32,
     /// Run apt's downloads as root: as root, apt's sandbox user `_apt` cannot
-    /// reach a cache under a private home (`/root` is 0700).
+    /// reach a cache under a private home (`/root` is 0700), and in rootless
+    /// mode's user namespace there is no `_apt` to switch to.
     pub sandbox_as_root: bool,
     /// `HOST_SETTINGS` the host's apt sets, with their values.
     pub host_settings: Vec<(String, String)>,
@@ -66,7 +67,8 @@ impl Options {
             security_mirror,
             keyring,
             retries: 2,
-            sandbox_as_root: nix::unistd::geteuid().is_root() && !others_can_reach(cache),
+            sandbox_as_root: nix::unistd::geteuid().is_root()
+                && (!others_can_reach(cache) || in_user_namespace()),
             host_settings: host_settings(),
         })
     }
@@ -129,6 +131,13 @@ fn others_can_reach(path: &Path) -> bool {
     path.ancestors().all(|a| {
         std::fs::metadata(a).map_or(true, |m| !m.is_dir() || m.permissions().mode() & 0o001 != 0)
     })
+}
+
+/// Whether this process is in a user namespace other than the first (its
+/// uid map is not the identity over every uid).
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| !m.split_whitespace().eq(["0", "0", "4294967295"]))
 }
 
 /// The host apt's `HOST_SETTINGS`, from `apt-config dump` (read only).
