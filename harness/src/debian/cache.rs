@@ -73,7 +73,7 @@ pub struct Lock {
 
 /// The shared locks on `debian/in-use` this process holds until it ends:
 /// while a run may boot a cached tree, `prune` leaves the cache alone.
-static IN_USE: Mutex<Vec<File>> = Mutex::new(Vec::new());
+static IN_USE: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
 
 pub fn now() -> u64 {
     SystemTime::now()
@@ -142,13 +142,13 @@ impl Cache {
     /// Hold a shared lock on `debian/in-use` until this process ends.
     pub fn hold_in_use(&self) -> Result<(), DebianError> {
         let mut held = IN_USE.lock().unwrap_or_else(|p| p.into_inner());
-        if !held.is_empty() {
+        let path = self.debian().join("in-use");
+        if held.iter().any(|(p, _)| p == &path) {
             return Ok(());
         }
         let file = self.lock_file("in-use")?;
-        flock(&file, FlockOperation::LockShared)
-            .map_err(|e| io_error(&self.debian().join("in-use"), e.into()))?;
-        held.push(file);
+        flock(&file, FlockOperation::LockShared).map_err(|e| io_error(&path, e.into()))?;
+        held.push((path, file));
         Ok(())
     }
 

@@ -159,4 +159,16 @@ mod tests {
         assert!(all.iter().any(|p| p.path == cur_tree && p.kept.is_none()));
         assert!(foreign.is_dir() && std::fs::symlink_metadata(&link).is_ok());
     }
+
+    #[test]
+    fn nothing_is_pruned_while_a_run_may_boot_from_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::at(tmp.path().join("c"), "test".into());
+        cache.open().unwrap();
+        let tree = fake_tree(&cache, &resolution("6.1.1-1"));
+        cache.hold_in_use().unwrap();
+        let e = cache.prune(true).unwrap_err();
+        assert!(matches!(e, DebianError::InUse { .. }), "{e}");
+        assert!(tree.is_dir());
+    }
 }
