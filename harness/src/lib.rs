@@ -13,6 +13,7 @@
 //! The modules are private: what follows is the whole public API, used by the
 //! `synlab` CLI, its bench and the test runners.
 
+pub mod debian;
 mod error;
 mod event;
 mod evidence;

@@ -20,17 +20,23 @@ pub struct Image {
 }
 
 impl Image {
-    /// The image `arg` names: a file; a folder holding `boot/vmlinuz-*` or
-    /// `vmlinuz-*` (an extracted .deb); or a release with `/boot/vmlinuz-<it>`.
+    /// The image `arg` names: `debian:SUITE` or `debian:SERIES` (fetched
+    /// into synlab's cache); a file; a folder holding `boot/vmlinuz-*`,
+    /// `vmlinuz-*` or `usr/lib/modules/*/vmlinuz` (an extracted .deb); or a
+    /// release with `/boot/vmlinuz-<it>`.
     pub fn find(arg: &str) -> Result<Image, String> {
+        if let Some(name) = crate::debian::Name::parse(arg) {
+            return debian(&name.map_err(|e| e.to_string())?);
+        }
         let p = Path::new(arg);
         let path = if p.is_file() {
             p.to_path_buf()
         } else if p.is_dir() {
-            let images: Vec<PathBuf> = [p.join("boot"), p.to_path_buf()]
+            let mut images: Vec<PathBuf> = [p.join("boot"), p.to_path_buf()]
                 .iter()
                 .flat_map(|d| vmlinuz_in(d))
                 .collect();
+            images.extend(modules_vmlinuz_in(p));
             match images.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(format!("{arg}: no vmlinuz-* in it or in its boot/")),
@@ -67,6 +73,7 @@ impl Image {
                     .and_then(|n| n.strip_prefix("vmlinuz-"))
                     .map(str::to_owned)
             })
+            .or_else(|| modules_layout_release(path))
             .ok_or_else(|| {
                 format!(
                     "{}: not a bzImage (no HdrS header) and not named vmlinuz-RELEASE",
@@ -74,15 +81,21 @@ impl Image {
                 )
             })?;
         let dir = path.parent().unwrap_or(Path::new("/"));
-        let config = Some(dir.join(format!("config-{release}"))).filter(|c| c.is_file());
+        // sid's layout keeps `config` beside `usr/lib/modules/X/vmlinuz`.
+        let config = match modules_layout_release(path) {
+            Some(_) => dir.join("config"),
+            None => dir.join(format!("config-{release}")),
+        };
+        let config = Some(config).filter(|c| c.is_file());
         let mut img = Image {
             path: path.to_path_buf(),
             release,
             config,
             modules: None,
         };
-        // DIR/boot/vmlinuz-X -> DIR/lib/modules/X; /boot/vmlinuz-X -> /lib/modules/X.
-        img.modules = Some(img.modules_wanted()).filter(|m| m.is_dir());
+        // DIR/boot/vmlinuz-X -> DIR/lib/modules/X or DIR/usr/lib/modules/X;
+        // /boot/vmlinuz-X -> /lib/modules/X; DIR/usr/lib/modules/X/vmlinuz -> its folder.
+        img.modules = img.modules_candidates().into_iter().find(|m| m.is_dir());
         Ok(img)
     }
 
@@ -103,12 +116,59 @@ impl Image {
     /// Where this image's modules would be: `lib/modules/<release>` under
     /// the folder above the image's (`/` for `/boot`).
     pub fn modules_wanted(&self) -> PathBuf {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        dir.parent()
-            .unwrap_or(Path::new("/"))
-            .join("lib/modules")
-            .join(&self.release)
+        self.modules_candidates().remove(0)
     }
+
+    /// Where the modules may be: `lib/modules/<release>` or (a merged /usr,
+    /// as trixie's packages are) `usr/lib/modules/<release>` under the folder
+    /// above the image's; the image's own folder in sid's layout.
+    fn modules_candidates(&self) -> Vec<PathBuf> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        let root = dir.parent().unwrap_or(Path::new("/"));
+        let mut out = vec![
+            root.join("lib/modules").join(&self.release),
+            root.join("usr/lib/modules").join(&self.release),
+        ];
+        if modules_layout_release(&self.path).is_some() {
+            out.insert(0, dir.to_path_buf());
+        }
+        out
+    }
+}
+
+/// The release of an image in sid's layout, `.../lib/modules/<release>/vmlinuz`.
+fn modules_layout_release(path: &Path) -> Option<String> {
+    let dir = path.parent()?;
+    let parent = dir.parent()?;
+    (path.file_name()? == "vmlinuz" && parent.ends_with("lib/modules"))
+        .then(|| dir.file_name()?.to_str().map(str::to_owned))
+        .flatten()
+}
+
+/// `usr/lib/modules/*/vmlinuz` and `lib/modules/*/vmlinuz` under `dir`
+/// (sid's `linux-binary-*` package), sorted.
+fn modules_vmlinuz_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = ["usr/lib/modules", "lib/modules"]
+        .iter()
+        .flat_map(|m| {
+            std::fs::read_dir(dir.join(m))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|e| e.path().join("vmlinuz"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// `debian:SUITE` or `debian:SERIES`: the kernel fetched into synlab's cache
+/// (progress on stderr), then the image in its unpacked tree.
+fn debian(name: &crate::debian::Name) -> Result<Image, String> {
+    let kernel = crate::debian::fetch(name, &mut |p| eprintln!("kernel {p}"))
+        .map_err(|e| format!("{name}: {e}"))?;
+    Image::at(&kernel.image)
 }
 
 /// `vmlinuz-*` files in `dir`, sorted.
@@ -285,6 +345,42 @@ pub(crate) mod tests {
         assert_eq!(img.modules, Some(mods));
         assert!(Image::find("/nonexistent/vmlinuz").is_err());
         assert!(Image::find("0.0.0-none").is_err());
+    }
+
+    #[test]
+    fn sid_s_split_layout_and_a_merged_usr_are_folders_too() {
+        // sid: linux-binary-X (usr/lib/modules/X/vmlinuz), linux-base-X
+        // (its config there), linux-modules-X (the modules beside them).
+        let dir = tempfile::tempdir().unwrap();
+        let mods = dir.path().join("usr/lib/modules/7.2.13+deb14-amd64");
+        std::fs::create_dir_all(mods.join("kernel")).unwrap();
+        std::fs::write(mods.join("vmlinuz"), header("7.2.13+deb14-amd64 (x) #1")).unwrap();
+        std::fs::write(mods.join("config"), "CONFIG_NET_NS=y\n").unwrap();
+        let img = Image::find(dir.path().to_str().unwrap()).expect("found");
+        assert_eq!(img.release, "7.2.13+deb14-amd64");
+        assert_eq!(img.path, mods.join("vmlinuz"));
+        assert_eq!(img.config, Some(mods.join("config")));
+        assert_eq!(img.modules, Some(mods.clone()));
+        // Without the header's release, the folder names it.
+        std::fs::write(mods.join("vmlinuz"), "not a bzImage").unwrap();
+        assert_eq!(
+            Image::at(&mods.join("vmlinuz")).unwrap().release,
+            "7.2.13+deb14-amd64"
+        );
+
+        // trixie: boot/vmlinuz-X with its modules in usr/lib/modules/X.
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("boot");
+        let mods = dir.path().join("usr/lib/modules/6.12.118+deb13-amd64");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::create_dir_all(&mods).unwrap();
+        std::fs::write(
+            boot.join("vmlinuz-6.12.118+deb13-amd64"),
+            header("6.12.118+deb13-amd64 (x) #1"),
+        )
+        .unwrap();
+        let img = Image::find(dir.path().to_str().unwrap()).expect("found");
+        assert_eq!(img.modules, Some(mods));
     }
 
     const GOOD: &str = "CONFIG_NET_NS=y\nCONFIG_VETH=m\nCONFIG_PACKET=y\nCONFIG_INET_DIAG=m\n\

@@ -1,6 +1,7 @@
 //! `synlab kernels`: the kernel images in /boot (release, config, modules,
-//! whether the lab can run on them), the tools a guest needs, and whether KVM
-//! really works here (the boot probe), in a few lines.
+//! whether the lab can run on them), the tools a guest needs, whether KVM
+//! really works here (the boot probe), and the Debian kernels in synlab's
+//! cache, in a few lines.
 
 use std::io::Write;
 

@@ -16,6 +16,10 @@ Environment:
   SYNLAB_NO_USERNS   set to 1: never enter an unprivileged user namespace
                      (rootless mode); without root, runs then fail with exit 2
   NO_COLOR           set: no colour (colour is used only on a terminal)
+  SYNLAB_CACHE       where --kernel debian:NAME keeps its kernels (default
+                     $XDG_CACHE_HOME/synlab, else ~/.cache/synlab; as root, root's)
+  SYNLAB_DEBIAN_MIRROR  Debian's archive (default http://deb.debian.org/debian;
+                     SYNLAB_DEBIAN_SECURITY_MIRROR, SYNLAB_DEBIAN_KEYRING too)
 
 Exit status:
   0  every case matched its expectation (skipped cases are reported, and do not fail)

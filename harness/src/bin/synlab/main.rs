@@ -4,6 +4,7 @@
 
 mod bench;
 mod check_cmd;
+mod debian_cmd;
 mod gen_cmd;
 mod help;
 mod outputs;
@@ -56,8 +57,18 @@ enum Command {
         #[arg(long, value_name = "IMAGE")]
         kernel: Option<String>,
     },
-    /// Kernel images in /boot, the tools a guest needs, and whether KVM works.
-    Kernels,
+    /// Kernel images in /boot, the tools a guest needs, whether KVM works, and
+    /// the Debian kernels in synlab's cache (what each name resolves to today).
+    Kernels {
+        /// Show the cache without asking Debian's archive what the names
+        /// resolve to today.
+        #[arg(long)]
+        offline: bool,
+        /// Remove the Debian kernels no name resolves to any more (and what
+        /// killed runs left), or with `all` everything synlab made there.
+        #[arg(long, value_name = "WHAT", num_args = 0..=1, default_missing_value = "stale")]
+        prune: Option<debian_cmd::Prune>,
+    },
     /// List every case, one per line, with its scenario file and matrix values.
     List,
     /// Validate scenario files without running them (no privilege needed);
@@ -163,8 +174,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             print!("{}", bench::kernel::bench(&sources, k, *runs, dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kernels => {
+        Command::Kernels {
+            prune: Some(what), ..
+        } => debian_cmd::prune(*what),
+        Command::Kernels { offline, .. } => {
             synlab::list_kernels(&mut std::io::stdout().lock())?;
+            debian_cmd::show(*offline);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { runs, quick, .. } => {

@@ -50,10 +50,11 @@ pub struct RunArgs {
     /// Cases run at once (default: 4 per CPU; cases mostly wait for the kernel).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Run on this kernel: `host` (the running one) or a kernel image booted
-    /// with virtme-ng (a vmlinuz file, a folder with boot/vmlinuz-*, or a
-    /// release in /boot); repeatable, up to -j kernels at once.
-    #[arg(long = "kernel", value_name = "host|IMAGE")]
+    /// Run on this kernel: `host` (the running one), `debian:SUITE` or
+    /// `debian:SERIES` (fetched from Debian's archive into synlab's cache), or
+    /// a kernel image (a vmlinuz file, a folder with boot/vmlinuz-*, or a
+    /// release in /boot), booted with virtme-ng; repeatable, up to -j kernels at once.
+    #[arg(long = "kernel", value_name = "host|IMAGE|debian:NAME")]
     pub kernels: Vec<String>,
 }
 
