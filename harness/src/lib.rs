@@ -5,7 +5,8 @@
 //! `lab` (namespaces, veth, addresses, sysctls) -> `exec` (the case's steps
 //! over the two sides of `peer`, seen by `observe`: capture, sock_diag,
 //! counters, state trace) -> `evidence` -> `judge` (outcome vs expectation,
-//! with `rules`) -> `report`. `wire` is the vocabulary they share; `run` ties
+//! with `rules`) -> `report`. `model` is the kernel's rules as code: what a
+//! case should show and why, held against what it showed. `wire` is the vocabulary they share; `run` ties
 //! them together for one case and for many.
 //!
 //! The modules are private: what follows is the whole public API, used by the
@@ -21,6 +22,7 @@ mod judge;
 mod lab;
 mod loc;
 mod mib;
+mod model;
 mod observe;
 mod peer;
 mod release;
@@ -37,6 +39,6 @@ pub use error::RunError;
 pub use evidence::{FirstConnection, Observation};
 pub use judge::{Check, ClaimVerdict, Outcome, Status, Unchecked, Verdict};
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, probe_privilege};
-pub use rules::{Inputs, Prediction};
+pub use model::{Agreement, Compared, Inputs, Prediction, Step, predict, rules_text};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};
 pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};
