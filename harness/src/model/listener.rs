@@ -11,14 +11,10 @@ pub(crate) const FUNCTION: &str = "tcp_rcv_state_process() (TCP_LISTEN)";
 pub(crate) const FILE: &str = "net/ipv4/tcp_input.c";
 
 /// The listener's rules in words, for the rules text.
-pub(crate) const RULES: [&str; 3] = [
-    "A SYN without ACK, RST or FIN gets a SYN-ACK (tcp_conn_request()); the client's ACK of \
-     it opens the connection (Tcp.PassiveOpens).",
-    "A SYN that also carries FIN is dropped (\"if (th->fin) goto discard\"): no answer.",
-    "A segment with ACK gets an RST from the caller (tcp_v4_do_rcv(): \"if \
-     (tcp_rcv_state_process(sk, skb)) goto reset\"); an RST, or anything else without SYN, is \
-     dropped.",
-];
+pub(crate) const RULES: &str = "a SYN without ACK, RST or FIN gets a SYN-ACK \
+     (tcp_conn_request()) and the client's ACK of it opens the connection (Tcp.PassiveOpens); \
+     a SYN that also carries FIN is dropped (\"if (th->fin) goto discard\"); a segment with \
+     ACK gets an RST (tcp_v4_do_rcv(): \"goto reset\"); anything else is dropped";
 
 /// What the listener does with one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]

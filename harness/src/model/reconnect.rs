@@ -229,17 +229,10 @@ pub(super) fn rules(_: &Model<'_>) -> Vec<String> {
         format!(
             "A port connect() picks (twp set): taken over only with timestamps, \
              net.ipv4.tcp_tw_reuse = 1 (2, the default, counts only for loopback: a loopback \
-             address or a socket bound to lo), and the reuse delay passed; otherwise the port \
-             is skipped and, with no other port left, connect() fails with EADDRNOTAVAIL \
+             address or a socket bound to lo), and the reuse delay passed (below); otherwise \
+             the port is skipped and, with no other port left, connect() fails with EADDRNOTAVAIL \
              ({FUNCTION}, {FILE}). __inet_hash_connect() never picks a port whose bind bucket \
              bind() made."
-        ),
-        format!(
-            "The reuse delay: from {} on, {} ({}); before, {}.",
-            REUSE_DELAY.version(),
-            REUSE_DELAY.now,
-            REUSE_DELAY.commit,
-            REUSE_DELAY.before
         ),
         format!(
             "A TIME_WAIT taken over starts the new connection at its snd_nxt + 65537 and counts \

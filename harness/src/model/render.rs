@@ -45,10 +45,10 @@ fn block(out: &mut String, title: &str, lines: impl Iterator<Item = String>) {
     }
 }
 
-/// `From 6.16 on: ...; before: ... (commit).`
+/// `From Linux 6.16 on, ...; before, ... Commit: ...`
 fn kernel_line(c: &Change) -> String {
     format!(
-        "From Linux {} on, {}; before, {} ({}).",
+        "From Linux {} on, {}; before, {}. Commit: {}.",
         c.version(),
         c.now,
         c.before,

@@ -86,7 +86,8 @@ fn conflict(first: Options, new: Options) -> (bool, &'static str, String) {
             true,
             "both SO_REUSEADDR: no conflict",
             format!(
-                "{had}: both set SO_REUSEADDR and a TIME_WAIT is not listening, so bind() and listen() succeed"
+                "{had}: both set SO_REUSEADDR and a TIME_WAIT is not listening, so bind() \
+                 and listen() succeed"
             ),
         )
     } else if new.reuseport() && first.reuseport() {
@@ -94,7 +95,8 @@ fn conflict(first: Options, new: Options) -> (bool, &'static str, String) {
             true,
             "both SO_REUSEPORT: no conflict",
             format!(
-                "{had}: both set SO_REUSEPORT (a TIME_WAIT needs no same owner), so bind() and listen() succeed"
+                "{had}: both set SO_REUSEPORT (a TIME_WAIT needs no same owner), so bind() \
+                 and listen() succeed"
             ),
         )
     } else {
@@ -102,7 +104,8 @@ fn conflict(first: Options, new: Options) -> (bool, &'static str, String) {
             false,
             "conflict: EADDRINUSE",
             format!(
-                "{had}: neither both SO_REUSEADDR nor both SO_REUSEPORT, so bind() fails with EADDRINUSE"
+                "{had}: only both SO_REUSEADDR or both SO_REUSEPORT may share the port, so \
+                 bind() fails with EADDRINUSE"
             ),
         )
     }

@@ -16,23 +16,17 @@ pub(super) fn predict(m: &Model<'_>, i: &Inputs, segment: &Arrival) -> Predictio
 
 /// The rules for this event, in words.
 pub(super) fn rules(m: &Model<'_>) -> Vec<String> {
-    let mut out = vec![format!(
-        "Before its branches, {} reads the timestamp option only when the old connection had \
-         timestamps and net.ipv4.tcp_timestamps is on now, and PAWS (tcp_paws_reject(), \
-         window 0) rejects any tsval older than ts_recent, even by 1.",
-        timewait::FUNCTION
-    )];
+    let mut out = vec![timewait::PAWS_RULE.to_owned()];
     out.extend(
         m.time_wait
             .iter()
             .map(|b| format!("{} ({}, {})", b.rule, timewait::FUNCTION, timewait::FILE)),
     );
-    out.extend(listener::RULES.iter().map(|r| {
-        format!(
-            "Once TIME_WAIT is gone (TCP_TW_SYN, an RST that killed it): {r} ({}, {})",
-            listener::FUNCTION,
-            listener::FILE
-        )
-    }));
+    out.push(format!(
+        "Once TIME_WAIT is gone (TCP_TW_SYN, or an RST killed it), the listener: {} ({}, {}).",
+        listener::RULES,
+        listener::FUNCTION,
+        listener::FILE
+    ));
     out
 }

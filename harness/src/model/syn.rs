@@ -133,15 +133,16 @@ fn step(branch: &'static str, why: String) -> Step {
 
 /// The rules for this event, in words.
 pub(super) fn rules(m: &Model<'_>) -> Vec<String> {
-    let mut out: Vec<String> = m
-        .time_wait
-        .iter()
-        .filter(|b| b.name == timewait::REOPEN || b.name == timewait::ACK)
-        .map(|b| format!("{} ({}, {})", b.rule, timewait::FUNCTION, timewait::FILE))
-        .collect();
+    let mut out = vec![timewait::PAWS_RULE.to_owned()];
+    out.extend(
+        m.time_wait
+            .iter()
+            .filter(|b| b.name == timewait::REOPEN || b.name == timewait::ACK)
+            .map(|b| format!("{} ({}, {})", b.rule, timewait::FUNCTION, timewait::FILE)),
+    );
     out.push(format!(
-        "A SYN that reopens TIME_WAIT meets the listener: {} ({}, {})",
-        listener::RULES[0],
+        "The SYN that reopens TIME_WAIT meets the listener: {} ({}, {}).",
+        listener::RULES,
         listener::FUNCTION,
         listener::FILE
     ));

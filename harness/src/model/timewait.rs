@@ -118,6 +118,12 @@ impl std::fmt::Debug for Branch {
     }
 }
 
+/// What the function does before its branches, in words.
+pub(crate) const PAWS_RULE: &str = "Before its branches, tcp_timewait_state_process() reads the \
+     timestamp option only when the old connection had timestamps and \
+     net.ipv4.tcp_timestamps is on now; PAWS (tcp_paws_reject(), window 0) then rejects any \
+     tsval older than ts_recent, even by 1, and counts it.";
+
 /// The branch that reopens the 4-tuple.
 pub(crate) const REOPEN: &str = "TCP_TW_SYN: the SYN reopens the 4-tuple";
 /// The branch that answers with the TIME_WAIT ACK.
@@ -204,19 +210,22 @@ pub(crate) static BRANCHES: [Branch; 6] = [
         effect: |_| Effect::Reopen,
         why: |s| {
             let because = if s.arrival.seq > 0 {
-                format!("{} is after rcv_nxt", seq_words(s.arrival.seq))
+                format!(
+                    "{} is after rcv_nxt ({})",
+                    seq_words(s.arrival.seq),
+                    ts_words(s)
+                )
             } else {
-                format!("its tsval is newer than ts_recent ({})", ts_words(s))
+                format!(
+                    "its tsval is newer than ts_recent ({}), though {} is not after rcv_nxt",
+                    ts_words(s),
+                    seq_words(s.arrival.seq)
+                )
             };
             format!(
-                "TCP_TW_SYN: {} is accepted because {because} ({}): TIME_WAIT is killed and \
-                 the SYN goes to the listener",
-                segment_words(s),
-                if s.arrival.seq > 0 {
-                    ts_words(s)
-                } else {
-                    seq_words(s.arrival.seq)
-                }
+                "TCP_TW_SYN: {} is accepted because {because}: TIME_WAIT is killed and the SYN \
+                 goes to the listener",
+                segment_words(s)
             )
         },
     },
