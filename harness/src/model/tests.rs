@@ -374,3 +374,110 @@ fn the_rules_text_has_a_block_per_event_and_follows_the_branches() {
     let changed = render::rules_of(&Model { time_wait: &other });
     assert!(changed.contains("Some other rule.") && !text.contains("Some other rule."));
 }
+
+/// The planned inputs of the built-in case `name`, on `kernel`.
+fn planned(name: &str, kernel: &str) -> Inputs {
+    let case = builtin_cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("{name} is shipped"));
+    Inputs::planned(&case, Release::parse(kernel))
+}
+
+fn reconnect(i: &mut Inputs) -> &mut ReconnectInputs {
+    match &mut i.event {
+        EventInputs::Reconnect(r) => r,
+        other => panic!("a reconnect: {other:?}"),
+    }
+}
+
+#[test]
+fn an_ephemeral_reconnect_follows_the_reuse_rule_of_its_kernel() {
+    let name = "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=1/ipv4/after_ms=250";
+    let connect = |i: &Inputs| predict(i).connect;
+    assert_eq!(connect(&planned(name, "6.18.44")).as_deref(), Some("ok"));
+    // Before 6.14: the next second; 250 ms may or may not cross it.
+    let mut old = planned(name, "6.12.30");
+    assert_eq!(connect(&old), None, "{}", predict(&old).why());
+    reconnect(&mut old).after_ms = 1500;
+    assert_eq!(connect(&old).as_deref(), Some("ok"));
+    // 6.14 on: within SLACK_MS of the delay the moment decides.
+    let mut near = planned(name, "6.18.44");
+    reconnect(&mut near).after_ms = 150;
+    assert_eq!(connect(&near), None);
+    // tcp_tw_reuse = 2 counts on loopback only.
+    let mut lo = planned(
+        "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=2/ipv4/after_ms=250",
+        "6.18.44",
+    );
+    assert_eq!(connect(&lo).as_deref(), Some("EADDRNOTAVAIL"));
+    reconnect(&mut lo).loopback = true;
+    assert_eq!(connect(&lo).as_deref(), Some("ok"));
+    // A port bind() took first is never one connect() picks.
+    reconnect(&mut lo).first_port_bound = true;
+    let p = predict(&lo);
+    assert_eq!(p.connect.as_deref(), Some("EADDRNOTAVAIL"), "{}", p.why());
+    assert!(p.why().contains("tb->fastreuse"), "{}", p.why());
+}
+
+#[test]
+fn a_kernel_client_behind_rfc1337_depends_on_how_long_the_case_watches() {
+    let mut i = planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44");
+    i.tw.rfc1337 = true;
+    let p = predict(&i);
+    assert_eq!(p.answer, Some(crate::wire::Answer::Ack));
+    assert_eq!((p.client_syns, p.established), (None, None), "{}", p.why());
+    assert_eq!(p.time_wait_after, Some(true));
+    assert!(p.counters.is_empty(), "no counters when timing decides");
+    assert!(
+        p.why().contains("rate-limited") || p.why().contains("held back"),
+        "{}",
+        p.why()
+    );
+    // A SYN at rcv_nxt - 1: the ACK acknowledges it, the client drops it.
+    let mut one = planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44");
+    if let EventInputs::Syn(e) = &mut one.event {
+        e.syn.seq = -1;
+    }
+    let p = predict(&one);
+    assert_eq!((p.client_syns, p.established), (None, None), "{}", p.why());
+    assert!(p.why().contains("discard_and_undo"), "{}", p.why());
+}
+
+#[test]
+fn the_rate_limit_on_a_retry_is_told_only_where_timing_cannot_matter() {
+    let base = planned("rfc1337/server.tcp_rfc1337=1/ipv4", "6.18.44");
+    let skipped = |i: &Inputs| {
+        let p = predict(i);
+        p.counters
+            .iter()
+            .find(|(n, _)| *n == "TcpExt.TCPACKSkippedTimeWait")
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(skipped(&base), Some(1));
+    let mut never = base.clone();
+    never.tw.invalid_ratelimit_ms = 0;
+    assert_eq!(skipped(&never), Some(0));
+    assert_eq!(predict(&never).established, Some(false));
+    let mut short = base;
+    short.tw.invalid_ratelimit_ms = 50;
+    assert_eq!(skipped(&short), None);
+    assert_eq!(predict(&short).established, None);
+}
+
+#[test]
+fn without_time_wait_a_segment_meets_the_listener() {
+    let mut i = planned("ack/tcp_timestamps=1/ipv4/seq=rcv_nxt-1", "6.18.44");
+    i.closing.close = crate::scenario::Close::Linger0;
+    let p = predict(&i);
+    assert_eq!(p.answer, Some(crate::wire::Answer::Rst), "{}", p.why());
+    assert_eq!(p.time_wait_after, Some(false));
+    assert_eq!((p.timer_restarted, p.time_wait_seconds), (None, None));
+    assert!(p.counters.contains(&("Tcp.OutRsts", 1)));
+    let mut restart = planned("reuse/listener=plain/restart=plain/ipv4", "6.18.44");
+    assert_eq!(predict(&restart).bind.as_deref(), Some("EADDRINUSE"));
+    restart.closing.max_tw_buckets = Some(0);
+    let p = predict(&restart);
+    assert_eq!(p.bind.as_deref(), Some("ok"), "{}", p.why());
+    assert_eq!(p.time_wait_after, Some(false));
+}

@@ -347,12 +347,8 @@ pub(crate) fn flags_words(f: Flags, len: u32) -> String {
         _ if len > 0 => "data segment without ACK",
         _ => "segment without flags",
     };
-    let article = if name.starts_with(['A', 'E', 'F', 'R', 'S']) && !name.starts_with("SYN") {
-        // "an RST", "an FIN-ACK" reads as the letters are spoken.
-        "an"
-    } else {
-        "a"
-    };
+    // "an RST" as the letters are spoken; "a SYN", "a FIN" as words.
+    let article = if name.starts_with("RST") { "an" } else { "a" };
     if len > 0 {
         format!("{article} {name} ({len} bytes, {})", f.tcpdump())
     } else {
