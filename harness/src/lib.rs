@@ -6,8 +6,8 @@
 //! over the two sides of `peer`, seen by `observe`: capture, sock_diag,
 //! counters, state trace) -> `evidence` -> `judge` (outcome vs expectation,
 //! with `rules`) -> `report`. `model` is the kernel's rules as code: what a
-//! case should show and why, held against what it showed. `wire` is the vocabulary they share; `run` ties
-//! them together for one case and for many.
+//! case should show and why, held against what it showed. `wire` is the
+//! vocabulary they share; `run` ties them together for one case and for many.
 //!
 //! The modules are private: what follows is the whole public API, used by the
 //! `synlab` CLI, its bench and the test runners.

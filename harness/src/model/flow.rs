@@ -18,7 +18,11 @@ use crate::wire::Answer;
 /// out-of-window ACK back, 0 never does, and in between the model cannot tell.
 const FOLLOW_UP_MS: u32 = 100;
 
-/// The server side as the client's segments reach it.
+/// The server side as the client's segments reach it. The `ts_recent` the
+/// in-window branch may update is not tracked: no segment that follows one in
+/// a case carries a timestamp relative to the new value (the follow-ups are
+/// RSTs without one, and SYNs whose tsval is set against the first
+/// connection's `ts_recent`, as the raw peer sets it).
 pub(crate) struct Flow<'m> {
     model: Model<'m>,
     release: Option<Release>,
