@@ -5,10 +5,12 @@
 //! `lab` (namespaces, veth, addresses, sysctls) -> `exec` (the case's steps
 //! over the two sides of `peer`, seen by `observe`: capture, sock_diag,
 //! counters, state trace) -> `evidence` -> `judge` (outcome vs expectation,
-//! with `rules`) -> `report`. `wire` is the vocabulary they share; `run` ties
-//! them together for one case and for many; `kernels` runs them on the
-//! running kernel and on kernel images booted in VMs, every case to the
-//! reporters of `report`. `files` makes every file synlab writes.
+//! with `rules`) -> `report`. `model` is the kernel's rules as code: what a
+//! case should show and why, held against what it showed. `wire` is the
+//! vocabulary they share; `run` ties them together for one case and for many;
+//! `kernels` runs them on the running kernel and on kernel images booted in
+//! VMs, every case to the reporters of `report`. `files` makes every file
+//! synlab writes.
 //!
 //! The modules are private: what follows is the whole public API, used by the
 //! `synlab` CLI, its bench and the test runners.
@@ -26,6 +28,7 @@ mod kernels;
 mod lab;
 mod loc;
 mod mib;
+mod model;
 mod observe;
 mod peer;
 mod release;
@@ -49,6 +52,6 @@ pub use kernels::{
     run as run_on_kernels,
 };
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, Shape, probe_privilege};
-pub use rules::{Inputs, Prediction};
+pub use model::{Agreement, Compared, Inputs, Prediction, Step, predict, rules_text};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};
 pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};

@@ -8,9 +8,10 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::evidence::{Observation, TIMER_AGE, handshake_ack};
+use crate::model::timewait::{self, Arrival, TimeWait};
 use crate::observe::counters::Counters;
 use crate::rules;
-use crate::wire::{Answer, Dir, Segment, Side};
+use crate::wire::{Answer, Dir, Segment, Side, TsVal};
 
 /// What the case showed.
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +52,9 @@ pub struct Outcome {
     pub client_counters: Counters,
     /// What the SYN that hit TIME_WAIT carried and what the server knew.
     pub inputs: Option<rules::Inputs>,
-    /// The kernel's rule and the popular rule, applied to those inputs.
+    /// The kernel's rule (the model's `tcp_timewait_state_process()`, and the
+    /// listener behind `TCP_TW_SYN`) and the popular rule, applied to those
+    /// inputs.
     pub kernel_rule: Option<rules::Prediction>,
     pub folklore_rule: Option<rules::Prediction>,
     /// Which branch of the kernel decided, in words.
@@ -137,31 +140,34 @@ pub fn analyze(obs: &Observation, settings: &rules::Settings) -> Outcome {
         _ => None,
     };
     if server_tw {
-        out.why = Some(rules::timewait_branch(&rules::Arrival {
-            flags: e.flags,
-            seq: e.seq,
-            len: e.payload_len,
-            rcv_nxt: first.rcv_nxt,
-            tsval: e.tsval,
-            ts_recent: first.ts_recent,
-            server_ts_on: settings.timestamps,
+        // The branch of tcp_timewait_state_process() the event took, by the
+        // model (the listener's answer behind TCP_TW_SYN included).
+        let tw = TimeWait {
+            ts_recent: first.ts_negotiated,
+            ts_recent_zero: first.ts_recent == Some(TsVal(0)),
+            timestamps: settings.timestamps,
             rfc1337: settings.rfc1337,
-        }));
-    }
-    if server_tw && e.flags.is_pure_syn() {
-        let inputs = rules::Inputs {
-            seq: e.seq,
-            rcv_nxt: first.rcv_nxt,
-            tsval: e.tsval,
-            ts_recent: first.ts_recent,
-            server_ts_on: settings.timestamps,
         };
-        let kernel = rules::kernel(&inputs);
-        // For a SYN the kernel rule's own words say it best.
-        out.why = Some(kernel.why.clone());
-        out.kernel_rule = Some(kernel);
-        out.folklore_rule = Some(rules::folklore(&inputs));
-        out.inputs = Some(inputs);
+        let arrival = Arrival {
+            flags: e.flags,
+            seq: e.seq - first.rcv_nxt,
+            len: e.payload_len,
+            tsval: out.syn2_tsval_vs_ts_recent.filter(|_| first.ts_negotiated),
+        };
+        let (answer, why) = timewait::first_answer(tw, arrival);
+        out.why = Some(why.clone());
+        if e.flags.is_pure_syn() {
+            let inputs = rules::Inputs {
+                seq: e.seq,
+                rcv_nxt: first.rcv_nxt,
+                tsval: e.tsval,
+                ts_recent: first.ts_recent,
+                server_ts_on: settings.timestamps,
+            };
+            out.kernel_rule = Some(rules::Prediction { answer, why });
+            out.folklore_rule = Some(rules::folklore(&inputs));
+            out.inputs = Some(inputs);
+        }
     }
     out
 }

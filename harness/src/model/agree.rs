@@ -1,0 +1,109 @@
+//! A prediction held against what the kernel did: every field the model
+//! states, read off the case's outcome the way the expectations read it (the
+//! `seen` of `expect::FIELDS`), and every counter the model states. A field
+//! the kernel gave no way to tell is listed, never counted as a
+//! disagreement.
+
+use serde::Serialize;
+
+use super::Prediction;
+use crate::expect;
+use crate::judge::outcome::Outcome;
+
+/// One field: what the model said and what the case showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Compared {
+    /// The expectation's name (`answer`), or `counters.<name>` /
+    /// `client_counters.<name>`.
+    pub field: String,
+    pub predicted: String,
+    /// What the case showed, or why it could not be told.
+    pub seen: Result<String, String>,
+}
+
+impl Compared {
+    /// The case showed something else.
+    pub fn differs(&self) -> bool {
+        self.seen.as_ref().is_ok_and(|s| *s != self.predicted)
+    }
+}
+
+/// Every field the model stated, compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agreement {
+    pub compared: Vec<Compared>,
+}
+
+impl Agreement {
+    /// No field the case could show differs from the model.
+    pub fn agrees(&self) -> bool {
+        !self.compared.iter().any(Compared::differs)
+    }
+
+    /// The fields where the kernel did something else.
+    pub fn differences(&self) -> impl Iterator<Item = &Compared> {
+        self.compared.iter().filter(|c| c.differs())
+    }
+
+    /// How many fields were compared with a value the case showed.
+    pub fn checked(&self) -> usize {
+        self.compared.iter().filter(|c| c.seen.is_ok()).count()
+    }
+}
+
+impl Prediction {
+    /// This prediction against what the case showed.
+    pub fn agreement(&self, outcome: &Outcome) -> Agreement {
+        self.compare(
+            |name| {
+                Some(match expect::field(name) {
+                    Some((_, f)) => (f.seen)(outcome).map_err(str::to_owned),
+                    None => Err(format!("no expectation is called {name}")),
+                })
+            },
+            // A counter that did not move is not in the deltas.
+            |client, name| {
+                let seen = if client {
+                    &outcome.client_counters
+                } else {
+                    &outcome.counters
+                };
+                Some(seen.get(name).copied().unwrap_or(0))
+            },
+        )
+    }
+
+    /// This prediction against another account of the case: `field` and
+    /// `counter` say what it showed for a field or a counter (of the client's
+    /// namespace when `client`), `None` when it says nothing about it.
+    pub(crate) fn compare(
+        &self,
+        field: impl Fn(&str) -> Option<Result<String, String>>,
+        counter: impl Fn(bool, &str) -> Option<i64>,
+    ) -> Agreement {
+        let mut compared: Vec<Compared> = self
+            .claims()
+            .into_iter()
+            .filter_map(|(name, predicted)| {
+                field(name).map(|seen| Compared {
+                    field: name.to_owned(),
+                    predicted,
+                    seen,
+                })
+            })
+            .collect();
+        for (client, prefix, predicted) in [
+            (false, "counters", &self.counters),
+            (true, "client_counters", &self.client_counters),
+        ] {
+            compared.extend(predicted.iter().filter_map(|(name, n)| {
+                counter(client, name).map(|seen| Compared {
+                    field: format!("{prefix}.{name}"),
+                    predicted: n.to_string(),
+                    seen: Ok(seen.to_string()),
+                })
+            }));
+        }
+        Agreement { compared }
+    }
+}
