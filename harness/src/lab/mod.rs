@@ -5,6 +5,7 @@
 //! `Lab` frees everything.
 
 mod keep;
+pub mod nat;
 pub mod netlink;
 pub mod ns;
 mod sysctls;
