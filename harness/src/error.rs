@@ -4,6 +4,7 @@
 
 use crate::lab::LabError;
 use crate::observe::capture::CaptureError;
+use crate::observe::conntrack::ConntrackError;
 use crate::observe::diag::DiagError;
 use crate::wire::{EmitError, Segment, Side};
 
@@ -13,6 +14,8 @@ pub enum RunError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("router namespace: {source}")]
+    Conntrack { source: ConntrackError },
     #[error("sock_diag in the {side} namespace: {source}")]
     Diag { side: Side, source: DiagError },
     #[error("{what}: {source}")]

@@ -50,6 +50,10 @@ pub(crate) struct Around<'a> {
     pub closes_first: Side,
     /// The side whose `net.ipv4.tcp_timestamps` is 0, if one is.
     pub timestamps_off: Option<Side>,
+    /// The clients' `net.ipv4.tcp_timestamps` (unset: `None`, the kernel's 1).
+    pub client_timestamps: Option<u8>,
+    /// Clients behind a NAT (1 without one).
+    pub nat_clients: u8,
     /// Where the case's value of a setting was written, by its field
     /// (`connection.closes_first`).
     pub loc_of: &'a dyn Fn(&str) -> Loc,
