@@ -84,11 +84,13 @@ impl Event {
         }
     }
 
-    /// The side whose TIME_WAIT the event meets, for the kinds that fix it.
-    pub fn time_wait_side(&self) -> Side {
+    /// The side whose TIME_WAIT the event meets, for the kinds that fix it
+    /// (a listener restart meets whatever the closer left).
+    pub fn time_wait_side(&self) -> Option<Side> {
         match self {
-            Event::Reconnect(_) => Side::Client,
-            Event::Syn(_) | Event::Segment(_) | Event::Restart(_) => Side::Server,
+            Event::Reconnect(_) => Some(Side::Client),
+            Event::Syn(_) | Event::Segment(_) => Some(Side::Server),
+            Event::Restart(_) => None,
         }
     }
 
@@ -115,7 +117,7 @@ impl Event {
         {
             return Some((case.table.clone(), self.table().to_owned(), why.to_owned()));
         }
-        if case.closes_first != self.time_wait_side() {
+        if self.time_wait_side().is_some_and(|side| side != case.closes_first) {
             let why = match self {
                 Event::Reconnect(_) => {
                     "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\""
