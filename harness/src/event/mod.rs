@@ -117,7 +117,10 @@ impl Event {
         {
             return Some((case.table.clone(), self.table().to_owned(), why.to_owned()));
         }
-        if self.time_wait_side().is_some_and(|side| side != case.closes_first) {
+        if self
+            .time_wait_side()
+            .is_some_and(|side| side != case.closes_first)
+        {
             let why = match self {
                 Event::Reconnect(_) => {
                     "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\""
