@@ -40,6 +40,10 @@ pub enum RunError {
     },
     #[error("raw peer: build frame: {0}")]
     RawFrame(EmitError),
+    /// The case ran, but its answer would be chance on this machine (a timing
+    /// the harness needs was missed): an error to run again, never a verdict.
+    #[error("uncertain: {why}")]
+    Uncertain { why: String },
     /// A combination the scenario checks refuse, reached anyway (a bug).
     #[error("not supported: {what}")]
     Unsupported { what: String },

@@ -112,7 +112,6 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
 
 async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + case.timeout;
     // The state trace's instance is shared by every case of the process; the
     // first case has it made while its lab is built.
     let scope = trace_scope();
@@ -148,6 +147,10 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
             })
         });
     let kernel = kernel_release();
+    // The case's deadline bounds the experiment, from a lab that is ready:
+    // building one may take seconds where the kernel first loads a module
+    // (nf_tables for a NAT, under emulation).
+    let deadline = tokio::time::Instant::now() + case.timeout;
     let obs = execute(case, lab, trace, deadline).await?;
     let outcome = judge::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);

@@ -82,6 +82,7 @@ pub(crate) async fn execute(
         },
         first: None,
         met: None,
+        aligned_second: None,
         connections: Vec::new(),
         played: None,
         time_wait_before: String::new(),
@@ -99,15 +100,23 @@ pub(crate) async fn execute(
     run.finish(case, trace)
 }
 
-/// How near the end of a second the close may start and still be certain
-/// that the close and a reconnect right after it fall in one second.
-const SECOND_MARGIN: Duration = Duration::from_millis(200);
+/// How much of a second must be left when the connections start for them
+/// and a reconnect right after them to fall in it (several connections under
+/// emulation take a few hundred ms).
+const SECOND_MARGIN: Duration = Duration::from_millis(600);
 
 /// How long until CLOCK_MONOTONIC's next whole second.
 fn time_to_next_second() -> Option<Duration> {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
     let ns = u64::try_from(now.tv_nsec()).ok()?;
     Some(Duration::from_nanos(1_000_000_000u64.saturating_sub(ns)))
+}
+
+/// CLOCK_MONOTONIC's whole seconds (`ktime_get_seconds()`).
+fn monotonic_second() -> Option<i64> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .ok()
+        .map(|t| t.tv_sec())
 }
 
 /// The executor's state between steps: what each step left for the next and
@@ -125,6 +134,8 @@ struct Run<'a> {
     first: Option<FirstConnection>,
     /// The client of the connection the event meets, as the server sees it.
     met: Option<SocketAddr>,
+    /// The second of the kernel's clock the connections were aligned to.
+    aligned_second: Option<i64>,
     /// Every connection made before the event, in order (`count`), and
     /// whether its closer's TIME_WAIT was seen.
     connections: Vec<(FirstConnection, bool)>,
@@ -148,13 +159,14 @@ impl Run<'_> {
                 self.server = Some(Server::listen(ends, mode).await?);
             }
             Step::AlignToSecond => {
-                // The close and the reconnect in one second of the kernel's
-                // clock (ktime_get_seconds(): CLOCK_MONOTONIC).
+                // The connections and the reconnect in one second of the
+                // kernel's clock (ktime_get_seconds(): CLOCK_MONOTONIC).
                 if let Some(left) = time_to_next_second()
                     && left < SECOND_MARGIN
                 {
-                    tokio::time::sleep(left + Duration::from_millis(1)).await;
+                    crate::slots::idle(left + Duration::from_millis(1)).await;
                 }
+                self.aligned_second = monotonic_second();
             }
             Step::FirstConnection => {
                 let start = ends.capture.segments().len();
@@ -249,7 +261,25 @@ impl Run<'_> {
                     Event::Segment(seg) => self.client.segment(ends, &first, seg).await?,
                     Event::Reconnect(event) => {
                         let seen = self.time_wait_seen_ns.unwrap_or_else(now_ns);
-                        self.client.reconnect(ends, event, seen).await?
+                        let played = self.client.reconnect(ends, event, seen).await?;
+                        // Aligned to a second: the answer is only certain
+                        // when the connect() fell in the same second.
+                        if let Some(second) = self.aligned_second
+                            && monotonic_second() != Some(second)
+                        {
+                            return Err(RunError::Uncertain {
+                                why: format!(
+                                    "the connections before the event and the connect() \
+                                     {} ms after the TIME_WAIT appeared fell in two seconds \
+                                     of the kernel's clock: before 6.14 tcp_twsk_unique() \
+                                     compares whole seconds, so the answer is chance (the \
+                                     machine was too slow for the margin of {} ms)",
+                                    event.after_ms,
+                                    SECOND_MARGIN.as_millis()
+                                ),
+                            });
+                        }
+                        played
                     }
                     Event::Restart(event) => match self.server.as_mut() {
                         Some(server) => server.restart(ends, event).await?,
