@@ -12,6 +12,7 @@ use crate::event::reconnect::PortMode;
 use crate::event::restart::Options;
 use crate::event::syn::Then;
 use crate::evidence::Observation;
+use crate::lab::Shape;
 use crate::peer::raw::AUTO_SEQ_AHEAD;
 use crate::release::Release;
 use crate::scenario::{Case, ClientKind, SeqExpr, TsExpr};
@@ -87,8 +88,9 @@ pub struct ReconnectInputs {
     /// How long after TIME_WAIT began `connect()` runs, at least.
     pub after_ms: u32,
     /// The 4-tuple is loopback for `tcp_twsk_unique()` (a loopback address,
-    /// or bound to `lo`). synlab's lab is a veth pair with addresses in
-    /// 198.18.0.0/15 and 2001:2::/48: never.
+    /// or bound to `lo`): the case's lab is `[topology] kind = "loopback"`
+    /// (127.0.0.1 / ::1); a veth lab's addresses (198.18.0.0/15, 2001:2::/48)
+    /// never are.
     pub loopback: bool,
     /// The first connection's port was bound with `bind()` (the harness
     /// binds it unless the reconnect lets `connect()` pick).
@@ -245,7 +247,7 @@ fn planned_event(case: &Case, negotiated: bool) -> EventInputs {
         Event::Reconnect(r) => EventInputs::Reconnect(ReconnectInputs {
             port: r.port,
             after_ms: r.after_ms,
-            loopback: false,
+            loopback: case.topology == Shape::Loopback,
             first_port_bound: r.port == PortMode::Bind,
         }),
         Event::Restart(r) => EventInputs::Restart(RestartInputs {

@@ -19,7 +19,7 @@ mod render;
 mod restart;
 mod segment;
 mod syn;
-pub(crate) mod timewait;
+mod timewait;
 
 #[cfg(test)]
 mod tests;

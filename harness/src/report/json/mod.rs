@@ -21,12 +21,13 @@ use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
 pub use out::JsonReporter;
-pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
+pub use rows::{ModelSummary, Row, SCHEMA_VERSION, SummaryRow};
 
 use rows::{
     AnswerKind, CaseRow, CheckRow, ConnectionRow, Counts, Direction, ErrorRow, Event, Folklore,
-    Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind,
-    SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
+    Inputs, KernelModel, ModelDiff, ModelStep, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn,
+    SegmentEvent, SegmentRow, SideKind, SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow,
+    Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -64,8 +65,9 @@ pub fn message_row(case: &Case, kernel: &str, message: String) -> Row {
     })
 }
 
-/// The summary line of `--json`: the counts of one kernel's run.
-pub fn summary_row(t: &Tally, kernel: &str, took: Duration) -> SummaryRow {
+/// The summary line of `--json`: the counts of one kernel's run, and the
+/// model against that kernel.
+pub fn summary_row(t: &Tally, model: &ModelSummary, kernel: &str, took: Duration) -> SummaryRow {
     SummaryRow {
         version: Version,
         pass: t.exit_code() == 0,
@@ -80,6 +82,7 @@ pub fn summary_row(t: &Tally, kernel: &str, took: Duration) -> SummaryRow {
         kernel: kernel.to_owned(),
         duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
         exit_code: t.exit_code(),
+        model: model.clone(),
     }
 }
 
@@ -117,6 +120,36 @@ fn prediction(p: &crate::rules::Prediction) -> Prediction {
     Prediction {
         answer: answer(p.answer),
         why: p.why.clone(),
+    }
+}
+
+/// The model's prediction for the case and how it fared against the kernel
+/// (`rules.kernel`; the text and HTML reports word it from the same).
+pub(crate) fn kernel_model(run: &CaseRun) -> KernelModel {
+    let p = &run.prediction;
+    let a = &run.agreement;
+    KernelModel {
+        answer: p.answer.map(answer),
+        why: p.why(),
+        agrees: Some(a.agrees()),
+        checked: a.checked(),
+        steps: p
+            .steps
+            .iter()
+            .map(|s| ModelStep {
+                function: s.function.to_owned(),
+                file: s.file.to_owned(),
+                branch: s.branch.to_owned(),
+            })
+            .collect(),
+        differs: a
+            .differences()
+            .map(|c| ModelDiff {
+                field: c.field.clone(),
+                predicted: c.predicted.clone(),
+                seen: c.seen.clone().unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 
@@ -211,7 +244,7 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         established: o.established,
         retry_gap_ms: o.retry_gap_ms,
         time_wait_after: o.time_wait_after,
-        why: o.why.clone(),
+        why: Some(run.prediction.why()),
         rules: Rules {
             inputs: o.inputs.as_ref().map(|i| Inputs {
                 seq: i.seq.0,
@@ -220,7 +253,7 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
                 ts_recent: i.ts_recent.map(|t| t.0),
                 server_ts_on: i.server_ts_on,
             }),
-            kernel: o.kernel_rule.as_ref().map(prediction),
+            kernel: Some(kernel_model(run)),
             folklore: o.folklore_rule.as_ref().map(prediction),
         },
         peer_notes: obs.peer_notes.clone(),
@@ -549,7 +582,7 @@ mod tests {
             // Every changed counter, not only the TCP ones the text shows.
             (
                 "counters",
-                json!({ "IpExt.InOctets": 400, "Tcp.PassiveOpens": 1 }),
+                json!({ "IpExt.InOctets": 400, "Tcp.OutSegs": 2, "Tcp.PassiveOpens": 1 }),
                 json!({ "Tcp.PassiveOpens": 1, "TcpExt.PAWSTimewait": 3 }),
             ),
             (
@@ -586,21 +619,47 @@ mod tests {
     }
 
     #[test]
-    fn rules_and_why_are_the_outcomes() {
+    fn rules_kernel_is_the_model_held_against_the_kernel() {
         let (plain_run, plain, rich_run, rich) = rows();
         for (run, v, answer) in [(&plain_run, &plain, "ack"), (&rich_run, &rich, "syn-ack")] {
-            let kernel = run.outcome.kernel_rule.as_ref().expect("a kernel rule");
+            let why = run.prediction.why();
             let folklore = run.outcome.folklore_rule.as_ref().expect("a folklore rule");
-            assert_eq!(v["why"], json!(kernel.why));
+            assert_eq!(v["why"], json!(why), "the top-level why is the model's");
             assert_eq!(keys(&v["rules"]), ["folklore", "inputs", "kernel"]);
+            let k = &v["rules"]["kernel"];
             assert_eq!(
-                v["rules"]["kernel"],
-                json!({ "answer": answer, "why": kernel.why })
+                keys(k),
+                ["agrees", "answer", "checked", "differs", "steps", "why"]
             );
+            assert_eq!((&k["answer"], &k["why"]), (&json!(answer), &json!(why)));
+            assert!(
+                why.contains("tcp_timewait_state_process()"),
+                "the why names the kernel function: {why}"
+            );
+            let steps = array(&k["steps"]);
+            assert_eq!(steps.len(), run.prediction.steps.len());
+            for s in steps {
+                assert_eq!(keys(s), ["branch", "file", "function"]);
+            }
+            assert_eq!(k["checked"], json!(run.agreement.checked()));
             assert_eq!(
                 v["rules"]["folklore"],
                 json!({ "answer": answer, "why": folklore.why })
             );
+        }
+        // The plain case is what the kernel does; the rich one's synthetic
+        // evidence is not (among others, TcpExt.PAWSTimewait 3 where the
+        // model says 0, and no established connection after a SYN-ACK).
+        assert_eq!(plain["rules"]["kernel"]["agrees"], json!(true));
+        assert_eq!(plain["rules"]["kernel"]["differs"], json!([]));
+        assert_eq!(rich["rules"]["kernel"]["agrees"], json!(false));
+        let differs = array(&rich["rules"]["kernel"]["differs"]);
+        assert_eq!(differs.len(), rich_run.agreement.differences().count());
+        for want in [
+            json!({ "field": "counters.TcpExt.PAWSTimewait", "predicted": "0", "seen": "3" }),
+            json!({ "field": "established", "predicted": "true", "seen": "false" }),
+        ] {
+            assert!(differs.contains(&want), "{want} in {differs:?}");
         }
         // What the server knew and what the SYN carried, absolute.
         assert_eq!(
