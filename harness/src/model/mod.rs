@@ -127,6 +127,17 @@ pub(crate) const KERNEL: Model<'static> = Model {
     time_wait: &timewait::BRANCHES,
 };
 
+/// `tcp_timewait_state_process()`'s branches with one deliberately wrong,
+/// for the tests that show a wrong model is caught: an in-window RST kills
+/// TIME_WAIT whatever `tcp_rfc1337` says (the folklore's rule).
+#[cfg(test)]
+pub(crate) fn rfc1337_ignored_swapped() -> Vec<timewait::Branch> {
+    let mut wrong = timewait::BRANCHES.to_vec();
+    assert_eq!(wrong[1].name, "in-window RST, tcp_rfc1337 = 1: ignored");
+    wrong[1].effect = |_| timewait::Effect::Kill;
+    wrong
+}
+
 /// One event kind: its rules in words (its prediction is the `predict` of
 /// the same file, reached through [`predict_with`]).
 pub(crate) struct Entry {

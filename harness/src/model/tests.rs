@@ -252,9 +252,7 @@ fn the_model_agrees_with_every_builtin_scenario_on_every_kernel_measured() {
 #[test]
 fn a_wrong_branch_for_rst_with_rfc1337_makes_exactly_its_cases_disagree() {
     // The folklore's rule: any RST at rcv_nxt kills TIME_WAIT, tcp_rfc1337 or not.
-    let mut wrong = BRANCHES;
-    assert_eq!(wrong[1].name, "in-window RST, tcp_rfc1337 = 1: ignored");
-    wrong[1].effect = |_| Effect::Kill;
+    let wrong = rfc1337_ignored_swapped();
     let model = Model { time_wait: &wrong };
     let (differ, _) = against_expectations(&model, "6.18.44");
     let cases: std::collections::BTreeSet<&str> = differ

@@ -133,6 +133,7 @@ impl<W: Write + Send> TextReporter<W> {
         if !self.claims.is_empty() {
             t.push_str(&text::folklore_table(&self.claims, self.claims.len()));
         }
+        t.push('\n');
         t.push_str(&phrase::model_summary(&self.model));
         let failed = tally.fail + tally.partial + tally.error;
         if tally.partial + tally.error > 0 {

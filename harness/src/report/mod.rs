@@ -21,6 +21,8 @@ pub mod record;
 pub mod table;
 pub mod text;
 pub mod timeline;
+#[cfg(test)]
+mod wrong_model_tests;
 
 pub use case_end::CaseEnd;
 pub use console::TextReporter;

@@ -25,6 +25,11 @@ impl<W: Write + Send> JsonReporter<W> {
         }
     }
 
+    /// What was written, for a reporter writing into a buffer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
     fn row(&mut self, row: &Row) -> Result<(), ReportError> {
         let io = ReportError::io("JSON rows");
         writeln!(self.out, "{}", line(row)).map_err(&io)?;
