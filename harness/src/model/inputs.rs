@@ -39,6 +39,10 @@ pub struct Inputs {
     pub timestamps_negotiated: bool,
     /// The TIME_WAIT's `ts_recent` is 0.
     pub ts_recent_zero: bool,
+    /// Server and client share one network namespace (`[topology] kind =
+    /// "loopback"`): every MIB counter moves for both sides' segments, so
+    /// the server's and the client's counters are one and the same.
+    pub one_namespace: bool,
     pub event: EventInputs,
 }
 
@@ -157,6 +161,7 @@ impl Inputs {
             tw,
             timestamps_negotiated: negotiated,
             ts_recent_zero: false,
+            one_namespace: case.topology == Shape::Loopback,
             event: planned_event(case, negotiated),
         }
     }

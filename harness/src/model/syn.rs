@@ -153,5 +153,10 @@ pub(super) fn rules(m: &Model<'_>) -> Vec<String> {
          ({CLIENT}, {CLIENT_FILE}). With tcp_rfc1337 = 1 the second SYN's ACK is rate-limited \
          and the client falls back to its RTO."
     ));
+    out.push(
+        "Over loopback (client and server in one namespace) Tcp.OutSegs and Tcp.OutRsts count \
+         the client's segments too: the model states them for two namespaces only."
+            .to_owned(),
+    );
     out
 }

@@ -479,3 +479,38 @@ fn without_time_wait_a_segment_meets_the_listener() {
     assert_eq!(p.bind.as_deref(), Some("ok"), "{}", p.why());
     assert_eq!(p.time_wait_after, Some(false));
 }
+
+#[test]
+fn a_loopback_lab_is_loopback_for_tcp_twsk_unique_and_one_namespace_for_the_counters() {
+    let src = "description = 'over lo'\n[topology]\nkind = 'loopback'\n\
+               [connection]\ncloses_first = 'client'\n\
+               [reconnect]\nport = 'ephemeral'\nafter_ms = 1100\n[expect]\nconnect = 'ok'\n";
+    let case = crate::scenario::parse_str(std::path::Path::new("/s/lo/reuse.toml"), src)
+        .expect("parse")
+        .cases
+        .remove(0);
+    let mut i = Inputs::planned(&case, Release::parse("6.18.44"));
+    assert!(i.one_namespace);
+    assert!(reconnect(&mut i).loopback, "127.0.0.1 / ::1: loopback");
+    let p = predict(&i);
+    assert_eq!(p.connect.as_deref(), Some("ok"), "{}", p.why());
+    assert!(p.why().contains("this is loopback"), "{}", p.why());
+    // The SYN, the SYN-ACK and the ACK all count in the one namespace.
+    assert!(p.counters.contains(&("Tcp.OutSegs", 3)), "{:?}", p.counters);
+    // The same case over a veth: tcp_tw_reuse = 2 does not count.
+    let mut veth = case.clone();
+    veth.topology = crate::lab::Shape::Veth;
+    let mut i = Inputs::planned(&veth, Release::parse("6.18.44"));
+    assert!(!i.one_namespace && !reconnect(&mut i).loopback);
+    assert_eq!(predict(&i).connect.as_deref(), Some("EADDRNOTAVAIL"));
+    // A SYN at a server's TIME_WAIT over loopback: the kernel client's own
+    // segments count too, so only what the server alone moves is stated.
+    let mut syn = planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44");
+    syn.one_namespace = true;
+    let names: Vec<&str> = predict(&syn).counters.iter().map(|(n, _)| *n).collect();
+    assert!(
+        !names.contains(&"Tcp.OutSegs") && !names.contains(&"Tcp.OutRsts"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"Tcp.PassiveOpens"), "{names:?}");
+}
