@@ -18,7 +18,12 @@ fn the_readme_rules_section_is_what_the_model_states() {
         .arg("rules")
         .output()
         .expect("run synlab rules");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rules = String::from_utf8(out.stdout).expect("UTF-8");
     // One block per event kind, after the one on whether there is a TIME_WAIT.
     for title in [
@@ -28,7 +33,10 @@ fn the_readme_rules_section_is_what_the_model_states() {
         "([reconnect])",
         "([listener] restart)",
     ] {
-        assert!(rules.contains(title), "no {title:?} in synlab rules:\n{rules}");
+        assert!(
+            rules.contains(title),
+            "no {title:?} in synlab rules:\n{rules}"
+        );
     }
     let path = workspace().join("README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md");

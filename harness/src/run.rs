@@ -163,7 +163,12 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
 /// What `obs`, seen on `kernel`, shows for `case`: the outcome, the verdict
 /// (the scenario's expectations against the kernel), the popular claim, and
 /// the model's prediction held against the outcome.
-pub(crate) fn conclude(case: Case, kernel: String, obs: Observation, duration: Duration) -> CaseRun {
+pub(crate) fn conclude(
+    case: Case,
+    kernel: String,
+    obs: Observation,
+    duration: Duration,
+) -> CaseRun {
     let outcome = judge::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(&case, &outcome, &obs.known_counters, &kernel);
     let folklore = judge::folklore(&case, &outcome, &obs.known_counters, &kernel);

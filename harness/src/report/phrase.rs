@@ -227,7 +227,12 @@ pub fn model_disagrees(m: &KernelModel) -> Option<String> {
     let fields = m
         .differs
         .iter()
-        .map(|d| format!("{} = {}, but the kernel showed {}", d.field, d.predicted, d.seen))
+        .map(|d| {
+            format!(
+                "{} = {}, but the kernel showed {}",
+                d.field, d.predicted, d.seen
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Some(format!(
@@ -242,10 +247,7 @@ pub fn model_disagrees(m: &KernelModel) -> Option<String> {
 /// agree`, then each field of each other case (case, field, what the model
 /// says, what the kernel did), one line each.
 pub fn model_summary(m: &ModelSummary) -> String {
-    let mut out = format!(
-        "model vs kernel: {} of {} cases agree\n",
-        m.agree, m.cases
-    );
+    let mut out = format!("model vs kernel: {} of {} cases agree\n", m.agree, m.cases);
     let w = m.differ.iter().map(|d| d.case.len()).max().unwrap_or(0);
     for d in &m.differ {
         let _ = writeln!(

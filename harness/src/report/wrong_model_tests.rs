@@ -41,7 +41,11 @@ fn report(runs: &[CaseRun]) -> (String, Vec<Value>) {
         release: crate::run::kernel_release(),
     };
     let mut tally = Tally::default();
-    let ends: Vec<CaseEnd> = runs.iter().cloned().map(|r| CaseEnd::ran(r, None)).collect();
+    let ends: Vec<CaseEnd> = runs
+        .iter()
+        .cloned()
+        .map(|r| CaseEnd::ran(r, None))
+        .collect();
     for e in &ends {
         tally.add(e.record.conclusion);
     }
@@ -86,7 +90,8 @@ fn report(runs: &[CaseRun]) -> (String, Vec<Value>) {
 /// `run` as judged by `model`.
 fn judged_by(model: &Model<'_>, run: &CaseRun) -> CaseRun {
     let mut run = run.clone();
-    run.prediction = model::predict_with(model, &Inputs::observed(&run.case, &run.obs, &run.kernel));
+    run.prediction =
+        model::predict_with(model, &Inputs::observed(&run.case, &run.obs, &run.kernel));
     run.agreement = run.prediction.agreement(&run.outcome);
     run
 }
@@ -95,7 +100,12 @@ fn judged_by(model: &Model<'_>, run: &CaseRun) -> CaseRun {
 fn a_wrong_branch_makes_its_cases_disagree_in_the_closing_line_and_the_rows() {
     crate::testing::require_root();
     let cases = rst_cases();
-    assert_eq!(cases.len(), 16, "{:?}", cases.iter().map(|c| &c.name).collect::<Vec<_>>());
+    assert_eq!(
+        cases.len(),
+        16,
+        "{:?}",
+        cases.iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
     let mut runs = Vec::new();
     run_cases(&cases, &RunOptions::default(), 4, |case, r| {
         runs.push(r.unwrap_or_else(|e| panic!("{}: {e}", case.name)));
@@ -105,7 +115,8 @@ fn a_wrong_branch_makes_its_cases_disagree_in_the_closing_line_and_the_rows() {
     // The model as it stands agrees with every case.
     let (text, rows) = report(&runs);
     assert!(
-        text.lines().any(|l| l == "model vs kernel: 16 of 16 cases agree"),
+        text.lines()
+            .any(|l| l == "model vs kernel: 16 of 16 cases agree"),
         "{text}"
     );
     assert!(!text.contains("MODEL DISAGREES"), "{text}");
@@ -134,14 +145,19 @@ fn a_wrong_branch_makes_its_cases_disagree_in_the_closing_line_and_the_rows() {
         .unwrap_or_else(|| panic!("no closing line in\n{wrong_text}"));
     for case in differ {
         assert!(
-            lines[at + 1..].iter().any(|l| l.trim_start().starts_with(case)
-                && l.ends_with("time_wait_after: model false, kernel true")),
+            lines[at + 1..]
+                .iter()
+                .any(|l| l.trim_start().starts_with(case)
+                    && l.ends_with("time_wait_after: model false, kernel true")),
             "{case} listed after the closing line:\n{}",
             lines[at..].join("\n")
         );
     }
     let summary = wrong_rows.last().expect("a summary row");
-    assert_eq!((&summary["model"]["agree"], &summary["model"]["cases"]), (&14.into(), &16.into()));
+    assert_eq!(
+        (&summary["model"]["agree"], &summary["model"]["cases"]),
+        (&14.into(), &16.into())
+    );
     let listed: Vec<&str> = summary["model"]["differ"]
         .as_array()
         .expect("differ")
@@ -154,15 +170,25 @@ fn a_wrong_branch_makes_its_cases_disagree_in_the_closing_line_and_the_rows() {
     // Each case row says it, with the branch the model took; the verdicts
     // (the scenario against the kernel) are those of the right model.
     let cases = |rows: &[Value]| -> Vec<Value> {
-        rows.iter().filter(|r| r["type"] == "case").cloned().collect()
+        rows.iter()
+            .filter(|r| r["type"] == "case")
+            .cloned()
+            .collect()
     };
     let (rows, wrong_rows) = (cases(&rows), cases(&wrong_rows));
     assert_eq!(wrong_rows.len(), 16);
     for (right, row) in rows.iter().zip(&wrong_rows) {
         let k = &row["rules"]["kernel"];
         let case = row["case"].as_str().unwrap_or_default();
-        assert_eq!(k["agrees"], Value::Bool(!differ.contains(&case)), "{case}: {k}");
-        assert_eq!(row["verdict"], right["verdict"], "{case}: the verdict does not change");
+        assert_eq!(
+            k["agrees"],
+            Value::Bool(!differ.contains(&case)),
+            "{case}: {k}"
+        );
+        assert_eq!(
+            row["verdict"], right["verdict"],
+            "{case}: the verdict does not change"
+        );
         if differ.contains(&case) {
             assert_eq!(
                 k["differs"],
