@@ -2,7 +2,7 @@
 //! sides and gathers the evidence into an [`Observation`]. Every wait has the
 //! case's deadline; a wait that reaches it ends the case with what was seen.
 
-mod plan;
+pub(crate) mod plan;
 
 use std::cell::Cell;
 use std::net::SocketAddr;

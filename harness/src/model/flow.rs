@@ -50,6 +50,9 @@ pub(crate) struct Flow<'m> {
     undecided: bool,
     /// The client's segments count in the server's namespace too.
     one_namespace: bool,
+    /// The client's segments come on another 4-tuple than the TIME_WAIT's
+    /// (a NAT remapped the port): they meet the listener, TIME_WAIT stays.
+    elsewhere: bool,
 }
 
 impl<'m> Flow<'m> {
@@ -76,7 +79,15 @@ impl<'m> Flow<'m> {
             steps: vec![step],
             undecided: false,
             one_namespace: i.one_namespace,
+            elsewhere: false,
         }
+    }
+
+    /// From now on the client's segments carry another 4-tuple than the
+    /// TIME_WAIT's; `step` says why.
+    pub fn new_tuple(&mut self, step: Step) {
+        self.elsewhere = true;
+        self.steps.push(step);
     }
 
     pub fn established(&self) -> bool {
@@ -103,7 +114,7 @@ impl<'m> Flow<'m> {
         if a.flags.is_pure_syn() {
             self.syns += 1;
         }
-        let (answer, reopened) = if self.alive {
+        let (answer, reopened) = if self.alive && !self.elsewhere {
             self.time_wait(a)
         } else {
             (self.listener(a), false)
@@ -259,6 +270,7 @@ impl<'m> Flow<'m> {
             connect: None,
             isn_from_time_wait,
             bind: None,
+            nat_port: None,
             counters,
             client_counters: Vec::new(),
             steps: self.steps,

@@ -80,6 +80,10 @@ pub struct SynInputs {
     pub syn: Arrival,
     /// The raw peer's steps after the answer.
     pub then: Vec<Then>,
+    /// Behind a masquerading router (`[topology] kind = "nat"`): which of its
+    /// clients sends the SYN (`[second_syn] from`; 1 is the machine that made
+    /// the first connection).
+    pub behind_nat: Option<u8>,
     /// The tsval (relative to `ts_recent`) of the SYN when it goes again:
     /// the raw peer's `then = ["syn"]`, the kernel client's retransmission.
     pub again_tsval: Option<i64>,
@@ -99,6 +103,11 @@ pub struct ReconnectInputs {
     /// The first connection's port was bound with `bind()` (the harness
     /// binds it unless the reconnect lets `connect()` pick).
     pub first_port_bound: bool,
+    /// The connections before the event and the `connect()` fell in one
+    /// second of `ktime_get_seconds()`: the harness aligns them when the
+    /// second matters (a port `connect()` picks, sooner than a second after),
+    /// and a run where they did not is uncertain, never a verdict.
+    pub same_second: bool,
 }
 
 /// `[listener] restart`.
@@ -230,6 +239,7 @@ fn planned_event(case: &Case, negotiated: bool) -> EventInputs {
                     tsval: first,
                 },
                 then: s.then.clone(),
+                behind_nat: matches!(case.topology, Shape::Nat { .. }).then_some(s.from.value),
                 // The raw peer picks the tsval again the same way; the
                 // kernel's clock has moved on by the retransmission.
                 again_tsval: if raw { first } else { first.map(|v| v + 1) },
@@ -254,6 +264,7 @@ fn planned_event(case: &Case, negotiated: bool) -> EventInputs {
             after_ms: r.after_ms,
             loopback: case.topology == Shape::Loopback,
             first_port_bound: r.port == PortMode::Bind,
+            same_second: crate::exec::plan::second_matters(case),
         }),
         Event::Restart(r) => EventInputs::Restart(RestartInputs {
             // No [listener] table: synlab's own listener, with SO_REUSEADDR.

@@ -14,6 +14,7 @@ mod close;
 mod flow;
 mod inputs;
 mod listener;
+mod nat;
 mod reconnect;
 mod render;
 mod restart;
@@ -62,6 +63,8 @@ pub struct Prediction {
     pub connect: Option<String>,
     pub isn_from_time_wait: Option<bool>,
     pub bind: Option<String>,
+    /// Behind a NAT: `kept` or `remapped`, the source port the server saw.
+    pub nat_port: Option<String>,
     /// MIB counter deltas in the server's namespace the steps decide.
     pub counters: Vec<(&'static str, i64)>,
     /// The same in the client's namespace.
@@ -110,6 +113,7 @@ impl Prediction {
             self.isn_from_time_wait.map(|v| v.to_string()),
         );
         put("bind", self.bind.clone());
+        put("nat_port", self.nat_port.clone());
         out
     }
 }
@@ -168,7 +172,7 @@ pub(crate) static ENTRIES: [Entry; 4] = [
         changes: &[&changes::REUSE_DELAY],
     },
     Entry {
-        title: "The server restarts its listener while TIME_WAIT holds the port \
+        title: "The server restarts its listener on the port of a closed connection \
                 ([listener] restart)",
         rules: restart::rules,
         changes: &[],

@@ -81,6 +81,7 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &ReconnectInputs) -> Predict
             _ => None,
         },
         bind: None,
+        nat_port: None,
         counters,
         client_counters,
         steps,
@@ -200,6 +201,14 @@ fn unique(i: &Inputs, e: &ReconnectInputs, steps: &mut Vec<Step>) -> Taken {
             Taken::Yes,
             "a whole second has passed, so the seconds clock is past tw_ts_recent_stamp: it is \
              taken over",
+        )
+    } else if e.same_second {
+        (
+            "the same second: not taken over",
+            Taken::No,
+            "the last timestamped segment (tw_ts_recent_stamp), the close and the connect() all \
+             fell in one second of ktime_get_seconds(), which is then not after it: it is not \
+             taken over and connect() fails with EADDRNOTAVAIL",
         )
     } else {
         (

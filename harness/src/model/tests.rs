@@ -391,21 +391,41 @@ fn reconnect(i: &mut Inputs) -> &mut ReconnectInputs {
 
 #[test]
 fn an_ephemeral_reconnect_follows_the_reuse_rule_of_its_kernel() {
-    let name = "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=1/ipv4/after_ms=250";
+    let name = "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=1/ipv4/after_ms=0";
     let connect = |i: &Inputs| predict(i).connect;
-    assert_eq!(connect(&planned(name, "6.18.44")).as_deref(), Some("ok"));
-    // Before 6.14: the next second; 250 ms may or may not cross it.
+    // At once: within the reuse delay (6.14 on), and in the same second of
+    // ktime_get_seconds() the harness aligned the close and the connect() to
+    // (before 6.14).
+    let now = planned(name, "6.18.44");
+    assert_eq!(connect(&now).as_deref(), Some("EADDRNOTAVAIL"));
     let mut old = planned(name, "6.12.30");
+    assert!(reconnect(&mut old).same_second);
+    let p = predict(&old);
+    assert_eq!(p.connect.as_deref(), Some("EADDRNOTAVAIL"), "{}", p.why());
+    assert!(
+        p.why().contains("one second of ktime_get_seconds()"),
+        "{}",
+        p.why()
+    );
+    // Not aligned, 250 ms may or may not cross into the next second.
+    reconnect(&mut old).same_second = false;
+    reconnect(&mut old).after_ms = 250;
     assert_eq!(connect(&old), None, "{}", predict(&old).why());
     reconnect(&mut old).after_ms = 1500;
     assert_eq!(connect(&old).as_deref(), Some("ok"));
-    // 6.14 on: within SLACK_MS of the delay the moment decides.
+    // 6.14 on: past the delay taken over; within SLACK_MS of it the moment
+    // decides.
     let mut near = planned(name, "6.18.44");
-    reconnect(&mut near).after_ms = 150;
+    reconnect(&mut near).after_ms = 1100;
+    assert_eq!(connect(&near).as_deref(), Some("ok"));
+    reconnect(&mut near).after_ms = 950;
     assert_eq!(connect(&near), None);
+    near.tw.tw_reuse_delay_ms = 200;
+    reconnect(&mut near).after_ms = 250;
+    assert_eq!(connect(&near).as_deref(), Some("ok"));
     // tcp_tw_reuse = 2 counts on loopback only.
     let mut lo = planned(
-        "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=2/ipv4/after_ms=250",
+        "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=2/ipv4/after_ms=1100",
         "6.18.44",
     );
     assert_eq!(connect(&lo).as_deref(), Some("EADDRNOTAVAIL"));
@@ -472,7 +492,10 @@ fn without_time_wait_a_segment_meets_the_listener() {
     assert_eq!(p.time_wait_after, Some(false));
     assert_eq!((p.timer_restarted, p.time_wait_seconds), (None, None));
     assert!(p.counters.contains(&("Tcp.OutRsts", 1)));
-    let mut restart = planned("reuse/listener=plain/restart=plain/ipv4", "6.18.44");
+    let mut restart = planned(
+        "reuse/listener=plain/restart=plain/topology=veth/ipv4",
+        "6.18.44",
+    );
     assert_eq!(predict(&restart).bind.as_deref(), Some("EADDRINUSE"));
     restart.closing.max_tw_buckets = Some(0);
     let p = predict(&restart);
@@ -513,4 +536,62 @@ fn a_loopback_lab_is_loopback_for_tcp_twsk_unique_and_one_namespace_for_the_coun
         "{names:?}"
     );
     assert!(names.contains(&"Tcp.PassiveOpens"), "{names:?}");
+}
+
+#[test]
+fn behind_a_nat_another_machine_is_remapped_and_misses_the_time_wait() {
+    let same = planned("same-machine/tcp_timestamps=1/ipv4", "6.18.44");
+    let p = predict(&same);
+    assert_eq!(p.nat_port.as_deref(), Some("kept"), "{}", p.why());
+    assert_eq!(p.time_wait_after, Some(false), "the SYN reopened it");
+    let mut other = planned("second-machine/tcp_timestamps=0/ipv4", "6.18.44");
+    let p = predict(&other);
+    assert_eq!(p.nat_port.as_deref(), Some("remapped"), "{}", p.why());
+    assert_eq!(p.answer, Some(crate::wire::Answer::SynAck));
+    assert_eq!(
+        (p.time_wait_after, p.timer_restarted),
+        (Some(true), Some(false))
+    );
+    assert_eq!(p.isn_from_time_wait, Some(false), "the listener's own ISN");
+    assert!(
+        p.why().contains("nf_nat_l4proto_unique_tuple()"),
+        "{}",
+        p.why()
+    );
+    assert!(
+        !p.steps.iter().any(|s| s.function == timewait::FUNCTION),
+        "TIME_WAIT never sees the SYN: {}",
+        p.why()
+    );
+    // After an RST close conntrack keeps the entry 10 s: the port is not
+    // told, but with no TIME_WAIT the listener answers on either.
+    other.closing.close = crate::scenario::Close::Linger0;
+    let p = predict(&other);
+    assert_eq!(p.nat_port, None, "{}", p.why());
+    assert_eq!(p.answer, Some(crate::wire::Answer::SynAck));
+    // Without a NAT nothing is said about it.
+    assert_eq!(
+        predict(&planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44")).nat_port,
+        None
+    );
+}
+
+#[test]
+fn a_restart_after_the_client_closed_meets_nothing_in_the_bind_bucket() {
+    for options in ["plain", "reuseaddr", "reuseport", "both"] {
+        let name = format!("client-closed/listener={options}/restart=plain/ipv6");
+        let p = predict(&planned(&name, "5.10.0-33-amd64"));
+        assert_eq!(p.bind.as_deref(), Some("ok"), "{name}: {}", p.why());
+        assert!(p.why().contains("LAST_ACK"), "{}", p.why());
+        assert_eq!(
+            p.time_wait_after,
+            Some(true),
+            "the client's TIME_WAIT stays"
+        );
+    }
+    let server = planned(
+        "reuse/listener=plain/restart=plain/topology=loopback/ipv6",
+        "5.10.0-33-amd64",
+    );
+    assert_eq!(predict(&server).bind.as_deref(), Some("EADDRINUSE"));
 }
