@@ -178,7 +178,7 @@ pub(crate) fn conclude(
     let verdict = judge::judge(&case, &outcome, &obs.known_counters, &kernel);
     let folklore = judge::folklore(&case, &outcome, &obs.known_counters, &kernel);
     let prediction = model::predict(&model::Inputs::observed(&case, &obs, &kernel));
-    let agreement = prediction.agreement(&outcome);
+    let agreement = prediction.agreement(&outcome, |m| case.measures(m));
     CaseRun {
         case,
         kernel,

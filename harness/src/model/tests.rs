@@ -595,3 +595,29 @@ fn a_restart_after_the_client_closed_meets_nothing_in_the_bind_bucket() {
     );
     assert_eq!(predict(&server).bind.as_deref(), Some("EADDRINUSE"));
 }
+
+#[test]
+fn a_field_whose_evidence_the_case_did_not_gather_is_listed_not_compared() {
+    let p = predict(&planned("rfc1337/server.tcp_rfc1337=1/ipv4", "6.18.44"));
+    assert_eq!(p.timer_restarted, Some(false), "{}", p.why());
+    let obs = Observation::for_tests(first_connection());
+    let mut outcome = crate::judge::analyze(&obs, &crate::rules::Settings::default());
+    // A reading taken without letting TIME_WAIT age first.
+    outcome.timer_restarted = Some(true);
+    let timer = |a: &Agreement| {
+        a.compared
+            .iter()
+            .find(|c| c.field == "timer_restarted")
+            .cloned()
+            .expect("timer_restarted is listed")
+    };
+    let unmeasured = p.agreement(&outcome, |_| false);
+    let t = timer(&unmeasured);
+    assert!(!t.differs(), "{t:?}");
+    assert!(
+        t.seen.as_ref().is_err_and(|e| e.contains("not measured")),
+        "{t:?}"
+    );
+    let measured = p.agreement(&outcome, |m| m == crate::expect::Measure::TimerAge);
+    assert!(timer(&measured).differs(), "a measured timer is compared");
+}

@@ -92,7 +92,9 @@ fn judged_by(model: &Model<'_>, run: &CaseRun) -> CaseRun {
     let mut run = run.clone();
     run.prediction =
         model::predict_with(model, &Inputs::observed(&run.case, &run.obs, &run.kernel));
-    run.agreement = run.prediction.agreement(&run.outcome);
+    run.agreement = run
+        .prediction
+        .agreement(&run.outcome, |m| run.case.measures(m));
     run
 }
 
