@@ -213,10 +213,12 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             .parts
             .iter()
             .map(|p| Column {
-                label: if p.end.unusable.is_some() {
-                    format!("{} (not run)", p.kernel.label)
-                } else {
-                    p.kernel.label.clone()
+                release: p.kernel.release.clone(),
+                // Said only when two kernels of the run are one release.
+                // (`host`, or which --kernel it was).
+                origin: match p.kernel.label.strip_suffix(&p.kernel.release) {
+                    Some(head) if !head.trim().is_empty() => head.trim().to_owned(),
+                    _ => format!("kernel {}", p.kernel.index + 1),
                 },
                 cells: p.end.unusable.is_none().then_some(p.records.as_slice()),
             })

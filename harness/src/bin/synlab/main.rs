@@ -11,6 +11,7 @@ mod outputs;
 mod paint;
 mod progress;
 mod run_cmd;
+mod table_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,10 @@ enum Command {
     Man,
     /// Print the JSON Schema of the `run --json` rows (docs/report.schema.json).
     Schema,
+    /// The case-by-kernel table of a `--kernel` run, from rows files written
+    /// anywhere (`run --json`; one file per kernel, or mixed); exit 1 when a
+    /// row did not pass, 2 when a line is not a row.
+    Table(table_cmd::TableArgs),
 }
 
 /// Errors that end the program with exit code 2.
@@ -210,6 +215,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_cmd::run(&sources, args),
+        Command::Table(args) => table_cmd::table(args),
     }
 }
 
