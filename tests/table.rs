@@ -288,7 +288,7 @@ fn a_line_that_is_no_row_or_a_missing_file_is_exit_2() {
     let mut lines: Vec<&str> = rows.lines().collect();
     lines.insert(2, "{\"type\":\"case\",\"case\":\"x/y\",\"renamed\":1}");
     let bad = dir.write("bad.jsonl", lines.join("\n").as_bytes());
-    let out = synlab(&[], &[bad.clone()]);
+    let out = synlab(&[], std::slice::from_ref(&bad));
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     let stderr = text(&out.stderr);
     assert!(
@@ -301,7 +301,7 @@ fn a_line_that_is_no_row_or_a_missing_file_is_exit_2() {
     );
     assert!(out.stdout.is_empty(), "no table: {}", said(&out));
     let missing = dir.path().join("missing.jsonl");
-    let out = synlab(&[], &[missing.clone()]);
+    let out = synlab(&[], std::slice::from_ref(&missing));
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         text(&out.stderr).contains(&format!("read {}", missing.display())),
