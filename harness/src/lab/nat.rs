@@ -13,10 +13,6 @@
 //! Synchronous: call it on the thread that owns the namespace, since the
 //! NETLINK_NETFILTER socket changes the ruleset of the namespace it was
 //! created in. Nothing is removed, ever: the table goes with the namespace.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the nat lab calls it once the lead wires it in")
-)]
 
 use std::time::Duration;
 

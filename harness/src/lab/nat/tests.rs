@@ -93,15 +93,23 @@ impl NatLab {
         let (c, r) = tokio::join!(
             client.run(move || async move {
                 let h = netlink::connect().await.expect("rtnetlink");
-                netlink::create_veth_pair(&h, "c0", mac(0x10), "r0", mac(0x11), router_fd)
+                netlink::create_veth_pair(&h, "c0", mac(0x10), "r0", mac(0x11), router_fd, 0)
                     .await
                     .expect("veth c0 -- r0");
             }),
             router.run(move || async move {
                 let h = netlink::connect().await.expect("rtnetlink");
-                netlink::create_veth_pair(&h, ROUTER_OUT_IF, mac(0x21), "s0", mac(0x22), server_fd)
-                    .await
-                    .expect("veth r1 -- s0");
+                netlink::create_veth_pair(
+                    &h,
+                    ROUTER_OUT_IF,
+                    mac(0x21),
+                    "s0",
+                    mac(0x22),
+                    server_fd,
+                    1,
+                )
+                .await
+                .expect("veth r1 -- s0");
             }),
         );
         c.expect("client");

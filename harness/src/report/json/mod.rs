@@ -24,9 +24,9 @@ pub use out::JsonReporter;
 pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
 
 use rows::{
-    AnswerKind, CaseRow, CheckRow, ConnectionRow, Counts, Direction, ErrorRow, Event, Folklore,
-    Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind,
-    SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
+    AnswerKind, CaseRow, CheckRow, ConnectionRow, ConntrackRow, Counts, Direction, ErrorRow, Event,
+    Folklore, Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow,
+    SideKind, SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -234,7 +234,20 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         },
         connect: o.connect.clone(),
         bind: o.bind.clone(),
-        nat_port: None,
+        nat_port: o.nat_port.clone(),
+        conntrack: obs
+            .conntrack
+            .iter()
+            .map(|c| ConntrackRow {
+                t_ms: ms(c.at_ns),
+                when: c.when.to_owned(),
+                state: c.entry.state.to_string(),
+                timeout_s: c.entry.timeout_s,
+                orig: c.entry.orig.to_string(),
+                reply: c.entry.reply.to_string(),
+                status: c.entry.status.to_string(),
+            })
+            .collect(),
         connections: obs
             .connections
             .iter()
