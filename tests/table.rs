@@ -4,7 +4,8 @@
 //! mixed file; `--markdown` parses as a table of the same cells; the
 //! README's findings table is what the rows give; two runs of one kernel are
 //! said and kept apart; a row that did not pass is exit 1; a line that is no
-//! row, or a file that cannot be read, is exit 2 at file:line.
+//! row, or a file that cannot be read, is exit 2 at file:line. One test
+//! needs root: a run that names the running kernel twice.
 //! Regenerate with `just results` (a new run) or `just readme-table`.
 
 mod support;
@@ -308,4 +309,87 @@ fn a_line_that_is_no_row_or_a_missing_file_is_exit_2() {
         "{}",
         said(&out)
     );
+}
+
+/// `synlab run paws --kernel host --kernel host --json` (root): the run says
+/// up front that the kernel is named twice, its table has a column each
+/// (labelled by which --kernel it was) with the note; `synlab table` on its
+/// rows keeps the two runs apart too (labelled by file and line), with the
+/// same cells and the same last line.
+#[test]
+fn one_kernel_named_twice_in_a_run_is_two_columns() {
+    support::require_root();
+    let dir = ScratchDir::new("synlab-table-run-twice");
+    let run = Command::new(synlab_bin())
+        .args([
+            "run", "paws", "--kernel", "host", "--kernel", "host", "--json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("start synlab");
+    assert_eq!(run.status.code(), Some(0), "{}", said(&run));
+    let stderr = text(&run.stderr);
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .expect("the release")
+        .trim()
+        .to_owned();
+    assert!(
+        stderr.contains(
+            "synlab: --kernel host (kernel 2) is the running kernel, like --kernel host (kernel 1): \
+             it runs twice, a column each in the table, not merged"
+        ),
+        "{}",
+        said(&run)
+    );
+    let table = &stderr[stderr.find("case by kernel").expect("a table")..];
+    let mut lines = table.lines();
+    lines.next();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "note: 2 kernel runs of {release} (kernel 1: host, kernel 2: host): a column each, \
+                 not merged; a case where they differ counts as a difference"
+            )
+            .as_str()
+        ),
+        "{table}"
+    );
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.contains(&format!("{release} (kernel 1: host)"))
+            && header.contains(&format!("{release} (kernel 2: host)")),
+        "{header}"
+    );
+    let rows = dir.write("rows.jsonl", &run.stdout);
+    let out = synlab(&[], std::slice::from_ref(&rows));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let stdout = text(&out.stdout);
+    let second = text(&run.stdout)
+        .lines()
+        .position(|l| l.contains("\"type\":\"summary\""))
+        .expect("the first run's summary row")
+        + 2;
+    let r = rows.display();
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some(
+            format!(
+                "note: 2 kernel runs of {release} ({r}:1, {r}:{second}): a column each, not merged; \
+                 a case where they differ counts as a difference"
+            )
+            .as_str()
+        ),
+        "{}",
+        said(&out)
+    );
+    // The same cells, case by case, and the same last line.
+    let cells = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("paws/"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(cells(table), cells(&stdout), "{table}\n{stdout}");
+    assert_eq!(table.lines().last(), stdout.lines().last());
 }

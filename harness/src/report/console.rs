@@ -214,10 +214,13 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             .iter()
             .map(|p| Column {
                 release: p.kernel.release.clone(),
-                // Said only when two kernels of the run are one release.
-                // (`host`, or which --kernel it was).
+                // Said only when two kernels of the run are one release:
+                // which --kernel it was (`kernel 1: host`, `kernel 2`), so
+                // that `--kernel host --kernel host` labels two columns apart.
                 origin: match p.kernel.label.strip_suffix(&p.kernel.release) {
-                    Some(head) if !head.trim().is_empty() => head.trim().to_owned(),
+                    Some(head) if !head.trim().is_empty() => {
+                        format!("kernel {}: {}", p.kernel.index + 1, head.trim())
+                    }
                     _ => format!("kernel {}", p.kernel.index + 1),
                 },
                 cells: p.end.unusable.is_none().then_some(p.records.as_slice()),
