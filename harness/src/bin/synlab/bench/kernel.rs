@@ -129,6 +129,8 @@ struct RunTime {
     kernels: Vec<(String, usize, usize, usize)>,
     /// The table's last line (`N of M cases differ ...`).
     differ: String,
+    /// Each case that did not pass: `RELEASE CASE: VERDICT (what differed)`.
+    not_passed: Vec<String>,
     /// MB the run fetched from Debian's archive.
     fetched_mb: f64,
 }
@@ -202,6 +204,11 @@ fn time_run(
     }
     let (runs, _) = read::kernel_runs(&[("stdout".into(), stdout)]);
     let kernels = runs.iter().map(summary).collect();
+    let not_passed = runs
+        .iter()
+        .flat_map(|r| &r.rows)
+        .filter_map(not_passed)
+        .collect();
     let differ = stderr
         .lines()
         .rfind(|l| l.contains("cases differ") || l.contains("no case differs"))
@@ -218,8 +225,38 @@ fn time_run(
         exit: out.status.code(),
         kernels,
         differ,
+        not_passed,
         fetched_mb,
     })
+}
+
+/// A row that did not pass, in one line: its kernel, its case, its verdict
+/// and what was expected and seen (or why it could not run).
+fn not_passed(row: &Row) -> Option<String> {
+    match row {
+        Row::Case(c) if !c.pass => {
+            let failed = c
+                .checks
+                .iter()
+                .filter(|k| !k.ok)
+                .map(|k| format!("{} expected {}, seen {}", k.field, k.expected, k.seen))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Some(format!(
+                "{} {}: {} ({failed})",
+                c.kernel,
+                c.case,
+                c.verdict.as_str()
+            ))
+        }
+        Row::Error(e) => Some(format!(
+            "{} {}: error ({})",
+            e.kernel,
+            e.case,
+            e.error.lines().next().unwrap_or_default()
+        )),
+        _ => None,
+    }
 }
 
 /// A kernel run's release and counts, from its summary row (or its rows).
@@ -291,6 +328,12 @@ pub fn bench_across(
         .collect::<Vec<_>>()
         .join("; ");
     let fetched = cold.iter().map(|r| r.fetched_mb).fold(0.0, f64::max);
+    let failures: Vec<String> = warm
+        .iter()
+        .map(|r| ("cache warm", r))
+        .chain(cold.iter().map(|r| ("cache cold", r)))
+        .flat_map(|(how, r)| r.not_passed.iter().map(move |f| format!("  {how}: {f}\n")))
+        .collect();
     let mut out = format!(
         "synlab bench --kernel {}: every case on {} kernels; host {} CPUs, Linux {}; load average {load_before} before, {} after\n",
         kernels.join(" --kernel "),
@@ -318,6 +361,13 @@ pub fn bench_across(
     out.push_str(&format!("{:<width$}  {:>8}  runs\n", "what", "median"));
     for (what, m, runs) in &rows {
         out.push_str(&format!("{what:<width$}  {:>8}  {runs}\n", secs(*m)));
+    }
+    if !failures.is_empty() {
+        out.push_str(&format!(
+            "\nnot passed ({}; the run's time holds all the same):\n{}",
+            failures.len(),
+            failures.concat()
+        ));
     }
     out.push_str(&format!(
         "\neach run: {what}\n{}\nratio cold / warm: {:.2}x; bench took {:.1} s; reproduce: sudo synlab bench --kernel {}{}\n",
