@@ -11,10 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
-use synlab::report::CaseEnd;
-use synlab::report::json::read::{self, KernelRun};
-use synlab::report::record::{Record, Tally};
-use synlab::report::table::{Column, Table};
+use synlab::rows_table;
 
 use crate::Fatal;
 
@@ -46,50 +43,29 @@ pub fn table(args: &TableArgs) -> Result<ExitCode, Fatal> {
         }
         texts.push((name, text));
     }
-    let (runs, errors) = read::kernel_runs(&texts);
-    if !errors.is_empty() {
-        for e in errors.iter().take(SAID) {
-            eprintln!("synlab: {e}");
-        }
-        if errors.len() > SAID {
+    let table = match rows_table(&texts) {
+        Ok(table) => table,
+        Err(errors) => {
+            for e in errors.iter().take(SAID) {
+                eprintln!("synlab: {e}");
+            }
+            if errors.len() > SAID {
+                eprintln!(
+                    "synlab: and {} more lines that are not rows",
+                    errors.len() - SAID
+                );
+            }
             eprintln!(
-                "synlab: and {} more lines that are not rows",
-                errors.len() - SAID
+                "synlab: no table: {} lines or files above are not rows of this synlab (`synlab schema`)",
+                errors.len()
             );
+            return Ok(ExitCode::from(2));
         }
-        eprintln!(
-            "synlab: no table: {} lines or files above are not rows of this synlab (`synlab schema`)",
-            errors.len()
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let records: Vec<Vec<Record>> = runs.iter().map(records).collect();
-    let columns: Vec<Column> = runs
-        .iter()
-        .zip(&records)
-        .map(|(run, cells)| Column {
-            release: run.release.clone(),
-            origin: run.origin(&runs),
-            cells: Some(cells),
-        })
-        .collect();
-    let table = Table::new(&[], &columns);
+    };
     if args.markdown {
         print!("{}", table.markdown());
     } else {
-        // The run's text puts an empty line before the table; alone, none.
-        print!("{}", table.text().trim_start_matches('\n'));
+        print!("{}", table.text());
     }
-    Ok(ExitCode::from(
-        Tally::of(records.iter().flatten()).exit_code(),
-    ))
-}
-
-/// A run's cells: each row's record, as a `--kernel` run makes it.
-fn records(run: &KernelRun) -> Vec<Record> {
-    run.rows
-        .iter()
-        .filter_map(|r| CaseEnd::from_row(r.clone()))
-        .map(|end| end.record)
-        .collect()
+    Ok(ExitCode::from(table.tally().exit_code()))
 }

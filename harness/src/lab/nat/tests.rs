@@ -18,6 +18,7 @@ use crate::testing::{require_root, runtime};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
+use std::time::Duration;
 use std::time::Instant as StdInstant;
 
 use tokio::time::Instant;

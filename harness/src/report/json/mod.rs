@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::RunError;
 use crate::judge::Check;
 use crate::report::phrase::state_name;
 use crate::report::record::Tally;
@@ -21,7 +20,7 @@ use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
 pub use out::JsonReporter;
-pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
+pub use rows::{Row, SummaryRow};
 
 use rows::{
     AnswerKind, CaseRow, CheckRow, ConnectionRow, ConntrackRow, Counts, Direction, ErrorRow, Event,
@@ -42,11 +41,6 @@ pub fn line(row: &Row) -> String {
     // A row is plain data (strings, numbers, maps with string keys): it
     // always serializes.
     serde_json::to_string(row).unwrap_or_default()
-}
-
-/// The row of a case that could not be run to its end.
-pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
-    message_row(case, kernel, crate::report::error_text::render(error))
 }
 
 /// The row of a case that ended in an error said in `message` (a guest

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use synlab::debian::Cache;
-use synlab::report::json::read::{self, KernelRun};
-use synlab::report::json::rows::Row;
-use synlab::scenario::Sources;
-use synlab::{Guest, GuestArgs, Kernel};
+use synlab::{Guest, GuestArgs, Kernel, Record, Sources, Tally, rows_table};
 
 fn median(samples: &[Duration]) -> Duration {
     let mut s = samples.to_vec();
@@ -202,18 +199,28 @@ fn time_run(
             wall.as_secs_f64()
         );
     }
-    let (runs, _) = read::kernel_runs(&[("stdout".into(), stdout)]);
-    let kernels = runs.iter().map(summary).collect();
-    let not_passed = runs
+    // The run's rows, read back as `synlab table` reads them.
+    let table = rows_table(&[("its --json rows".into(), stdout)]).map_err(|errors| {
+        anyhow::anyhow!(
+            "synlab run --all wrote lines that are not rows: {}",
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )
+    })?;
+    let kernels = table
+        .runs
         .iter()
-        .flat_map(|r| &r.rows)
+        .map(|run| {
+            let t = Tally::of(&run.records);
+            (run.release.clone(), t.cases(), t.pass, t.skip)
+        })
+        .collect();
+    let not_passed = table
+        .runs
+        .iter()
+        .flat_map(|r| &r.records)
         .filter_map(not_passed)
         .collect();
-    let differ = stderr
-        .lines()
-        .rfind(|l| l.contains("cases differ") || l.contains("no case differs"))
-        .unwrap_or_default()
-        .to_owned();
+    let differ = table.text().lines().last().unwrap_or_default().to_owned();
     // `kernel debian:sid: fetched 124.8 MB in 0.9 s (146.7 MB/s)`
     let fetched_mb = stderr
         .lines()
@@ -230,48 +237,19 @@ fn time_run(
     })
 }
 
-/// A row that did not pass, in one line: its kernel, its case, its verdict
-/// and what was expected and seen (or why it could not run).
-fn not_passed(row: &Row) -> Option<String> {
-    match row {
-        Row::Case(c) if !c.pass => {
-            let failed = c
-                .checks
-                .iter()
-                .filter(|k| !k.ok)
-                .map(|k| format!("{} expected {}, seen {}", k.field, k.expected, k.seen))
-                .collect::<Vec<_>>()
-                .join("; ");
-            Some(format!(
-                "{} {}: {} ({failed})",
-                c.kernel,
-                c.case,
-                c.verdict.as_str()
-            ))
-        }
-        Row::Error(e) => Some(format!(
-            "{} {}: error ({})",
-            e.kernel,
-            e.case,
-            e.error.lines().next().unwrap_or_default()
-        )),
-        _ => None,
+/// A case that did not pass, in one line: its kernel, its case, its
+/// verdict and why (the failed checks, or why it could not run).
+fn not_passed(r: &Record) -> Option<String> {
+    if !r.conclusion.fails_run() {
+        return None;
     }
-}
-
-/// A kernel run's release and counts, from its summary row (or its rows).
-fn summary(run: &KernelRun) -> (String, usize, usize, usize) {
-    match &run.summary {
-        Some(s) => (run.release.clone(), s.cases, s.counts.pass, s.counts.skip),
-        None => {
-            let skip = run
-                .rows
-                .iter()
-                .filter(|r| matches!(r, Row::Skip(_)))
-                .count();
-            (run.release.clone(), run.rows.len(), 0, skip)
-        }
-    }
+    Some(format!(
+        "{} {}: {} ({})",
+        r.kernel,
+        r.case,
+        r.conclusion.as_str(),
+        r.why().join("; ")
+    ))
 }
 
 /// The load average over the last minute, as /proc/loadavg says.
