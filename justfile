@@ -46,6 +46,77 @@ rules:
     grep -q '^<!-- rules: end' "$tmp/README.md" || { echo "rules: README.md has no rules markers" >&2; exit 1; }
     cat "$tmp/README.md" > README.md
 
+# The kernels of docs/results/ (the README's findings table), oldest first.
+results_kernels := "--kernel debian:bullseye --kernel debian:bookworm --kernel debian:trixie --kernel host --kernel debian:sid"
+
+# Writes docs/results/RELEASE.jsonl (the rows, one file per kernel),
+# docs/results/run.txt (the table that run printed) and the README's findings
+# table made from them (`just readme-table`); tests/table.rs fails when the README
+# or run.txt is not what the rows give. Needs root, qemu, vng and a static busybox
+# (docs/kernels.md); 5 to 10 minutes without KVM.
+#
+# Regenerate docs/results/ and the README's table: every case on the host and Debian's four kernels.
+results:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --bin synlab
+    # From an empty folder: the built-in scenarios, so each row names its file as
+    # scenarios/AREA/NAME.toml, not as a path on this machine. Not under /tmp:
+    # from there the first cases in a guest fail (connect() times out; seen
+    # with virtme-ng 1.42), from any other folder they pass.
+    tmp=$(mktemp -d -p target results.XXXXXX); tmp=$(cd "$tmp" && pwd); trap 'rm -rf "$tmp"' EXIT
+    rc=0
+    synlab=$PWD/target/debug/synlab
+    (cd "$tmp" && {{sudo}} "$synlab" run --all {{results_kernels}} --json > rows.jsonl 2> stderr) || rc=$?
+    if [ "$rc" != 0 ]; then
+        cat "$tmp/stderr" >&2
+        echo "results: synlab run exited $rc (0: every case passed on every kernel); docs/results/ left as it was" >&2
+        exit 1
+    fi
+    rm -f docs/results/*.jsonl
+    mkdir -p docs/results
+    # One file per kernel, named by its release, rows in the order the run wrote them.
+    python3 - "$tmp/rows.jsonl" docs/results <<'PY'
+    import json, os, re, sys
+    rows, out = sys.argv[1], sys.argv[2]
+    files = {}
+    for line in open(rows):
+        if line.strip():
+            kernel = json.loads(line)["kernel"]
+            if not re.fullmatch(r"[A-Za-z0-9._+~-]+", kernel):
+                sys.exit(f"results: a kernel release that is no file name: {kernel!r}")
+            files.setdefault(kernel, []).append(line)
+    for kernel, lines in files.items():
+        with open(os.path.join(out, kernel + ".jsonl"), "w") as f:
+            f.writelines(lines)
+        print(f"results: docs/results/{kernel}.jsonl: {len(lines)} rows")
+    PY
+    # The table the run printed (on stderr, beside the rows), from its heading to its last line.
+    sed -n '/^case by kernel/,$p' "$tmp/stderr" > docs/results/run.txt
+    {{just_executable()}} readme-table
+
+# Put `synlab table --markdown docs/results/*.jsonl` into the README between its markers.
+readme-table:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --bin synlab
+    rc=0
+    ./target/debug/synlab table --markdown docs/results/*.jsonl > target/readme-table.md || rc=$?
+    [ "$rc" -le 1 ] || exit "$rc"
+    python3 - README.md target/readme-table.md <<'PY'
+    import sys
+    readme, table = sys.argv[1], open(sys.argv[2]).read()
+    begin = "<!-- synlab table --markdown docs/results/*.jsonl: begin (just readme-table) -->\n"
+    end = "<!-- synlab table: end -->"
+    text = open(readme).read()
+    if text.count(begin) != 1 or text.count(end) != 1:
+        sys.exit(f"readme-table: {readme} needs one {begin.strip()} and one {end} line")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    open(readme, "w").write(head + begin + "\n" + table + "\n" + end + tail)
+    print(f"readme-table: {readme} has the table of docs/results/")
+    PY
+
 # Validate the scenario files (no root needed).
 check:
     cargo run -q --bin synlab -- check scenarios/*/*.toml

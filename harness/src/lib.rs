@@ -60,6 +60,7 @@ pub use report::{
     ReportError, Reporter, RunEnd, TextReporter, artifacts_from_env, default_artifacts_dir,
     error_text, json_schema, render_text, report_case, timeline_plain, write_html, write_pcap,
 };
+pub use report::{KernelRecords, Record, RowsTable, Tally, rows_table};
 pub use rootless::{Mode, enter_user_namespace_if_unprivileged, has_lab_caps, rootless_note};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};
 pub use scenario::{

@@ -2,7 +2,7 @@
 //! its steps, judge the evidence, tear down. [`run_cases`] is the one entry the
 //! CLI, the bench and the test runner share.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use crate::evidence::Observation;
 use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::topology::every_addr;
-use crate::lab::{KeepNames, Lab, LabSpec, Role};
+use crate::lab::{KeepNames, Lab, LabSpec, NsThread, Role, Shape};
 use crate::model::{self, Agreement, Prediction};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
@@ -66,6 +66,12 @@ pub fn run_cases(
     jobs: usize,
     done: impl FnMut(&Case, Result<CaseRun, RunError>) -> bool + Send,
 ) {
+    if cases
+        .iter()
+        .any(|c| matches!(c.topology, Shape::Nat { .. }))
+    {
+        load_nat_modules();
+    }
     let slots = Slots::new(jobs.max(1));
     let results: Vec<Mutex<Option<Result<CaseRun, RunError>>>> =
         cases.iter().map(|_| Mutex::new(None)).collect();
@@ -99,6 +105,38 @@ pub fn run_cases(
             });
         }
     });
+}
+
+/// Have the kernel load what a NAT lab uses (nf_tables, its NAT chain and
+/// masquerade, conntrack and ctnetlink), once, in a namespace of its own,
+/// before any case starts. Loading them registers each module's per-namespace
+/// operations, which holds `pernet_ops_rwsem` while the module's init runs
+/// for every namespace (`register_pernet_subsys()` in
+/// net/core/net_namespace.c): every case making or freeing a namespace
+/// meanwhile waits. Done by the first NAT case instead, under emulation with
+/// the suite running (Debian's 5.10, one vCPU), that stalled the cases
+/// beside it for 15 s, past their deadlines. Best effort: a failure here is
+/// met again, and reported, by the first NAT case.
+fn load_nat_modules() {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(ns) = NsThread::spawn("nat-modules") else {
+        return;
+    };
+    let _ = rt.block_on(ns.run(|| async {
+        // Equivalent to: `nft add table inet synlab ... masquerade` and
+        // `conntrack -G` of a tuple no one uses, in a throw-away namespace.
+        let _ = crate::lab::nat::masquerade("lo");
+        let nobody = crate::observe::conntrack::Tuple {
+            src: SocketAddr::from(([198, 18, 0, 1], 1)),
+            dst: SocketAddr::from(([198, 18, 0, 2], 1)),
+        };
+        let _ = crate::observe::conntrack::lookup_tcp(&nobody);
+    }));
 }
 
 /// Run one case against the real kernel, on a fresh current-thread runtime;

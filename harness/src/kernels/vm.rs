@@ -105,6 +105,55 @@ pub struct Booted {
     pub wall: Duration,
 }
 
+/// Modules udev's coldplug would load for the emulated machine (its CPU
+/// features, disk controller, CD-ROM, watchdog, SMBus, mouse, speaker) and
+/// no case uses: `modprobe.blacklist=` on the kernel command line keeps kmod
+/// from loading them by alias, and the guest starts its script once udev has
+/// settled. Measured here under TCG (`vng ... -- true`, whole-process wall
+/// time, without and with): 5.10 44.5 s and 24.8 s (udev settling 26.3 s
+/// and 5.4 s; kvm alone took 10 s), 6.1 24.5 s and 16.0 s, 6.12 19.4 s and
+/// 9.7 s, 7.2 18.9 s and 16.1 s. What the lab loads (veth, nf_tables, ...)
+/// the kernel asks for by name or by its own aliases, none of these.
+const NOT_LOADED: &[&str] = &[
+    "kvm",
+    "kvm_amd",
+    "kvm_intel",
+    "ccp",
+    "aesni_intel",
+    "ghash_clmulni_intel",
+    "polyval_clmulni",
+    "crc32_pclmul",
+    "crct10dif_pclmul",
+    "crc32c_intel",
+    "sha1_ssse3",
+    "sha256_ssse3",
+    "sha512_ssse3",
+    "psmouse",
+    "serio_raw",
+    "evdev",
+    "pcspkr",
+    "ahci",
+    "sr_mod",
+    "sg",
+    "i2c_i801",
+    "lpc_ich",
+    "iTCO_wdt",
+    "i6300esb",
+    "intel_pmc_bxt",
+    "button",
+    "qemu_fw_cfg",
+    "powernow_k8",
+    "acpi_cpufreq",
+    "floppy",
+    "parport_pc",
+    "joydev",
+    "bochs",
+    "bochs_drm",
+    "intel_rapl_msr",
+    "edac_mce_amd",
+    "virtio_rng",
+];
+
 /// Single-quote `s` for sh.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -112,8 +161,8 @@ pub fn sh_quote(s: &str) -> String {
 
 /// The vng command for `image`, running `sh SCRIPT` as root in the guest.
 /// Equivalent to: `[unshare --pid --fork --kill-child=SIGKILL --] vng --run
-/// IMAGE [--disable-kvm] [--force-9p] --busybox BB --cpus 1 --memory 1G
-/// --user root --rwdir RW -- sh SCRIPT`.
+/// IMAGE [--disable-kvm] [--force-9p] --append modprobe.blacklist=...
+/// --busybox BB --cpus 1 --memory 1G --user root --rwdir RW -- sh SCRIPT`.
 pub fn command(tools: &Tools, image: &Image, accel: &Accel, rw: &Path, script: &Path) -> Command {
     let vng = tools.vng.to_string_lossy().into_owned();
     let mut cmd = if tools.pid_namespace {
@@ -131,7 +180,9 @@ pub fn command(tools: &Tools, image: &Image, accel: &Accel, rw: &Path, script: &
     if !uses_virtiofs_only(image) {
         cmd.arg("--force-9p");
     }
-    cmd.arg("--busybox")
+    cmd.arg("--append")
+        .arg(format!("modprobe.blacklist={}", NOT_LOADED.join(",")))
+        .arg("--busybox")
         .arg(&tools.busybox)
         .args(["--cpus", CPUS, "--memory", MEMORY, "--user", "root"])
         .arg("--rwdir")

@@ -231,10 +231,15 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             .parts
             .iter()
             .map(|p| Column {
-                label: if p.end.unusable.is_some() {
-                    format!("{} (not run)", p.kernel.label)
-                } else {
-                    p.kernel.label.clone()
+                release: p.kernel.release.clone(),
+                // Said only when two kernels of the run are one release:
+                // which --kernel it was (`kernel 1: host`, `kernel 2`), so
+                // that `--kernel host --kernel host` labels two columns apart.
+                origin: match p.kernel.label.strip_suffix(&p.kernel.release) {
+                    Some(head) if !head.trim().is_empty() => {
+                        format!("kernel {}: {}", p.kernel.index + 1, head.trim())
+                    }
+                    _ => format!("kernel {}", p.kernel.index + 1),
                 },
                 cells: p.end.unusable.is_none().then_some(p.records.as_slice()),
             })

@@ -1,8 +1,10 @@
-//! The one table a run across kernels ends with (and, from rows written
-//! elsewhere, `synlab table`): a row per case, a column per kernel, each cell
-//! the verdict and the answer; a `*` marks the cases whose kernels differ,
-//! with the differing fields at the end of the row, and a last line counts
-//! them by field. Made from each case's [`Record`].
+//! The one table a run across kernels ends with, and `synlab table` prints
+//! from rows written elsewhere: a row per case, a column per kernel run, each
+//! cell the verdict and the answer; a `*` marks the cases whose kernels
+//! differ, with the differing fields at the end of the row, and a last line
+//! counts them by field. Made from each case's [`Record`], laid out once
+//! ([`Table`]) and printed as text or as a Markdown table: the `--kernel` run
+//! and `synlab table` both call [`Table::new`], so they cannot drift.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,11 +28,276 @@ pub fn show(r: &Record) -> String {
     }
 }
 
-/// One kernel's column: its heading, and its cells (`None`: the kernel could
-/// not run the lab, each cell shows `-`).
+/// One kernel run's column: the kernel's release, where the run came from
+/// (`host`, the image, the rows file and line: it labels the column only
+/// when two columns are of one release), and its cells (`None`: the kernel
+/// could not run the lab, each cell shows `-`).
 pub struct Column<'a> {
-    pub label: String,
+    pub release: String,
+    pub origin: String,
     pub cells: Option<&'a [Record]>,
+}
+
+/// One case's line of the table.
+struct Line {
+    differs: bool,
+    case: String,
+    /// Each column's cell, and whether it did not pass (fail, partial, error).
+    cells: Vec<(String, bool)>,
+    /// The differing fields, `; `-separated.
+    tail: String,
+}
+
+/// The table laid out: what the text and the Markdown both print.
+pub struct Table {
+    labels: Vec<String>,
+    /// Two runs of one kernel, said before the table (never merged).
+    notes: Vec<String>,
+    lines: Vec<Line>,
+    /// `N of M cases differ between the kernels (cases per field: ...)`.
+    last: String,
+}
+
+const HEADING: &str = "case by kernel (* = the kernels differ; the fields that do at the end)";
+
+impl Table {
+    /// The table of `columns`: a line for each of `known` (the cases asked
+    /// for, in order) and for any other case a column has, in the order the
+    /// columns have them.
+    pub fn new(known: &[String], columns: &[Column]) -> Table {
+        let mut cases: Vec<&str> = known.iter().map(String::as_str).collect();
+        for col in columns {
+            for c in col.cells.into_iter().flatten() {
+                if !cases.contains(&c.case.as_str()) {
+                    cases.push(&c.case);
+                }
+            }
+        }
+        let lookup: Vec<BTreeMap<&str, &Record>> = columns
+            .iter()
+            .map(|col| {
+                col.cells
+                    .into_iter()
+                    .flatten()
+                    .map(|c| (c.case.as_str(), c))
+                    .collect()
+            })
+            .collect();
+        let mut lines = Vec::new();
+        let mut by_field: BTreeMap<String, usize> = BTreeMap::new();
+        for case in &cases {
+            let cells: Vec<Option<&Record>> = lookup.iter().map(|m| m.get(case).copied()).collect();
+            let diff = differences(&cells);
+            for d in &diff {
+                let field = d.split(':').next().unwrap_or(d).to_string();
+                *by_field.entry(field).or_default() += 1;
+            }
+            lines.push(Line {
+                differs: !diff.is_empty(),
+                case: case.to_string(),
+                cells: cells
+                    .iter()
+                    .map(|c| match c {
+                        Some(r) => (show(r), r.conclusion.fails_run()),
+                        None => ("-".to_string(), false),
+                    })
+                    .collect(),
+                tail: diff.join("; "),
+            });
+        }
+        let ran = columns.iter().filter(|c| c.cells.is_some()).count();
+        let differ = lines.iter().filter(|l| l.differs).count();
+        let last = if ran < 2 {
+            format!(
+                "{} cases; fewer than two kernels ran, nothing to compare",
+                cases.len()
+            )
+        } else if differ == 0 {
+            format!(
+                "no case differs between the kernels ({} cases)",
+                cases.len()
+            )
+        } else {
+            let fields = by_field
+                .iter()
+                .map(|(f, n)| format!("{f} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "{differ} of {} cases differ between the kernels (cases per field: {fields})",
+                cases.len()
+            )
+        };
+        let (labels, notes) = labels(columns);
+        Table {
+            labels,
+            notes,
+            lines,
+            last,
+        }
+    }
+
+    /// As text: aligned columns, after an empty line.
+    pub fn text(&self) -> String {
+        let case_w = self
+            .lines
+            .iter()
+            .map(|l| l.case.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let widths: Vec<usize> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| {
+                self.lines
+                    .iter()
+                    .map(|l| l.cells[i].0.len())
+                    .chain([label.len()])
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect();
+        let row = |mark: &str, case: &str, cells: &mut dyn Iterator<Item = &str>, tail: &str| {
+            let mut l = format!("{mark} {case:<case_w$}");
+            for (c, w) in cells.zip(&widths) {
+                let _ = write!(l, "  {c:<w$}");
+            }
+            if !tail.is_empty() {
+                let _ = write!(l, "  {tail}");
+            }
+            l.trim_end().to_string()
+        };
+        let mut out = format!("\n{HEADING}\n");
+        for n in &self.notes {
+            let _ = writeln!(out, "{n}");
+        }
+        let mut labels = self.labels.iter().map(String::as_str);
+        let _ = writeln!(out, "{}", row(" ", "case", &mut labels, "differs"));
+        for l in &self.lines {
+            let mark = if l.differs { "*" } else { " " };
+            let mut cells = l.cells.iter().map(|c| c.0.as_str());
+            let _ = writeln!(out, "{}", row(mark, &l.case, &mut cells, &l.tail));
+        }
+        let _ = writeln!(out, "{}", self.last);
+        out
+    }
+
+    /// As a Markdown table (GitHub's, a job summary or a README): the same
+    /// heading, notes, cells and last line; case names as code, a cell that
+    /// did not pass in bold.
+    pub fn markdown(&self) -> String {
+        let mut out = format!("{}\n\n", escape(HEADING));
+        for n in &self.notes {
+            let _ = writeln!(out, "> {}\n", escape(n));
+        }
+        out.push_str("|   | case |");
+        for l in &self.labels {
+            let _ = write!(out, " {} |", escape(l));
+        }
+        out.push_str(" differs |\n|---|---|");
+        out.push_str(&"---|".repeat(self.labels.len()));
+        out.push_str("---|\n");
+        for l in &self.lines {
+            let mark = if l.differs { "\\*" } else { " " };
+            let _ = write!(out, "| {mark} | {} |", code(&l.case));
+            for (c, failed) in &l.cells {
+                if *failed {
+                    let _ = write!(out, " **{}** |", escape(c));
+                } else {
+                    let _ = write!(out, " {} |", escape(c));
+                }
+            }
+            let _ = writeln!(out, " {} |", escape(&l.tail));
+        }
+        let _ = writeln!(out, "\n{}", escape(&self.last));
+        out
+    }
+}
+
+/// The table, as text (what a run across kernels prints at its end).
+pub fn render(known: &[String], columns: &[Column]) -> String {
+    Table::new(known, columns).text()
+}
+
+/// Each column's heading: its release (` (not run)` when it could not run
+/// the lab), and where two columns are of one release, where each came from;
+/// and a note for each release that has more than one column.
+fn labels(columns: &[Column]) -> (Vec<String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut labels = Vec::new();
+    for (i, col) in columns.iter().enumerate() {
+        let same: Vec<&Column> = columns
+            .iter()
+            .filter(|c| c.release == col.release)
+            .collect();
+        let mut label = col.release.clone();
+        if same.len() > 1 {
+            let _ = write!(label, " ({})", col.origin);
+            if columns.iter().position(|c| c.release == col.release) == Some(i) {
+                let from = same
+                    .iter()
+                    .map(|c| c.origin.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                notes.push(format!(
+                    "note: {} kernel runs of {} ({from}): a column each, not merged; \
+                     a case where they differ counts as a difference",
+                    same.len(),
+                    col.release
+                ));
+            }
+        }
+        if col.cells.is_none() {
+            label.push_str(" (not run)");
+        }
+        labels.push(label);
+    }
+    (labels, notes)
+}
+
+/// `text` with what Markdown would read as markup escaped (`*`, `_`, `|`,
+/// `<`, links, code, entities), for a table cell or a paragraph.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!' | '#'
+        ) {
+            out.push('\\');
+        }
+        // A line break would end the table row.
+        out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+    }
+    out
+}
+
+/// `text` as a code span in a table cell: fenced by more backticks than it
+/// holds in a row, `|` escaped (GitHub's tables read `\|` in code too).
+fn code(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let body: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let pad = if [body.chars().next(), body.chars().last()]
+        .iter()
+        .any(|c| matches!(c, Some('`' | ' ')))
+    {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
 }
 
 /// How the cells of one case differ between kernels: the names of the
@@ -99,104 +366,6 @@ fn counter_difference(cells: &[&Record]) -> String {
         .join(" ")
 }
 
-/// The table, as text: a row for each of `known` (the cases asked for, in
-/// order) and for any other case a kernel reported.
-pub fn render(known: &[String], columns: &[Column]) -> String {
-    let mut cases: Vec<&str> = known.iter().map(String::as_str).collect();
-    for col in columns {
-        for c in col.cells.into_iter().flatten() {
-            if !cases.contains(&c.case.as_str()) {
-                cases.push(&c.case);
-            }
-        }
-    }
-    let lookup: Vec<BTreeMap<&str, &Record>> = columns
-        .iter()
-        .map(|col| {
-            col.cells
-                .into_iter()
-                .flatten()
-                .map(|c| (c.case.as_str(), c))
-                .collect()
-        })
-        .collect();
-    let mut rows: Vec<(bool, String, Vec<String>, String)> = Vec::new();
-    let mut by_field: BTreeMap<String, usize> = BTreeMap::new();
-    for case in &cases {
-        let cells: Vec<Option<&Record>> = lookup.iter().map(|m| m.get(case).copied()).collect();
-        let diff = differences(&cells);
-        for d in &diff {
-            let field = d.split(':').next().unwrap_or(d).to_string();
-            *by_field.entry(field).or_default() += 1;
-        }
-        let shown = cells
-            .iter()
-            .map(|c| c.map_or_else(|| "-".to_string(), show))
-            .collect();
-        rows.push((!diff.is_empty(), case.to_string(), shown, diff.join("; ")));
-    }
-    let case_w = cases.iter().map(|c| c.len()).max().unwrap_or(0).max(4);
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, col)| {
-            rows.iter()
-                .map(|r| r.2[i].len())
-                .chain([col.label.len()])
-                .max()
-                .unwrap_or(1)
-        })
-        .collect();
-    let mut out =
-        String::from("\ncase by kernel (* = the kernels differ; the fields that do at the end)\n");
-    let line = |mark: &str, case: &str, cells: &[String], tail: &str| {
-        let mut l = format!("{mark} {case:<case_w$}");
-        for (c, w) in cells.iter().zip(&widths) {
-            let _ = write!(l, "  {c:<w$}");
-        }
-        if !tail.is_empty() {
-            let _ = write!(l, "  {tail}");
-        }
-        l.trim_end().to_string()
-    };
-    let labels: Vec<String> = columns.iter().map(|c| c.label.clone()).collect();
-    let _ = writeln!(out, "{}", line(" ", "case", &labels, "differs"));
-    for (differs, case, cells, tail) in &rows {
-        let _ = writeln!(
-            out,
-            "{}",
-            line(if *differs { "*" } else { " " }, case, cells, tail)
-        );
-    }
-    let ran = columns.iter().filter(|c| c.cells.is_some()).count();
-    let differ = rows.iter().filter(|r| r.0).count();
-    if ran < 2 {
-        let _ = writeln!(
-            out,
-            "{} cases; fewer than two kernels ran, nothing to compare",
-            cases.len()
-        );
-    } else if differ == 0 {
-        let _ = writeln!(
-            out,
-            "no case differs between the kernels ({} cases)",
-            cases.len()
-        );
-    } else {
-        let fields = by_field
-            .iter()
-            .map(|(f, n)| format!("{f} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(
-            out,
-            "{differ} of {} cases differ between the kernels (cases per field: {fields})",
-            cases.len()
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,11 +402,13 @@ mod tests {
             &[],
             &[
                 Column {
-                    label: "host 6.18.44".into(),
+                    release: "6.18.44".into(),
+                    origin: "test".into(),
                     cells: Some(&host),
                 },
                 Column {
-                    label: "6.1.0-57-amd64".into(),
+                    release: "6.1.0-57-amd64".into(),
+                    origin: "test".into(),
                     cells: Some(&old),
                 },
             ],
@@ -247,7 +418,7 @@ mod tests {
             lines[1..],
             [
                 "case by kernel (* = the kernels differ; the fields that do at the end)",
-                "  case         host 6.18.44  6.1.0-57-amd64   differs",
+                "  case         6.18.44       6.1.0-57-amd64   differs",
                 "* paws/a       pass ack      pass ack         counters: PAWSEstab PAWSTimewait",
                 "* ts-off/ipv4  pass syn-ack  partial syn-ack  verdict; reopen_isn",
                 "2 of 2 cases differ between the kernels (cases per field: counters 1, reopen_isn 1, verdict 1)",
@@ -263,11 +434,13 @@ mod tests {
             &[],
             &[
                 Column {
-                    label: "host".into(),
+                    release: "host".into(),
+                    origin: "test".into(),
                     cells: Some(&host),
                 },
                 Column {
-                    label: "5.10.0 (did not run)".into(),
+                    release: "5.10.0".into(),
+                    origin: "test".into(),
                     cells: None,
                 },
             ],
@@ -289,11 +462,13 @@ mod tests {
             &[],
             &[
                 Column {
-                    label: "a".into(),
+                    release: "a".into(),
+                    origin: "test".into(),
                     cells: Some(&a),
                 },
                 Column {
-                    label: "b".into(),
+                    release: "b".into(),
+                    origin: "test".into(),
                     cells: Some(&a),
                 },
             ],
@@ -343,5 +518,107 @@ mod tests {
         skip.conclusion = Status::Skip;
         skip.facts.clear();
         assert_eq!(differences(&[Some(&new), Some(&skip)]), ["verdict"]);
+    }
+
+    /// Two columns of one release are kept apart, labelled by origin, and said.
+    #[test]
+    fn two_runs_of_one_kernel_are_two_columns_and_a_note() {
+        let a = vec![cell("x/y", Status::Pass, "rst", "", false)];
+        let b = vec![cell("x/y", Status::Fail, "ack", "", false)];
+        let col = |origin: &str, cells| Column {
+            release: "6.1.0-57-amd64".into(),
+            origin: origin.into(),
+            cells: Some(cells),
+        };
+        let text = render(&[], &[col("a.jsonl", &a), col("b.jsonl", &b)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "note: 2 kernel runs of 6.1.0-57-amd64 (a.jsonl, b.jsonl): a column each, not merged; \
+             a case where they differ counts as a difference",
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("6.1.0-57-amd64 (a.jsonl)  6.1.0-57-amd64 (b.jsonl)"),
+            "{text}"
+        );
+        assert!(lines[4].starts_with("* x/y"), "{text}");
+    }
+
+    /// Every text cell of a Markdown table, row by row, as pulldown-cmark
+    /// (GitHub's flavour: tables) reads it; and the paragraphs around it.
+    fn parse_markdown(md: &str) -> (Vec<Vec<String>>, Vec<String>) {
+        use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut paragraphs = Vec::new();
+        let mut text: Option<String> = None;
+        for ev in Parser::new_ext(md, Options::ENABLE_TABLES) {
+            match ev {
+                Event::Start(Tag::TableHead | Tag::TableRow) => rows.push(Vec::new()),
+                Event::Start(Tag::TableCell | Tag::Paragraph) => text = Some(String::new()),
+                Event::Text(t) | Event::Code(t) => {
+                    if let Some(s) = text.as_mut() {
+                        s.push_str(&t);
+                    }
+                }
+                Event::End(TagEnd::TableCell) => {
+                    let cell = text.take().unwrap_or_default();
+                    rows.last_mut().expect("a row").push(cell);
+                }
+                Event::End(TagEnd::Paragraph) => paragraphs.extend(text.take()),
+                _ => {}
+            }
+        }
+        (rows, paragraphs)
+    }
+
+    #[test]
+    fn markdown_renders_the_same_cells_and_lines() {
+        let host = vec![
+            cell("paws/a", Status::Pass, "ack", "TcpExt.PAWSTimewait=1", true),
+            cell("odd/|*_`x`<b>&amp;", Status::Fail, "syn-ack", "", true),
+        ];
+        let old = vec![
+            cell("paws/a", Status::Pass, "ack", "TcpExt.PAWSEstab=1", true),
+            cell("odd/|*_`x`<b>&amp;", Status::Fail, "syn-ack", "", true),
+        ];
+        let columns = [
+            Column {
+                release: "6.18.44".into(),
+                origin: "host".into(),
+                cells: Some(&host),
+            },
+            Column {
+                release: "6.1.0-57-amd64".into(),
+                origin: "kernel 2".into(),
+                cells: Some(&old),
+            },
+        ];
+        let table = Table::new(&[], &columns);
+        let md = table.markdown();
+        let (rows, paragraphs) = parse_markdown(&md);
+        assert_eq!(
+            rows,
+            [
+                vec!["", "case", "6.18.44", "6.1.0-57-amd64", "differs"],
+                vec![
+                    "*",
+                    "paws/a",
+                    "pass ack",
+                    "pass ack",
+                    "counters: PAWSEstab PAWSTimewait"
+                ],
+                vec!["", "odd/|*_`x`<b>&amp;", "FAIL syn-ack", "FAIL syn-ack", ""],
+            ],
+            "{md}"
+        );
+        let text = table.text();
+        let last = text.lines().last().unwrap_or_default();
+        assert_eq!(
+            paragraphs,
+            [HEADING, last],
+            "the heading and the last line, as in the text:\n{md}"
+        );
+        assert!(md.contains("| **FAIL syn-ack** |"), "{md}");
     }
 }

@@ -11,6 +11,7 @@ mod outputs;
 mod paint;
 mod progress;
 mod run_cmd;
+mod table_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,10 +53,12 @@ enum Command {
         /// Fewer runs: 10 per row and the whole suite once each way.
         #[arg(long)]
         quick: bool,
-        /// Instead: boot this kernel image with virtme-ng, alone and with the
-        /// whole suite inside (--runs times each, default 1).
-        #[arg(long, value_name = "IMAGE")]
-        kernel: Option<String>,
+        /// Instead, one image: boot it with virtme-ng, alone and with the
+        /// whole suite inside. Repeated, or `host`: the whole `synlab run
+        /// --all` on those kernels, cache warm and cache empty (--runs times
+        /// each, default 1).
+        #[arg(long = "kernel", value_name = "host|IMAGE|debian:NAME")]
+        kernels: Vec<String>,
     },
     /// Kernel images in /boot, the tools a guest needs, whether KVM works, and
     /// the Debian kernels in synlab's cache (what each name resolves to today).
@@ -91,6 +94,10 @@ enum Command {
     /// (Markdown, one block per event kind): what every case's why is made of,
     /// and the README's rules section (`just rules`).
     Rules,
+    /// The case-by-kernel table of a `--kernel` run, from rows files written
+    /// anywhere (`run --json`; one file per kernel, or mixed); exit 1 when a
+    /// row did not pass, 2 when a line is not a row.
+    Table(table_cmd::TableArgs),
 }
 
 /// Errors that end the program with exit code 2.
@@ -142,7 +149,7 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
             Command::Run(args) if args.keep => {
                 Some(("--keep", "the kept namespaces are", "run ... --keep"))
             }
-            Command::Bench { kernel: None, .. } => {
+            Command::Bench { kernels, .. } if kernels.is_empty() => {
                 Some(("bench", "its `ip netns add` namespaces are", "bench"))
             }
             _ => None,
@@ -167,15 +174,18 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
 fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
     let sources = Sources::new(cli.scenarios_dir.clone());
     match &cli.command {
-        Command::Bench {
-            kernel: Some(k),
-            runs,
-            ..
-        } => {
+        Command::Bench { kernels, runs, .. } if !kernels.is_empty() => {
             let dir = sources
                 .user_dir()
                 .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
-            print!("{}", bench::kernel::bench(&sources, k, *runs, dir)?);
+            if bench::kernel::across(kernels) {
+                print!("{}", bench::kernel::bench_across(kernels, *runs, dir)?);
+            } else {
+                print!(
+                    "{}",
+                    bench::kernel::bench(&sources, &kernels[0], *runs, dir)?
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Kernels {
@@ -218,6 +228,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_cmd::run(&sources, args),
+        Command::Table(args) => table_cmd::table(args),
     }
 }
 

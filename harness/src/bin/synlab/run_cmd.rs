@@ -87,6 +87,9 @@ pub fn run(sources: &Sources, args: &RunArgs) -> Result<ExitCode, Fatal> {
         .iter()
         .map(|k| Kernel::named(k))
         .collect::<Result<Vec<_>, _>>()?;
+    for note in named_twice(&args.kernels, &kernels) {
+        eprintln!("synlab: {note}");
+    }
     let across = synlab::across(&kernels);
     let jobs = match (args.jobs, across) {
         (Some(j), _) => j,
@@ -131,6 +134,35 @@ pub fn run(sources: &Sources, args: &RunArgs) -> Result<ExitCode, Fatal> {
     });
     let end = synlab::run_on_kernels(&kernels, &plan, &mut reporters)?;
     Ok(ExitCode::from(end.exit_code()))
+}
+
+/// A note for each kernel named again (`--kernel host --kernel host`,
+/// `--kernel debian:bookworm --kernel debian:6.1`): it runs again, a column
+/// of its own in the table, never merged with the first.
+fn named_twice(args: &[String], kernels: &[Kernel]) -> Vec<String> {
+    let same = |a: &Kernel, b: &Kernel| match (a, b) {
+        (Kernel::Host, Kernel::Host) => true,
+        (Kernel::Image(a), Kernel::Image(b)) => a.path == b.path,
+        _ => false,
+    };
+    let mut notes = Vec::new();
+    for (i, k) in kernels.iter().enumerate() {
+        if let Some(first) = kernels[..i].iter().position(|e| same(e, k)) {
+            let what = match k {
+                Kernel::Host => "the running kernel".to_owned(),
+                Kernel::Image(img) => format!("{} ({})", img.release, img.path.display()),
+            };
+            notes.push(format!(
+                "--kernel {} (kernel {}) is {what}, like --kernel {} (kernel {}): it runs twice, \
+                 a column each in the table, not merged",
+                args[i],
+                i + 1,
+                args[first],
+                first + 1
+            ));
+        }
+    }
+    notes
 }
 
 /// What a guest runs: `--all` or the scenarios (paths made absolute), and
