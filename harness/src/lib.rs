@@ -29,6 +29,7 @@ mod lab;
 mod loc;
 mod mib;
 mod model;
+mod names;
 mod observe;
 mod peer;
 mod release;

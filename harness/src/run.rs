@@ -117,7 +117,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     // first case has it made while its lab is built.
     let scope = trace_scope();
     trace::prepare_shared(&scope);
-    let keep = opts.keep.then(|| KeepNames::for_case(&case.name));
+    let keep = opts.keep.then(|| KeepNames::for_case(&case.trial_name()));
     let lab = Lab::build(
         &LabSpec {
             family: case.family,
