@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::{ScratchDir, synlab_bin};
-use synlab::scenario::{self, Loc, MAX_ERRORS, MAX_FILE_BYTES, ScenarioError};
+use synlab::{Loc, MAX_ERRORS, MAX_FILE_BYTES, ScenarioError};
 
 /// A file that must be refused, and how.
 struct Bad {
@@ -332,8 +332,8 @@ fn check_message(bad: &Bad, message: &str) -> Vec<String> {
     problems
 }
 
-fn load(path: &Path) -> Result<Result<scenario::Scenario, ScenarioError>, String> {
-    catch_unwind(AssertUnwindSafe(|| scenario::load_file(path))).map_err(|panic| {
+fn load(path: &Path) -> Result<Result<synlab::Scenario, ScenarioError>, String> {
+    catch_unwind(AssertUnwindSafe(|| synlab::load_file(path))).map_err(|panic| {
         panic
             .downcast_ref::<String>()
             .cloned()
@@ -422,7 +422,7 @@ fn crlf_bom_and_size_limit_are_fine_on_valid_files() {
     let lf = dir.write("lf.toml", VALID.as_bytes());
     let names = |path: &Path| -> Vec<String> {
         let s =
-            scenario::load_file(path).unwrap_or_else(|e| panic!("{} refused: {e}", path.display()));
+            synlab::load_file(path).unwrap_or_else(|e| panic!("{} refused: {e}", path.display()));
         s.cases.iter().map(|c| c.name.clone()).collect()
     };
     let base: Vec<String> = names(&lf)
@@ -450,9 +450,9 @@ fn crlf_bom_and_size_limit_are_fine_on_valid_files() {
     names(&dir.write("at-limit.toml", at_limit.as_bytes()));
     // And a position in a CRLF file is the same as in the LF one.
     let bad = VALID.replace("answer = \"ack\"", "answer = \"ok\"");
-    let lf_err = scenario::parse_str(Path::new("f.toml"), &bad).expect_err("bad answer");
+    let lf_err = synlab::parse_str(Path::new("f.toml"), &bad).expect_err("bad answer");
     let crlf_text = String::from_utf8(crlf(bad.as_bytes())).expect("utf-8");
-    let crlf_err = scenario::parse_str(Path::new("f.toml"), &crlf_text).expect_err("bad answer");
+    let crlf_err = synlab::parse_str(Path::new("f.toml"), &crlf_text).expect_err("bad answer");
     assert_eq!(lf_err.to_string(), crlf_err.to_string());
 }
 

@@ -2,8 +2,11 @@
 //! own process) changes nothing in the root network namespace. Compared before
 //! and after: every readable /proc/sys/net value, `ip -d link`, `ip -d addr`,
 //! `ip route` (v4 and v6, every table), `ip rule` (v4 and v6), `ip neigh` and
-//! `ip netns list-id`; a difference names each key that changed. Only values that
-//! change by themselves are left out, each with its reason (VOLATILE_*).
+//! `ip netns list-id`, the nftables ruleset (`nft list ruleset`: the NAT
+//! scenarios' masquerade lives in their router namespace only) and the
+//! conntrack entries with the lab's addresses (`conntrack -L`); a difference
+//! names each key that changed. Only values that change by themselves are left
+//! out, each with its reason (VOLATILE_*).
 //! Needs root, like the scenarios; nextest runs it alone (.config/nextest.toml).
 
 mod support;
@@ -129,7 +132,47 @@ fn snapshot() -> BTreeMap<String, String> {
             }
         });
     }
+    support::ensure_installed("nft(8)", "nftables", || {
+        support::runs("nft", &["--version"])
+    });
+    let ruleset = tool("nft", &["list", "ruleset"]);
+    for line in ruleset.lines() {
+        map.insert(format!("nft {}", line.trim()), String::new());
+    }
+    support::ensure_installed("conntrack(8)", "conntrack", || {
+        support::runs("conntrack", &["--version"])
+    });
+    // Only the lab's addresses: the host's own connections come and go.
+    for family in ["ipv4", "ipv6"] {
+        let table = tool("conntrack", &["-L", "-f", family]);
+        for line in table.lines().filter(|l| is_lab_address(l)) {
+            map.insert(format!("conntrack {line}"), String::new());
+        }
+    }
     map
+}
+
+/// Whether a `conntrack -L` line names an address of the lab's ranges
+/// (198.18.0.0/15, 2001:2::/48).
+fn is_lab_address(line: &str) -> bool {
+    line.split_whitespace()
+        .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
+        .any(|a| a.starts_with("198.18.") || a.starts_with("198.19.") || a.starts_with("2001:2:"))
+}
+
+/// A tool's standard output; a failing run is a failing test, with its stderr.
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Every readable file under /proc/sys/net, as `sysctl net.a.b -> value`; a file

@@ -16,9 +16,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::ScratchDir;
-use synlab::report::html;
-use synlab::report::timeline;
-use synlab::scenario;
 use synlab::{CaseRun, RunOptions, run_case};
 
 // Without root, run in an unprivileged user namespace (rootless mode). The
@@ -116,7 +113,7 @@ fn ladder_renders_in_a_real_browser() {
         panic!("synlab: {e} (this test runs a real case)");
     }
     let name = std::env::var("SYNLAB_HTML_SCENARIO").unwrap_or_else(|_| "ts-off".into());
-    let scenarios = scenario::Sources::new(None)
+    let scenarios = synlab::Sources::new(None)
         .resolve(&name)
         .expect("load the scenario");
     let runs: Vec<CaseRun> = scenarios
@@ -132,7 +129,7 @@ fn ladder_renders_in_a_real_browser() {
 
     let scratch = ScratchDir::new("synlab-html");
     let page = scratch.path().join("report.html");
-    html::write(&page, &runs, &format!("synlab run {name}")).expect("write the page");
+    synlab::write_html(&page, &runs, &format!("synlab run {name}")).expect("write the page");
     let text = std::fs::read_to_string(&page).expect("read the page back");
     assert_eq!(
         text.matches("<g class=\"seg ").count(),
@@ -142,7 +139,7 @@ fn ladder_renders_in_a_real_browser() {
     assert!(!text.contains("<script"), "the report needs no JavaScript");
     // Each arrow's label carries the text timeline's relative numbers.
     for run in &runs {
-        for line in timeline::plain(&run.obs.segments).lines() {
+        for line in synlab::timeline_plain(&run.obs.segments).lines() {
             let numbers = &line[line.find(" seq ").expect("a seq column") + 1..];
             assert!(
                 text.contains(&format!("> {numbers}</tspan>")),

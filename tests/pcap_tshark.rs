@@ -13,8 +13,6 @@ mod support;
 
 use std::process::Command;
 
-use synlab::report::artifacts;
-use synlab::scenario;
 use synlab::{Dir, RunOptions, Segment, run_case};
 
 // Without root, run in an unprivileged user namespace (rootless mode). The
@@ -126,7 +124,7 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
     support::ensure_installed("tshark", "tshark", || {
         support::runs("tshark", &["--version"])
     });
-    let scenarios = scenario::Sources::new(None)
+    let scenarios = synlab::Sources::new(None)
         .resolve("seq-below")
         .expect("the seq-below scenario");
     let case = scenarios
@@ -135,10 +133,10 @@ fn the_pcap_opens_in_tshark_with_the_segments_of_the_report() {
         .find(|c| c.name == "seq-below/tcp_timestamps=0/ipv4")
         .expect("the seq-below case without timestamps");
     let run = run_case(case, &RunOptions::default()).expect("the case runs");
-    assert!(run.verdict.pass, "{}", synlab::report::text::render(&run));
+    assert!(run.verdict.pass, "{}", synlab::render_text(&run));
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = artifacts::write_pcap(dir.path(), &run).expect("write the pcap");
+    let path = synlab::write_pcap(dir.path(), &run).expect("write the pcap");
     let seen = tshark(&path);
 
     let segs = &run.obs.segments;

@@ -1,4 +1,4 @@
-//! Fuzzing the scenario reader through its public entry (`scenario::parse_str`),
+//! Fuzzing the scenario reader through its public entry (`synlab::parse_str`),
 //! with proptest (cargo-fuzz needs a nightly toolchain): arbitrary text, and
 //! arbitrary TOML documents built from the format's own keys and values mixed
 //! with others. Whatever the input: no panic, and every error line names the
@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use synlab::scenario::{ScenarioError, parse_str};
+use synlab::{ScenarioError, parse_str};
 use toml::{Table, Value};
 
 const FILE: &str = "scenarios/fuzz/f.toml";

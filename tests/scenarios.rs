@@ -3,9 +3,8 @@
 //! Only wiring here: everything a trial does, `synlab run` does too.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use synlab::report::{artifacts, text};
-use synlab::rootless::{self, Mode};
-use synlab::{RunOptions, run_case, scenario};
+use synlab::Mode;
+use synlab::{RunOptions, run_case};
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -13,9 +12,9 @@ fn main() {
     args.test_threads.get_or_insert_with(synlab::default_jobs);
     // Without root: an unprivileged user namespace (rootless mode), entered
     // while the process has one thread.
-    match rootless::enter_user_namespace_if_unprivileged() {
+    match synlab::enter_user_namespace_if_unprivileged() {
         Ok(Mode::Rootless { uid, .. }) if !args.list => {
-            eprintln!("{}", rootless::rootless_note(uid));
+            eprintln!("{}", synlab::rootless_note(uid));
         }
         Ok(_) => {}
         Err(e) => {
@@ -25,7 +24,7 @@ fn main() {
     }
     // Like `synlab run --all`: $SYNLAB_SCENARIOS (or ./scenarios of harness/,
     // which has none), then the scenarios built in from scenarios/.
-    let scenarios = match scenario::Sources::new(None).discover() {
+    let scenarios = match synlab::Sources::new(None).discover() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("synlab: {e}");
@@ -54,7 +53,11 @@ fn main() {
             }
             Trial::test(case.trial_name(), move || {
                 let run = run_case(&case, &RunOptions::default()).map_err(|e| {
-                    Failed::from(format!("{}: {}", case.file.display(), text::error(&e)))
+                    Failed::from(format!(
+                        "{}: {}",
+                        case.file.display(),
+                        synlab::error_text(&e)
+                    ))
                 })?;
                 if run.verdict.pass {
                     return Ok(());
@@ -62,8 +65,8 @@ fn main() {
                 // A failure, or a partial case (an expectation this kernel gave
                 // no way to check: never silently green), carries all the
                 // evidence, and the pcap always.
-                let mut report = text::render(&run);
-                match artifacts::write_pcap(&artifacts_dir(), &run) {
+                let mut report = synlab::render_text(&run);
+                match synlab::write_pcap(&artifacts_dir(), &run) {
                     Ok(path) => report.push_str(&format!("   pcap: {}\n", path.display())),
                     Err(e) => report.push_str(&format!("   pcap not written: {e}\n")),
                 }
@@ -78,7 +81,7 @@ fn main() {
 /// `$SYNLAB_ARTIFACTS`, else `target/synlab-artifacts` of this build (never the
 /// source tree: cargo runs the tests in harness/).
 fn artifacts_dir() -> std::path::PathBuf {
-    artifacts::from_env().unwrap_or_else(|| {
+    synlab::artifacts_from_env().unwrap_or_else(|| {
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
             .map_or_else(|| "synlab-artifacts".into(), |t| t.join("synlab-artifacts"))

@@ -7,7 +7,6 @@ mod support;
 
 use std::time::Duration;
 
-use synlab::scenario;
 use synlab::{RunError, RunOptions, run_case};
 
 // Without root, run in an unprivileged user namespace (rootless mode). The
@@ -22,19 +21,19 @@ fn a_wait_past_the_deadline_is_a_timeout_with_what_was_seen() {
     }
     let file =
         support::workspace().join("tests/timeout-scenarios/timeouts/reconnect-past-deadline.toml");
-    let s = scenario::load_file(&file).expect("the scenario parses");
+    let s = synlab::load_file(&file).expect("the scenario parses");
     let case = &s.cases[0];
     assert_eq!(case.timeout, Duration::from_millis(300));
 
     let err = match run_case(case, &RunOptions::default()) {
         Ok(run) => panic!(
             "expected a timeout, the case ran:\n{}",
-            synlab::report::text::render(&run)
+            synlab::render_text(&run)
         ),
         Err(e) => e,
     };
     // The report renders the segments the error carries.
-    let msg = synlab::report::text::error(&err);
+    let msg = synlab::error_text(&err);
     assert!(matches!(err, RunError::Timeout { .. }), "{msg}");
     assert!(msg.contains("TIME_WAIT"), "names what it waited for: {msg}");
     assert!(

@@ -4,6 +4,7 @@
 
 use crate::lab::LabError;
 use crate::observe::capture::CaptureError;
+use crate::observe::conntrack::ConntrackError;
 use crate::observe::diag::DiagError;
 use crate::wire::{EmitError, Segment, Side};
 
@@ -13,6 +14,8 @@ pub enum RunError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("router namespace: {source}")]
+    Conntrack { source: ConntrackError },
     #[error("sock_diag in the {side} namespace: {source}")]
     Diag { side: Side, source: DiagError },
     #[error("{what}: {source}")]
@@ -37,6 +40,10 @@ pub enum RunError {
     },
     #[error("raw peer: build frame: {0}")]
     RawFrame(EmitError),
+    /// The case ran, but its answer would be chance on this machine (a timing
+    /// the harness needs was missed): an error to run again, never a verdict.
+    #[error("uncertain: {why}")]
+    Uncertain { why: String },
     /// A combination the scenario checks refuse, reached anyway (a bug).
     #[error("not supported: {what}")]
     Unsupported { what: String },

@@ -12,8 +12,9 @@
 //! VMs, every case to the reporters of `report`. `files` makes every file
 //! synlab writes.
 //!
-//! The modules are private: what follows is the whole public API, used by the
-//! `synlab` CLI, its bench and the test runners.
+//! The modules are private but `debian` (the Debian kernel cache, a tool of
+//! its own): what follows is the whole public API, used by the `synlab` CLI,
+//! its bench and the test runners.
 
 pub mod debian;
 mod error;
@@ -30,14 +31,15 @@ mod loc;
 mod mib;
 mod model;
 mod names;
+mod nfnetlink;
 mod observe;
 mod peer;
 mod release;
-pub mod report;
-pub mod rootless;
+mod report;
+mod rootless;
 mod rules;
 mod run;
-pub mod scenario;
+mod scenario;
 mod slots;
 #[cfg(test)]
 mod testing;
@@ -54,5 +56,15 @@ pub use kernels::{
 };
 pub use lab::{CLIENT_IF, Lab, LabError, LabSpec, SERVER_IF, Shape, probe_privilege};
 pub use model::{Agreement, Compared, Inputs, Prediction, Step, predict, rules_text};
+pub use report::{
+    CaseEnd, FanOut, HtmlReporter, JsonReporter, JunitReporter, KernelInfo, KtapReporter,
+    ReportError, Reporter, RunEnd, TextReporter, artifacts_from_env, default_artifacts_dir,
+    error_text, json_schema, render_text, report_case, timeline_plain, write_html, write_pcap,
+};
+pub use rootless::{Mode, enter_user_namespace_if_unprivileged, has_lab_caps, rootless_note};
 pub use run::{CaseRun, RunOptions, default_jobs, kernel_release, run_case, run_cases};
+pub use scenario::{
+    Case, ClientKind, Family, Loc, MAX_ERRORS, MAX_FILE_BYTES, Scenario, ScenarioError, Sources,
+    load_file, parse_str,
+};
 pub use wire::{Dir, Flags, Segment, Seq, Side, TcpState, TsVal};

@@ -2,7 +2,7 @@
 //! its steps, judge the evidence, tear down. [`run_cases`] is the one entry the
 //! CLI, the bench and the test runner share.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use crate::event::reconnect::{PortMode, Reconnect};
 use crate::evidence::Observation;
 use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
-use crate::lab::topology::veth_addrs;
+use crate::lab::topology::every_addr;
 use crate::lab::{KeepNames, Lab, LabSpec, Role};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
@@ -112,7 +112,6 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
 
 async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunError> {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + case.timeout;
     // The state trace's instance is shared by every case of the process; the
     // first case has it made while its lab is built.
     let scope = trace_scope();
@@ -131,7 +130,9 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     )
     .await?;
     let server = lab.addr(Role::Server);
-    let mut spec = TraceSpec::new([server, lab.addr(Role::Client)])
+    let mut addrs: Vec<IpAddr> = lab.topology.addrs.iter().map(|(_, a)| *a).collect();
+    addrs.dedup();
+    let mut spec = TraceSpec::new(addrs)
         .ports(std::iter::once(case.port).chain(case.client_port.fixed()))
         .server(std::net::SocketAddr::new(server, case.port));
     for tid in lab.owners() {
@@ -146,6 +147,10 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
             })
         });
     let kernel = kernel_release();
+    // The case's deadline bounds the experiment, from a lab that is ready:
+    // building one may take seconds where the kernel first loads a module
+    // (nf_tables for a NAT, under emulation).
+    let deadline = tokio::time::Instant::now() + case.timeout;
     let obs = execute(case, lab, trace, deadline).await?;
     let outcome = judge::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
@@ -198,11 +203,7 @@ pub fn default_jobs() -> usize {
 fn trace_scope() -> Vec<IpAddr> {
     [Family::V4, Family::V6]
         .into_iter()
-        .flat_map(|f| {
-            let (server, client, _) = veth_addrs(f);
-            [server, client]
-        })
-        .chain([Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()])
+        .flat_map(every_addr)
         .collect()
 }
 

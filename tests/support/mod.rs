@@ -88,9 +88,9 @@ pub fn enter_rootless() {
     let listing = args
         .split(|&b| b == 0)
         .any(|a| matches!(a, b"--list" | b"--help" | b"-h"));
-    match synlab::rootless::enter_user_namespace_if_unprivileged() {
-        Ok(synlab::rootless::Mode::Rootless { uid, .. }) if !listing => {
-            eprintln!("{}", synlab::rootless::rootless_note(uid));
+    match synlab::enter_user_namespace_if_unprivileged() {
+        Ok(synlab::Mode::Rootless { uid, .. }) if !listing => {
+            eprintln!("{}", synlab::rootless_note(uid));
         }
         Ok(_) => {}
         Err(e) => {

@@ -50,6 +50,10 @@ pub(crate) struct Around<'a> {
     pub closes_first: Side,
     /// The side whose `net.ipv4.tcp_timestamps` is 0, if one is.
     pub timestamps_off: Option<Side>,
+    /// The clients' `net.ipv4.tcp_timestamps` (unset: `None`, the kernel's 1).
+    pub client_timestamps: Option<u8>,
+    /// Clients behind a NAT (1 without one).
+    pub nat_clients: u8,
     /// Where the case's value of a setting was written, by its field
     /// (`connection.closes_first`).
     pub loc_of: &'a dyn Fn(&str) -> Loc,
@@ -80,11 +84,13 @@ impl Event {
         }
     }
 
-    /// The side whose TIME_WAIT the event meets, for the kinds that fix it.
-    pub fn time_wait_side(&self) -> Side {
+    /// The side whose TIME_WAIT the event meets, for the kinds that fix it
+    /// (a listener restart meets whatever the closer left).
+    pub fn time_wait_side(&self) -> Option<Side> {
         match self {
-            Event::Reconnect(_) => Side::Client,
-            Event::Syn(_) | Event::Segment(_) | Event::Restart(_) => Side::Server,
+            Event::Reconnect(_) => Some(Side::Client),
+            Event::Syn(_) | Event::Segment(_) => Some(Side::Server),
+            Event::Restart(_) => None,
         }
     }
 
@@ -111,7 +117,10 @@ impl Event {
         {
             return Some((case.table.clone(), self.table().to_owned(), why.to_owned()));
         }
-        if case.closes_first != self.time_wait_side() {
+        if self
+            .time_wait_side()
+            .is_some_and(|side| side != case.closes_first)
+        {
             let why = match self {
                 Event::Reconnect(_) => {
                     "[reconnect] hits the client's own TIME_WAIT: closes_first must be \"client\""

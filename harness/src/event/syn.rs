@@ -11,7 +11,7 @@ use super::Around;
 use crate::loc::{At, Loc};
 use crate::scenario::check::Checker;
 use crate::scenario::expr::{SeqExpr, TsExpr, seq_value, ts_value};
-use crate::scenario::raw::Value;
+use crate::scenario::raw::{Scalar, Value};
 use crate::scenario::setting::{Axis, Sel, Setting};
 
 pub const NAME: &str = "syn";
@@ -23,6 +23,7 @@ pub(crate) struct Raw {
     pub seq: Option<Spanned<Value>>,
     pub tsval: Option<Spanned<Value>>,
     pub then: Option<Spanned<Vec<Spanned<String>>>>,
+    pub from: Option<Spanned<Value>>,
 }
 
 /// The SYN of one case.
@@ -34,6 +35,9 @@ pub struct Syn {
     pub tsval: At<TsExpr>,
     /// The raw peer's steps after the answer (empty: it only observes).
     pub then: Vec<Then>,
+    /// Which client sends it, behind a NAT (1: the one that made the first
+    /// connection, the same machine again; 2..: another machine).
+    pub from: At<u8>,
 }
 
 /// What the raw peer does after the server answered the SYN that hit
@@ -62,6 +66,7 @@ pub(crate) struct Spec {
     seq: Setting<SeqExpr>,
     tsval: Setting<TsExpr>,
     then: Vec<Then>,
+    from: Setting<u8>,
 }
 
 /// Read `[second_syn]` (absent: a SYN at `auto`, as the seed experiment).
@@ -71,14 +76,22 @@ pub(crate) fn read(
     file: &Loc,
     raw_client: bool,
 ) -> Spec {
-    let (seq, tsval, then, loc) = match raw {
+    let (seq, tsval, then, from, loc) = match raw {
         Some(s) => {
             let loc = cx.loc(&s.span());
             let s = s.into_inner();
-            (s.seq, s.tsval, s.then, loc)
+            (s.seq, s.tsval, s.then, s.from, loc)
         }
-        None => (None, None, None, file.clone()),
+        None => (None, None, None, None, file.clone()),
     };
+    let from = cx.setting_or(
+        from,
+        "second_syn.from",
+        "from",
+        from_value,
+        (1, "client1"),
+        &loc,
+    );
     let then = read_then(cx, then, raw_client);
     let seq = cx.setting_or(
         seq,
@@ -97,7 +110,12 @@ pub(crate) fn read(
         &loc,
     );
     refuse_kernel_tsval(cx, &tsval, raw_client);
-    Spec { seq, tsval, then }
+    Spec {
+        seq,
+        tsval,
+        then,
+        from,
+    }
 }
 
 /// A kernel client's tsval is the kernel's: it cannot be chosen.
@@ -152,10 +170,14 @@ fn read_then(
 
 impl Spec {
     pub fn axes(&self) -> Vec<Axis<'_>> {
-        [Axis::of(&self.seq), Axis::of(&self.tsval)]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            Axis::of(&self.seq),
+            Axis::of(&self.tsval),
+            Axis::of(&self.from),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     pub fn build(&self, sel: &Sel<'_>) -> Syn {
@@ -163,14 +185,46 @@ impl Spec {
             seq: self.seq.pick(sel).at(),
             tsval: self.tsval.pick(sel).at(),
             then: self.then.clone(),
+            from: self.from.pick(sel).at(),
         }
     }
 }
 
 impl Syn {
     pub(crate) fn refuse(&self, case: &Around<'_>) -> Option<super::Refusal> {
+        let from = self.from.value;
+        let why = if from > 1 && case.nat_clients < from {
+            Some(format!(
+                "client{from} sends the SYN, but the lab has {} client(s): [topology] kind = \"nat\", clients = {from} or more",
+                case.nat_clients
+            ))
+        } else if from > 1 && case.raw_client {
+            Some("another machine behind the NAT is a kernel client: kind = \"kernel\"".to_owned())
+        } else if from > 1 && case.client_timestamps == Some(1) {
+            Some(
+                "with net.ipv4.tcp_timestamps = 1 each client's timestamps carry a random \
+                 offset per address pair, so whether client2's tsval is newer than ts_recent \
+                 would be chance: set the clients' tcp_timestamps to 0 or 2"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Some((self.from.loc.clone(), "second_syn.from".to_owned(), why));
+        }
         refuse_ts_recent(&self.tsval, "second_syn.tsval", case)
     }
+}
+
+/// `from`: `"client1"` .. `"client4"`.
+fn from_value(v: &Scalar) -> Result<(u8, String), String> {
+    v.one_of(&[
+        ("client1", 1),
+        ("client2", 2),
+        ("client3", 3),
+        ("client4", 4),
+    ])
 }
 
 /// A tsval relative to `ts_recent` needs timestamps on both sides.

@@ -10,8 +10,9 @@ use crate::wire::{Dir, Segment, Seq, Side, TsVal};
 /// when it closed first, the client's when the client did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirstConnection {
-    /// The client's port (its own when `connect()` picked it).
-    pub client_port: u16,
+    /// The client's socket address as the capture saw it (behind a NAT: the
+    /// router's address and the port it gave; else the client's own).
+    pub client: std::net::SocketAddr,
     pub client_isn: Seq,
     pub server_isn: Seq,
     /// The TIME_WAIT side's `rcv_nxt`: just after its peer's FIN (for a
@@ -50,6 +51,11 @@ impl Closing {
 }
 
 impl FirstConnection {
+    /// The client's port as the capture saw it.
+    pub fn client_port(&self) -> u16 {
+        self.client.port()
+    }
+
     /// Recognise the complete first connection: SYN, SYN-ACK, and then either
     /// both FINs and the closer's ACK of its peer's FIN (the closer is in
     /// TIME_WAIT after it), or the closer's RST. `None` until all of it was
@@ -101,7 +107,7 @@ impl FirstConnection {
                     .iter()
                     .position(|s| s.dir == from_closer && s.flags.rst)?;
             return Some(FirstConnection {
-                client_port: segs[syn].src.port(),
+                client: segs[syn].src,
                 client_isn: segs[syn].seq,
                 server_isn: synack.seq,
                 rcv_nxt: seq_end_max(from_peer, rst)?,
@@ -133,7 +139,7 @@ impl FirstConnection {
             .find(|s| s.dir == from_closer)
             .and_then(|s| s.tsval);
         Some(FirstConnection {
-            client_port: segs[syn].src.port(),
+            client: segs[syn].src,
             client_isn: segs[syn].seq,
             server_isn: synack.seq,
             rcv_nxt,

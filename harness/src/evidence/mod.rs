@@ -6,6 +6,7 @@ mod first;
 
 pub use first::{Closing, FirstConnection, handshake_ack};
 
+use crate::observe::conntrack::ConntrackEntry;
 use crate::observe::counters::Counters;
 use crate::observe::trace::{Owner, Reset, StateChange, TraceError, TraceLog};
 use crate::wire::{Frame, Segment, Seq};
@@ -17,6 +18,12 @@ pub struct Observation {
     pub frames: Vec<Frame>,
     /// The link the segments were captured on, in words.
     pub captured_on: String,
+    /// Behind a NAT: the port the client sent the event's SYN from, and the
+    /// port the server saw on it.
+    pub nat_port: Option<(u16, u16)>,
+    /// Behind a NAT: the router's conntrack entries of the connection, read
+    /// before and after the event.
+    pub conntrack: Vec<ConntrackReading>,
     /// The connection whose TIME_WAIT the event met.
     pub first: FirstConnection,
     /// With `count` > 1, each connection made before the event, in order
@@ -64,6 +71,16 @@ pub struct Observation {
     /// When the observation ended (capture clock); what the trace saw later is
     /// the lab's teardown and is left out.
     pub ended_ns: u64,
+}
+
+/// One reading of the router's conntrack table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConntrackReading {
+    /// When it was read (capture clock).
+    pub at_ns: u64,
+    /// `before the event` or `after the event`.
+    pub when: &'static str,
+    pub entry: ConntrackEntry,
 }
 
 /// One connection made before the event.
@@ -145,6 +162,8 @@ impl Observation {
             segments,
             frames: vec![],
             captured_on: "syn-srv0 in the server namespace".into(),
+            nat_port: None,
+            conntrack: vec![],
             first,
             connections: vec![],
             closing: Closing::SERVER_FIN,

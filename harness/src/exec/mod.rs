@@ -13,10 +13,11 @@ use tokio::time::Instant;
 use crate::error::RunError;
 use crate::event::{Event, Mark};
 use crate::evidence::{
-    Closing, ConnectionSeen, FirstConnection, Observation, TimerReading, Traced,
+    Closing, ConnectionSeen, ConntrackReading, FirstConnection, Observation, TimerReading, Traced,
 };
 use crate::lab::{Lab, Role};
 use crate::observe::capture::{Capture, now_ns};
+use crate::observe::conntrack::{self, Tuple};
 use crate::observe::counters::{self, Counters};
 use crate::observe::diag::{self, TcpSock};
 use crate::observe::trace::{SharedTrace, TraceError};
@@ -45,6 +46,18 @@ pub(crate) async fn execute(
         .thread(ns)
         .run(move || async move { Capture::start(ifindex, server, outgoing_only) })
         .await??;
+    // More links, for the pcap only (the clients' side of a NAT).
+    let mut more = Vec::new();
+    for &(ns, name) in &lab.topology.also_capture {
+        let Some(ifindex) = lab.ifindex(ns, name) else {
+            continue;
+        };
+        let c = lab
+            .thread(ns)
+            .run(move || async move { Capture::start(ifindex, server, false) })
+            .await??;
+        more.push(c);
+    }
     let ends = Ends {
         case,
         capture,
@@ -58,6 +71,8 @@ pub(crate) async fn execute(
         lab,
     };
     let mut run = Run {
+        more_captures: more,
+        conntrack: Vec::new(),
         client: Client::open(case, &ends).await?,
         server: None,
         ends,
@@ -66,6 +81,8 @@ pub(crate) async fn execute(
             rst: case.close == Close::Linger0,
         },
         first: None,
+        met: None,
+        aligned_second: None,
         connections: Vec::new(),
         played: None,
         time_wait_before: String::new(),
@@ -83,9 +100,10 @@ pub(crate) async fn execute(
     run.finish(case, trace)
 }
 
-/// How near the end of a second the close may start and still be certain
-/// that the close and a reconnect right after it fall in one second.
-const SECOND_MARGIN: Duration = Duration::from_millis(200);
+/// How much of a second must be left when the connections start for them
+/// and a reconnect right after them to fall in it (several connections under
+/// emulation take a few hundred ms).
+const SECOND_MARGIN: Duration = Duration::from_millis(600);
 
 /// How long until CLOCK_MONOTONIC's next whole second.
 fn time_to_next_second() -> Option<Duration> {
@@ -94,14 +112,30 @@ fn time_to_next_second() -> Option<Duration> {
     Some(Duration::from_nanos(1_000_000_000u64.saturating_sub(ns)))
 }
 
+/// CLOCK_MONOTONIC's whole seconds (`ktime_get_seconds()`).
+fn monotonic_second() -> Option<i64> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .ok()
+        .map(|t| t.tv_sec())
+}
+
 /// The executor's state between steps: what each step left for the next and
 /// for the evidence.
 struct Run<'a> {
     ends: Ends<'a>,
+    /// Captures of more links (the clients' side of a NAT), for the pcap.
+    more_captures: Vec<Capture>,
+    /// The router's conntrack entry of the connection, before and after the
+    /// event (behind a NAT).
+    conntrack: Vec<ConntrackReading>,
     client: Client,
     server: Option<Server>,
     closing: Closing,
     first: Option<FirstConnection>,
+    /// The client of the connection the event meets, as the server sees it.
+    met: Option<SocketAddr>,
+    /// The second of the kernel's clock the connections were aligned to.
+    aligned_second: Option<i64>,
     /// Every connection made before the event, in order (`count`), and
     /// whether its closer's TIME_WAIT was seen.
     connections: Vec<(FirstConnection, bool)>,
@@ -125,13 +159,14 @@ impl Run<'_> {
                 self.server = Some(Server::listen(ends, mode).await?);
             }
             Step::AlignToSecond => {
-                // The close and the reconnect in one second of the kernel's
-                // clock (ktime_get_seconds(): CLOCK_MONOTONIC).
+                // The connections and the reconnect in one second of the
+                // kernel's clock (ktime_get_seconds(): CLOCK_MONOTONIC).
                 if let Some(left) = time_to_next_second()
                     && left < SECOND_MARGIN
                 {
-                    tokio::time::sleep(left + Duration::from_millis(1)).await;
+                    crate::slots::idle(left + Duration::from_millis(1)).await;
                 }
+                self.aligned_second = monotonic_second();
             }
             Step::FirstConnection => {
                 let start = ends.capture.segments().len();
@@ -151,10 +186,14 @@ impl Run<'_> {
                         };
                         ends.timeout(what, seen)
                     })?;
-                let client = ends.client();
-                ends.client
-                    .set(SocketAddr::new(client.ip(), first.client_port));
+                // A port connect() picked is learnt from the capture.
+                if ends.case.client_port.fixed().is_none() {
+                    let client = ends.client();
+                    ends.client
+                        .set(SocketAddr::new(client.ip(), first.client_port()));
+                }
                 self.connections.push((first.clone(), false));
+                self.met = Some(first.client);
                 self.first = Some(first);
             }
             Step::AwaitTimeWait(side) => {
@@ -212,6 +251,7 @@ impl Run<'_> {
             Step::Before => {
                 self.timer_before = self.timer().await?;
                 self.before = Some(self.counters().await?);
+                self.read_conntrack("before the event").await?;
             }
             Step::Event => {
                 let first = self.first()?;
@@ -221,7 +261,25 @@ impl Run<'_> {
                     Event::Segment(seg) => self.client.segment(ends, &first, seg).await?,
                     Event::Reconnect(event) => {
                         let seen = self.time_wait_seen_ns.unwrap_or_else(now_ns);
-                        self.client.reconnect(ends, event, seen).await?
+                        let played = self.client.reconnect(ends, event, seen).await?;
+                        // Aligned to a second: the answer is only certain
+                        // when the connect() fell in the same second.
+                        if let Some(second) = self.aligned_second
+                            && monotonic_second() != Some(second)
+                        {
+                            return Err(RunError::Uncertain {
+                                why: format!(
+                                    "the connections before the event and the connect() \
+                                     {} ms after the TIME_WAIT appeared fell in two seconds \
+                                     of the kernel's clock: before 6.14 tcp_twsk_unique() \
+                                     compares whole seconds, so the answer is chance (the \
+                                     machine was too slow for the margin of {} ms)",
+                                    event.after_ms,
+                                    SECOND_MARGIN.as_millis()
+                                ),
+                            });
+                        }
+                        played
                     }
                     Event::Restart(event) => match self.server.as_mut() {
                         Some(server) => server.restart(ends, event).await?,
@@ -249,7 +307,7 @@ impl Run<'_> {
                         && self
                             .connections
                             .iter()
-                            .any(|(c, _)| c.client_port == segs[i].src.port())
+                            .any(|(c, _)| c.client_port() == segs[i].src.port())
                     {
                         let client = ends.client();
                         ends.client
@@ -257,6 +315,7 @@ impl Run<'_> {
                     }
                 }
                 self.timer_after = self.timer().await?;
+                self.read_conntrack("after the event").await?;
                 let side = self.closing.closer;
                 self.time_wait_after = self
                     .socket_now(side)
@@ -325,11 +384,61 @@ impl Run<'_> {
 
     /// The (local, remote) ends of the case's connection as `side` sees it.
     fn tuple(&self, side: Side) -> (SocketAddr, SocketAddr) {
-        let (s, c) = (self.ends.server, self.ends.client());
+        let s = self.ends.server;
         match side {
-            Side::Server => (s, c),
-            Side::Client => (c, s),
+            // The peer as the server saw it (behind a NAT: the router's
+            // address and the port it gave).
+            Side::Server => (s, self.met.unwrap_or_else(|| self.ends.client())),
+            Side::Client => (self.ends.client(), s),
         }
+    }
+
+    /// Behind a NAT: the router's conntrack entries of the event's 4-tuple
+    /// as each client sends it (the first connection's, and another
+    /// machine's on the same port), noted in the timeline.
+    ///
+    /// Equivalent to: `ip netns exec ROUTER conntrack -G -p tcp -s C -d S
+    /// --sport P --dport 8888`.
+    async fn read_conntrack(&mut self, when: &'static str) -> Result<(), RunError> {
+        let ends = &self.ends;
+        let Some(router) = ends.lab.topology.ns_of(Role::Router) else {
+            return Ok(());
+        };
+        let port = ends.client().port();
+        let from: Vec<SocketAddr> = ends
+            .lab
+            .topology
+            .addrs
+            .iter()
+            .filter(|(r, _)| matches!(r, Role::Client | Role::ClientN(_)))
+            .map(|(_, a)| SocketAddr::new(*a, port))
+            .collect();
+        let server = ends.server;
+        let found = ends
+            .lab
+            .thread(router)
+            .run(move || async move {
+                let mut out = Vec::new();
+                for src in from {
+                    if let Some(e) = conntrack::lookup_tcp(&Tuple { src, dst: server })? {
+                        out.push(e);
+                    }
+                }
+                Ok::<_, conntrack::ConntrackError>(out)
+            })
+            .await?
+            .map_err(|source| RunError::Conntrack { source })?;
+        let at = now_ns();
+        for entry in found {
+            self.snapshots
+                .push((at, format!("router: conntrack {entry} ({when})")));
+            self.conntrack.push(ConntrackReading {
+                at_ns: at,
+                when,
+                entry,
+            });
+        }
+        Ok(())
     }
 
     /// Server and client counters now.
@@ -361,6 +470,8 @@ impl Run<'_> {
         let last = self.first()?;
         let Run {
             ends,
+            more_captures,
+            conntrack,
             connections,
             client,
             server,
@@ -377,10 +488,22 @@ impl Run<'_> {
             ..
         } = self;
         let segments = ends.capture.segments();
-        let frames = ends.capture.frames();
+        let mut frames = ends.capture.frames();
+        for c in &more_captures {
+            frames.extend(c.frames());
+        }
+        frames.sort_by_key(|f| f.at_ns);
+        // Behind a NAT: the port the client sent the event from, and the one
+        // the server saw.
+        let nat_port = match (ends.lab.topology.masquerade, case.event.mark()) {
+            (Some(_), Mark::Syn) => last
+                .syn2(&segments)
+                .map(|i| (ends.client().port(), segments[i].src.port())),
+            _ => None,
+        };
         let captured_on = ends.lab.topology.capture_label();
         let ended_ns = now_ns();
-        drop((client, server, ends));
+        drop((client, server, ends, more_captures));
         let traced = Traced::read(trace.and_then(SharedTrace::stop), ended_ns);
         let (server_before, client_before) = before.unwrap_or_default();
         let (server_after, client_after) = after.unwrap_or_default();
@@ -397,14 +520,14 @@ impl Run<'_> {
             .iter()
             .rev()
             .map(|(c, _)| c)
-            .find(|c| Some(c.client_port) == event_port)
+            .find(|c| Some(c.client_port()) == event_port)
             .cloned()
             .unwrap_or(last);
         let connections = if connections.len() > 1 {
             connections
                 .iter()
                 .map(|(c, time_wait)| ConnectionSeen {
-                    client_port: c.client_port,
+                    client_port: c.client_port(),
                     time_wait: *time_wait,
                 })
                 .collect()
@@ -416,6 +539,8 @@ impl Run<'_> {
             frames,
             segments,
             captured_on,
+            nat_port,
+            conntrack,
             first,
             connections,
             closing,

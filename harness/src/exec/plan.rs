@@ -22,9 +22,10 @@ use crate::wire::Side;
 pub(crate) enum Step {
     /// The server listens and treats the first connection as told.
     Listen(ServerClose),
-    /// Wait, if the current second is nearly over, for the next one: the close
-    /// and the reconnect after it then fall in one second of the kernel's
-    /// clock, which `tcp_twsk_unique()` compares before 6.14.
+    /// Wait, if the current second is too far gone, for the next one: the
+    /// connections before the event and a reconnect right after them then
+    /// fall in one second of the kernel's clock, which `tcp_twsk_unique()`
+    /// compares before 6.14 (the reconnect checks that they did).
     AlignToSecond,
     /// A connection before the event (the first of `count`), until the
     /// capture shows it closed.
@@ -78,16 +79,22 @@ pub(crate) fn plan(case: &Case) -> Vec<Step> {
             .sysctl(closer, "net.ipv4.tcp_max_tw_buckets")
             .is_some_and(|v| v.trim() == "0");
     let mut steps = vec![Step::Listen(server)];
-    for i in 0..case.count.max(1) {
-        if i + 1 == case.count.max(1) && second_matters(case) {
-            steps.push(Step::AlignToSecond);
-        }
+    if second_matters(case) {
+        steps.push(Step::AlignToSecond);
+    }
+    for _ in 0..case.count.max(1) {
         steps.push(Step::FirstConnection);
         steps.push(if no_time_wait {
             Step::AwaitGone(closer)
         } else {
             Step::AwaitTimeWait(closer)
         });
+    }
+    // A listener restart after the client closed first: the server's own
+    // side must be gone (LAST_ACK -> CLOSE) before the new bind(), or the
+    // answer depends on how fast the client's last ACK arrived.
+    if matches!(case.event, Event::Restart(_)) && closer == Side::Client && !no_time_wait {
+        steps.push(Step::AwaitGone(Side::Server));
     }
     steps.push(Step::ClientReady);
     if !no_time_wait && case.measures(Measure::TimerAge) {

@@ -13,7 +13,7 @@ const ANSWERS: &[&str] = &[
     Answer::None.as_str(),
 ];
 
-pub static FIELDS: [Field; 9] = [
+pub static FIELDS: [Field; 10] = [
     Field {
         name: "answer",
         doc: "What the TIME_WAIT side sent back first: syn-ack, ack, rst or none.",
@@ -114,6 +114,25 @@ pub static FIELDS: [Field; 9] = [
         fits: |event| match event {
             "restart" => Ok(()),
             _ => Err("what bind() returned is an expectation of [listener] restart"),
+        },
+        needs: None,
+    },
+    Field {
+        name: "nat_port",
+        doc: "Behind a NAT: the source port the server saw on the new SYN, the client's own \
+              (kept) or another the masquerade chose (remapped).",
+        kind: Kind::OneOf {
+            noun: "NAT port",
+            words: &["kept", "remapped"],
+        },
+        seen: |o: &Outcome| {
+            o.nat_port
+                .clone()
+                .ok_or("no NAT between the client and the server, or no new SYN")
+        },
+        fits: |event| match event {
+            "syn" => Ok(()),
+            _ => Err("the port the NAT gave is an expectation of [second_syn] behind a NAT"),
         },
         needs: None,
     },

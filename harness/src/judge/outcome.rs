@@ -45,6 +45,9 @@ pub struct Outcome {
     /// `[listener] restart`: "ok" or the errno name of the new listener's
     /// bind() or listen().
     pub bind: Option<String>,
+    /// Behind a NAT: whether the server saw the event's SYN from the
+    /// client's own port (`kept`) or another (`remapped`).
+    pub nat_port: Option<String>,
     /// The new connection's ISN on the TIME_WAIT side (the server's SYN-ACK,
     /// or the reconnecting client's SYN) relative to its old `snd_nxt`.
     pub reopen_isn_vs_snd_nxt: Option<i64>,
@@ -91,6 +94,9 @@ pub fn analyze(obs: &Observation, settings: &rules::Settings) -> Outcome {
         time_wait_seconds: time_wait_seconds(obs),
         connect: obs.connect.clone(),
         bind: obs.bind.clone(),
+        nat_port: obs
+            .nat_port
+            .map(|(own, seen)| if own == seen { "kept" } else { "remapped" }.to_owned()),
         reopen_isn_vs_snd_nxt: None,
         counters: obs.server_counters.clone(),
         client_counters: obs.client_counters.clone(),

@@ -62,6 +62,8 @@ pub enum LabError {
         name: String,
         source: netns_rs::Error,
     },
+    #[error("router namespace: masquerade: {source}")]
+    Nat { source: nat::NatError },
     #[error("{ns} namespace: {source}")]
     Link {
         ns: &'static str,
@@ -104,6 +106,15 @@ impl LabSpec {
             for c in ["all", "default"] {
                 client.insert(0, (format!("net.ipv6.conf.{c}.disable_ipv6"), "1".into()));
             }
+        }
+        if let Shape::Nat { clients } = self.shape {
+            return Topology::nat(
+                self.family,
+                clients,
+                self.server_sysctl.clone(),
+                client,
+                self.raw_client,
+            );
         }
         Topology::veth(
             self.family,
@@ -239,7 +250,7 @@ impl Lab {
 
         // Step 2, each link's first end: the pair, its peer made in the other
         // namespace, the first end's address and neighbour.
-        let made = try_join_all(topology.links.iter().map(|link| {
+        let made = try_join_all(topology.links.iter().zip(0u32..).map(|(link, n)| {
             let (a, b) = (link.a.clone(), link.b.clone());
             let peer_fd = threads[b.ns].ns_fd();
             let ns = topology.namespaces[a.ns].label;
@@ -249,7 +260,7 @@ impl Lab {
                     .run(move || async move {
                         let wrap = |source| LabError::Link { ns, source };
                         let h = netlink::connect().await.map_err(wrap)?;
-                        netlink::create_veth_pair(&h, a.name, a.mac, b.name, b.mac, peer_fd)
+                        netlink::create_veth_pair(&h, a.name, a.mac, b.name, b.mac, peer_fd, n)
                             .await
                             .map_err(wrap)?;
                         let index = netlink::link_index(&h, a.name).await.map_err(wrap)?;
@@ -308,6 +319,26 @@ impl Lab {
             }
         }))
         .await?;
+
+        // Step 4, behind a NAT: the clients' default routes and the router's
+        // masquerade, every namespace at once.
+        try_join_all(topology.routes.iter().map(|&(ns, gateway)| {
+            let label = topology.namespaces[ns].label;
+            threads[ns].run(move || async move {
+                let wrap = |source| LabError::Link { ns: label, source };
+                let h = netlink::connect().await.map_err(wrap)?;
+                netlink::add_default_route(&h, gateway).await.map_err(wrap)
+            })
+        }))
+        .await?
+        .into_iter()
+        .collect::<Result<Vec<()>, LabError>>()?;
+        if let Some((ns, oif)) = topology.masquerade {
+            threads[ns]
+                .run(move || async move { nat::masquerade(oif) })
+                .await?
+                .map_err(|source| LabError::Nat { source })?;
+        }
 
         // `lo` is index 1 in every namespace (`LOOPBACK_IFINDEX`).
         let mut ifindex = up;

@@ -13,12 +13,6 @@
 //! Synchronous: call it on the thread that owns the namespace, since the
 //! NETLINK_NETFILTER socket changes the ruleset of the namespace it was
 //! created in. Nothing is removed, ever: the table goes with the namespace.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the nat lab calls it once the lead wires it in")
-)]
-
-use std::time::Duration;
 
 use netlink_packet_netfilter::nftables::{
     ChainAttribute, ChainMessage, Cmp, DataAttribute, ExpressionAttribute, Expressions, Hook,
@@ -27,8 +21,6 @@ use netlink_packet_netfilter::nftables::{
 };
 use netlink_packet_netfilter::none::ControlMessage;
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
-use netlink_sys::protocols::NETLINK_NETFILTER;
-use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
 // netlink-packet-core is not a direct dependency; rtnetlink re-exports the
 // same version (0.9) that netlink-packet-netfilter is built on.
 use rtnetlink::packet_core::{
@@ -49,9 +41,6 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const PRIORITY_SRCNAT: i32 = 100;
 /// `NF_ACCEPT`, the chain's policy.
 const NF_ACCEPT: u32 = 1;
-/// How long one `recv` may block before it is an error. The kernel answers
-/// a batch at once; this only bounds a kernel bug.
-const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Installing the masquerade failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +86,7 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> NatError {
 /// `table inet synlab { chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "OIF" masquerade } }`
 pub fn masquerade(oif: &str) -> Result<(), NatError> {
     let batch = masquerade_batch(oif)?;
-    let socket = open_socket()?;
+    let socket = crate::nfnetlink::open().map_err(|(op, e)| io(op)(e))?;
     socket.send(&batch.bytes, 0).map_err(io("send"))?;
     let mut acked = 0;
     while acked < batch.steps.len() {
@@ -204,22 +193,6 @@ fn masquerade_batch(oif: &str) -> Result<Batch, NatError> {
         }
     }
     Ok(batch)
-}
-
-/// Opens a NETLINK_NETFILTER socket connected to the kernel, with a receive
-/// timeout of [`RECV_TIMEOUT`].
-fn open_socket() -> Result<Socket, NatError> {
-    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
-    use nix::sys::time::TimeVal;
-    let mut socket = Socket::new(NETLINK_NETFILTER).map_err(io("socket"))?;
-    socket.bind_auto().map_err(io("bind"))?;
-    socket
-        .connect(&NetlinkAddr::new(0, 0))
-        .map_err(io("connect"))?;
-    let tv = TimeVal::new(RECV_TIMEOUT.as_secs() as libc::time_t, 0);
-    setsockopt(&socket, ReceiveTimeout, &tv)
-        .map_err(|e| io("setsockopt(SO_RCVTIMEO)")(e.into()))?;
-    Ok(socket)
 }
 
 /// Counts the acknowledgements in one datagram; the first refusal is the

@@ -124,7 +124,9 @@ pub async fn connect_watching() -> Result<(Handle, Events), LinkError> {
     Ok((handle, Events { rx }))
 }
 
-/// The ifindexes of the veth ends (each alone in its namespace but `lo`).
+/// The ifindexes of the first veth pair's ends; the pair of link `n` (a
+/// router has one link per client) gets these plus `2 n`, so no two ends of
+/// one namespace share an index.
 const IFINDEX: u32 = 10;
 const PEER_IFINDEX: u32 = 11;
 
@@ -143,6 +145,7 @@ pub async fn create_veth_pair(
     peer: &str,
     peer_mac: [u8; 6],
     peer_ns_fd: RawFd,
+    link: u32,
 ) -> Result<(), LinkError> {
     // Fixed, different ifindexes: left to the kernel, both ends would be
     // ifindex 2 of their fresh namespaces, and `linkwatch_urgent_event()`
@@ -151,13 +154,13 @@ pub async fn create_veth_pair(
     // waited about 0.8 s for its carrier).
     let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.to_string())
-        .index(PEER_IFINDEX)
+        .index(PEER_IFINDEX + 2 * link)
         .address(peer_mac.to_vec())
         .setns_by_fd(peer_ns_fd)
         .build();
     let message = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
-        .index(IFINDEX)
+        .index(IFINDEX + 2 * link)
         .address(mac.to_vec())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
         .build();
@@ -280,13 +283,6 @@ pub async fn add_neighbour(
 ///
 /// Equivalent to: `ip route add default via GATEWAY` (`ip -6 route add default
 /// via GATEWAY` for an IPv6 one)
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the nat lab's clients call it once the lead wires it in"
-    )
-)]
 pub async fn add_default_route(h: &Handle, gateway: IpAddr) -> Result<(), LinkError> {
     let message = match gateway {
         IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build(),
@@ -473,6 +469,7 @@ mod tests {
             "veth-b",
             [0x02, 0, 0, 0, 0, 0x0b],
             std::os::fd::AsRawFd::as_raw_fd(&ns),
+            0,
         )
         .await
         .expect("create the pair across namespaces");
@@ -597,6 +594,7 @@ mod tests {
                     "veth-b",
                     MAC_B,
                     std::os::fd::AsRawFd::as_raw_fd(&ns),
+                    0,
                 )
                 .await
                 .expect("create the pair across namespaces");
@@ -628,7 +626,7 @@ mod tests {
                 let (h, mut events) = connect_watching().await.expect("connect");
                 let own = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
                 let own_fd = std::os::fd::AsRawFd::as_raw_fd(&own);
-                create_veth_pair(&h, "veth-a", [2, 0, 0, 0, 0, 1], "veth-b", [2, 0, 0, 0, 0, 2], own_fd)
+                create_veth_pair(&h, "veth-a", [2, 0, 0, 0, 0, 1], "veth-b", [2, 0, 0, 0, 0, 2], own_fd, 0)
                     .await
                     .expect("create veth");
                 let index = link_index(&h, "veth-a").await.expect("veth-a");

@@ -26,6 +26,9 @@ pub enum Shape {
     Veth,
     /// Client and server in one namespace, over `lo` (127.0.0.1 / ::1).
     Loopback,
+    /// The clients (1 to 4) reach the server through a router namespace that
+    /// masquerades them.
+    Nat { clients: u8 },
 }
 
 impl Shape {
@@ -33,6 +36,7 @@ impl Shape {
         match self {
             Shape::Veth => "veth",
             Shape::Loopback => "loopback",
+            Shape::Nat { .. } => "nat",
         }
     }
 }
@@ -42,8 +46,12 @@ impl Shape {
 pub enum Role {
     /// The side that listens.
     Server,
-    /// The side that connects.
+    /// The side that connects (behind a NAT: the first client).
     Client,
+    /// Another client behind the NAT (2, 3, ...), each its own namespace.
+    ClientN(u8),
+    /// The namespace between the clients and the server that masquerades them.
+    Router,
 }
 
 impl From<Side> for Role {
@@ -98,6 +106,64 @@ pub struct Topology {
     pub addrs: Vec<(Role, IpAddr)>,
     /// Where the evidence is captured: a namespace and an interface in it.
     pub capture: (usize, &'static str),
+    /// More links captured for the pcap only (behind a NAT: the clients'
+    /// side of the router, so the rewrite is visible).
+    pub also_capture: Vec<(usize, &'static str)>,
+    /// Default routes: (namespace, gateway).
+    pub routes: Vec<(usize, IpAddr)>,
+    /// A masquerade of everything leaving this interface of this namespace.
+    pub masquerade: Option<(usize, &'static str)>,
+}
+
+/// The most clients a NAT lab has.
+pub const MAX_CLIENTS: u8 = 4;
+/// The router's interfaces: towards the server, then towards each client.
+const ROUTER_IFS: [&str; 5] = ["syn-rtr0", "syn-rtr1", "syn-rtr2", "syn-rtr3", "syn-rtr4"];
+const CLIENT_LABELS: [&str; 4] = ["client", "client2", "client3", "client4"];
+
+fn router_mac(i: u8) -> [u8; 6] {
+    [0x02, 0x53, 0x59, 0x4e, 0x01, i]
+}
+
+fn client_mac(i: u8) -> [u8; 6] {
+    if i == 1 {
+        CLIENT_MAC
+    } else {
+        [0x02, 0x53, 0x59, 0x4e, 0x02, i]
+    }
+}
+
+/// Behind a NAT: host `host` of link `link` (0: the server's, 1..: the
+/// clients'): 198.18.LINK.HOST/24, 2001:2:0:LINK::HOST/64.
+fn nat_addr(family: Family, link: u8, host: u8) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::new(198, 18, link, host)),
+        Family::V6 => IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            2,
+            0,
+            u16::from(link),
+            0,
+            0,
+            0,
+            u16::from(host),
+        )),
+    }
+}
+
+/// Every address any lab of `family` uses: what the state trace's kernel
+/// filter lets through.
+pub fn every_addr(family: Family) -> Vec<IpAddr> {
+    let (server, client, _) = veth_addrs(family);
+    let mut out = vec![server, client, nat_addr(family, 0, 254)];
+    for i in 1..=MAX_CLIENTS {
+        out.extend([nat_addr(family, i, 1), nat_addr(family, i, 2)]);
+    }
+    out.push(match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    });
+    out
 }
 
 /// The server's and the client's addresses on the veth pair, per family
@@ -159,6 +225,9 @@ impl Topology {
             }],
             addrs: vec![(Role::Server, server), (Role::Client, client)],
             capture: (0, SERVER_IF),
+            also_capture: vec![],
+            routes: vec![],
+            masquerade: None,
         }
     }
 
@@ -181,6 +250,110 @@ impl Topology {
             links: vec![],
             addrs: vec![(Role::Server, lo), (Role::Client, lo)],
             capture: (0, "lo"),
+            also_capture: vec![],
+            routes: vec![],
+            masquerade: None,
+        }
+    }
+
+    /// `clients` client namespaces (1 to 4) behind a router namespace that
+    /// forwards and masquerades what leaves towards the server. The server
+    /// keeps the veth shape's address; each client has a link of its own to
+    /// the router. With a raw first client, its end has no address and the
+    /// router a neighbour entry for it. The server's side is captured (what
+    /// the server saw), the router's client side too, for the pcap.
+    pub fn nat(
+        family: Family,
+        clients: u8,
+        server_sysctl: Vec<(String, String)>,
+        client_sysctl: Vec<(String, String)>,
+        raw_client: bool,
+    ) -> Topology {
+        let clients = clients.clamp(1, MAX_CLIENTS);
+        let (server, _, prefix) = veth_addrs(family);
+        let router_sysctls = vec![
+            ("net.ipv4.ip_forward".to_owned(), "1".to_owned()),
+            ("net.ipv6.conf.all.forwarding".to_owned(), "1".to_owned()),
+        ];
+        let mut namespaces = vec![
+            Namespace {
+                label: "server",
+                roles: vec![Role::Server],
+                sysctls: server_sysctl,
+            },
+            Namespace {
+                label: "router",
+                roles: vec![Role::Router],
+                sysctls: router_sysctls,
+            },
+        ];
+        let router_srv = nat_addr(family, 0, 254);
+        let mut links = vec![Link {
+            a: End {
+                ns: 1,
+                name: ROUTER_IFS[0],
+                mac: router_mac(0),
+                addr: Some((router_srv, prefix)),
+                neighbour: None,
+            },
+            b: End {
+                ns: 0,
+                name: SERVER_IF,
+                mac: SERVER_MAC,
+                addr: Some((server, prefix)),
+                neighbour: None,
+            },
+        }];
+        let mut addrs = vec![(Role::Server, server)];
+        let mut routes = vec![];
+        let mut also_capture = vec![];
+        for i in 1..=clients {
+            let ns = namespaces.len();
+            let role = if i == 1 {
+                Role::Client
+            } else {
+                Role::ClientN(i)
+            };
+            namespaces.push(Namespace {
+                label: CLIENT_LABELS[usize::from(i - 1)],
+                roles: vec![role],
+                sysctls: client_sysctl.clone(),
+            });
+            let (client, gateway) = (nat_addr(family, i, 2), nat_addr(family, i, 1));
+            let raw = raw_client && i == 1;
+            let mac = client_mac(i);
+            links.push(Link {
+                a: End {
+                    ns: 1,
+                    name: ROUTER_IFS[usize::from(i)],
+                    mac: router_mac(i),
+                    addr: Some((gateway, prefix)),
+                    neighbour: raw.then_some((client, mac)),
+                },
+                b: End {
+                    ns,
+                    name: CLIENT_IF,
+                    mac,
+                    addr: (!raw).then_some((client, prefix)),
+                    neighbour: None,
+                },
+            });
+            addrs.push((role, client));
+            if !raw {
+                routes.push((ns, gateway));
+            }
+            also_capture.push((1, ROUTER_IFS[usize::from(i)]));
+        }
+        addrs.push((Role::Router, router_srv));
+        Topology {
+            family,
+            namespaces,
+            links,
+            addrs,
+            capture: (0, SERVER_IF),
+            also_capture,
+            routes,
+            masquerade: Some((1, ROUTER_IFS[0])),
         }
     }
 
@@ -242,6 +415,15 @@ mod tests {
         let client_end = t.end_of(Role::Client).expect("a client end");
         assert_eq!(client_end.name, CLIENT_IF);
         assert_eq!(t.peer_of(client_end).map(|e| e.mac), Some(SERVER_MAC));
+        let nat = Topology::nat(Family::V4, 2, vec![], vec![], false);
+        assert_eq!(nat.namespaces.len(), 4, "server, router, two clients");
+        assert_eq!(nat.ns_of(Role::Router), Some(1));
+        assert_eq!(
+            nat.addr(Role::ClientN(2)),
+            Some("198.18.2.2".parse().unwrap())
+        );
+        assert_eq!(nat.masquerade, Some((1, "syn-rtr0")));
+        assert_eq!(nat.routes.len(), 2, "each client routes through the router");
         let raw = Topology::veth(Family::V6, vec![], vec![], true);
         assert!(
             raw.links[0].b.addr.is_none(),

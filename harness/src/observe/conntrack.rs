@@ -26,7 +26,6 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use netlink_packet_netfilter::conntrack::{
     ConntrackAttribute, ConntrackMessage, IPTuple, ProtoInfo, ProtoInfoTCP, ProtoTuple, Protocol,
@@ -35,18 +34,11 @@ use netlink_packet_netfilter::conntrack::{
 use netlink_packet_netfilter::{
     NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
 };
-use netlink_sys::protocols::NETLINK_NETFILTER;
-use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
 // netlink-packet-core is not a direct dependency; rtnetlink re-exports the
 // same version (0.9) that netlink-packet-netfilter is built on.
 use rtnetlink::packet_core::{
     DecodeError, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
-
-/// How long one `recv` may block before it is an error. The kernel answers
-/// at once (a dump of an empty table walks the buckets in well under this);
-/// this only bounds a kernel bug.
-const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One end-to-end direction of a tracked TCP connection: who sent, to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -295,7 +287,7 @@ pub fn dump_tcp() -> Result<Vec<ConntrackEntry>, ConntrackError> {
         NetfilterProtoFamily::Unspec,
         vec![],
     );
-    let socket = open_socket()?;
+    let socket = crate::nfnetlink::open().map_err(|(op, e)| io(op)(e))?;
     socket.send(&request, 0).map_err(io("send"))?;
     let mut entries = Vec::new();
     loop {
@@ -333,7 +325,7 @@ pub fn lookup_tcp(orig: &Tuple) -> Result<Option<ConntrackEntry>, ConntrackError
         family,
         vec![ConntrackAttribute::CtaTupleOrig(tuple)],
     );
-    let socket = open_socket()?;
+    let socket = crate::nfnetlink::open().map_err(|(op, e)| io(op)(e))?;
     socket.send(&request, 0).map_err(io("send"))?;
     let (datagram, _) = socket.recv_from_full().map_err(io("recv"))?;
     let mut entries = Vec::new();
@@ -363,22 +355,6 @@ fn request(flags: u16, family: NetfilterProtoFamily, attrs: Vec<ConntrackAttribu
     let mut buf = vec![0; message.buffer_len()];
     message.serialize(&mut buf);
     buf
-}
-
-/// Opens a NETLINK_NETFILTER socket connected to the kernel, with a receive
-/// timeout of [`RECV_TIMEOUT`].
-fn open_socket() -> Result<Socket, ConntrackError> {
-    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
-    use nix::sys::time::TimeVal;
-    let mut socket = Socket::new(NETLINK_NETFILTER).map_err(io("socket"))?;
-    socket.bind_auto().map_err(io("bind"))?;
-    socket
-        .connect(&NetlinkAddr::new(0, 0))
-        .map_err(io("connect"))?;
-    let tv = TimeVal::new(RECV_TIMEOUT.as_secs() as libc::time_t, 0);
-    setsockopt(&socket, ReceiveTimeout, &tv)
-        .map_err(|e| io("setsockopt(SO_RCVTIMEO)")(e.into()))?;
-    Ok(socket)
 }
 
 /// Parses the netlink messages of one datagram, appending each TCP entry to

@@ -3,6 +3,7 @@
 //! forced with TCP_REPAIR when the scenario states the SYN's seq. It closes
 //! first when the scenario says so, and then holds the TIME_WAIT itself.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -14,6 +15,7 @@ use crate::event::Event;
 use crate::event::reconnect::{PortMode, Reconnect};
 use crate::event::syn::Syn;
 use crate::evidence::{FirstConnection, handshake_ack};
+use crate::lab::Role;
 use crate::observe::capture::now_ns;
 use crate::observe::diag;
 use crate::scenario::{Close, SeqExpr};
@@ -125,7 +127,13 @@ impl KernelClient {
             SeqExpr::Auto => None,
             SeqExpr::RcvNxt(off) => Some(first.rcv_nxt + off),
         };
-        let mut played = self.connect(ends, true, forced_isn).await?;
+        // Behind a NAT the SYN may come from another machine, bound to the
+        // same port (`second_syn.from`).
+        let from = match syn.from.value {
+            1 => Role::Client,
+            n => Role::ClientN(n),
+        };
+        let mut played = self.connect(ends, from, true, forced_isn).await?;
         played.forced_isn = forced_isn;
         Ok(played)
     }
@@ -154,19 +162,23 @@ impl KernelClient {
             }
             crate::slots::idle(left).await;
         }
-        self.connect(ends, port == PortMode::Bind, None).await
+        self.connect(ends, Role::Client, port == PortMode::Bind, None)
+            .await
     }
 
-    /// Connect on the client thread; the stream, if any, is held there.
+    /// Connect on the thread of `from`'s namespace, from its address and the
+    /// client's port; the stream, if any, is held there.
     async fn connect(
         &mut self,
         ends: &Ends<'_>,
+        from: Role,
         bind: bool,
         isn: Option<crate::wire::Seq>,
     ) -> Result<Played, RunError> {
-        let (local, remote, deadline) = (ends.client(), ends.server, ends.deadline);
+        let local = SocketAddr::new(ends.lab.addr(from), ends.client().port());
+        let (remote, deadline) = (ends.server, ends.deadline);
         let (tx, rx) = oneshot::channel();
-        ends.client_ns().spawn_task(move || async move {
+        ends.lab.ns(from).spawn_task(move || async move {
             match timeout_at(deadline, kernel::connect_from(local, remote, bind, isn)).await {
                 Ok(Ok(stream)) => {
                     let _ = tx.send(Ok(()));

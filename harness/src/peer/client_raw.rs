@@ -63,6 +63,7 @@ impl RawClient {
             client: ends.client(),
             server: ends.server,
             offer_ts: case.sysctl_on(Side::Client, "net.ipv4.tcp_timestamps"),
+            routed: topology.masquerade.is_some(),
         };
         let opened = ends
             .client_ns()

@@ -48,6 +48,9 @@ pub struct Endpoints {
     pub server: SocketAddr,
     /// Offer the timestamp option (the client's `net.ipv4.tcp_timestamps` != 0).
     pub offer_ts: bool,
+    /// A router stands between the peer and the server (behind a NAT): the
+    /// fence is an echo request, which crosses it, not a neighbour probe.
+    pub routed: bool,
 }
 
 /// An AF_PACKET socket on the client's veth end and the peer's own clock.
@@ -300,7 +303,12 @@ pub async fn fence(
     deadline: TokioInstant,
 ) -> Result<(), RawError> {
     let from = capture.frames_len();
-    let probe = neighbour::probe(
+    let probe = if peer.ep.routed {
+        neighbour::echo_probe
+    } else {
+        neighbour::probe
+    };
+    let probe = probe(
         peer.ep.client_mac,
         peer.ep.server_mac,
         peer.ep.client.ip(),
@@ -316,7 +324,7 @@ pub async fn fence(
         })
         .await
         .map_err(|seen| RawError::Timeout {
-            what: "the server's answer to the fence (an ARP reply or a Neighbour Advertisement)"
+            what: "the server's answer to the fence (an ARP reply, a Neighbour Advertisement or an echo reply)"
                 .to_string(),
             seen,
         })
@@ -449,6 +457,7 @@ mod tests {
                 client: "198.18.0.2:12345".parse().unwrap(),
                 server: "198.18.0.1:8888".parse().unwrap(),
                 offer_ts: true,
+                routed: false,
             },
             t0: Instant::now(),
             ts_base: TsVal(7),

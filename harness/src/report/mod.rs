@@ -22,12 +22,19 @@ pub mod table;
 pub mod text;
 pub mod timeline;
 
+pub use artifacts::{
+    default_dir as default_artifacts_dir, from_env as artifacts_from_env, write_pcap,
+};
 pub use case_end::CaseEnd;
 pub use console::TextReporter;
 pub use events::{
     FanOut, KernelEnd, KernelInfo, ReportError, Reporter, RunEnd, RunInfo, report_case,
 };
 pub use html::HtmlReporter;
+pub use html::write as write_html;
 pub use json::JsonReporter;
+pub use json::schema as json_schema;
 pub use junit::JunitReporter;
 pub use ktap::KtapReporter;
+pub use text::{error as error_text, render as render_text};
+pub use timeline::plain as timeline_plain;

@@ -64,6 +64,7 @@ pub fn render(run: &CaseRun) -> String {
         o.answer_index,
         &obs.states,
         &obs.resets,
+        &obs.conntrack,
     ));
     if let Some(why) = &obs.trace_unavailable {
         let _ = writeln!(

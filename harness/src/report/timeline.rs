@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::evidence::FirstConnection;
+use crate::evidence::{ConntrackReading, FirstConnection};
 use crate::observe::trace::{self, Reset, ResetDirection, StateChange};
 use crate::report::phrase::{self, state_name};
 use crate::wire::{Dir, Segment, Seq, TsVal};
@@ -158,8 +158,15 @@ pub fn reset_line(b: &Bases, r: &Reset) -> String {
     l
 }
 
+/// A router's conntrack entry as a timeline line.
+pub fn conntrack_line(b: &Bases, c: &ConntrackReading) -> String {
+    let ms = b.ms_signed(c.at_ns);
+    format!("{ms:>9.3} ms  [router] conntrack: {} ({})", c.entry, c.when)
+}
+
 /// Lines with the SYN that hit TIME_WAIT and the server's answer marked, and the
-/// traced state changes and resets merged in by time.
+/// traced state changes, resets and the router's conntrack entries merged in
+/// by time.
 pub fn annotated(
     segs: &[Segment],
     first: &FirstConnection,
@@ -167,12 +174,14 @@ pub fn annotated(
     answer: Option<usize>,
     states: &[StateChange],
     resets: &[Reset],
+    conntrack: &[ConntrackReading],
 ) -> String {
     let b = Bases::from_segments(segs);
     let mut events: Vec<(u64, String)> = states
         .iter()
         .map(|c| (c.at_ns, state_line(&b, c)))
         .chain(resets.iter().map(|r| (r.at_ns, reset_line(&b, r))))
+        .chain(conntrack.iter().map(|c| (c.at_ns, conntrack_line(&b, c))))
         .collect();
     events.sort_by_key(|(at, _)| *at);
     let mut events = events.into_iter().peekable();

@@ -161,6 +161,7 @@ fn axes(spec: &Spec) -> Vec<Axis<'_>> {
     out.extend(Axis::of(&spec.closes_first));
     out.extend(Axis::of(&spec.close));
     out.extend(Axis::of(&spec.topology));
+    out.extend(Axis::of(&spec.clients));
     out.extend(spec.listener.as_ref().and_then(Axis::of));
     out.extend(spec.event.axes());
     // Stable: file order decides which of two equal labels is the later one.
@@ -262,7 +263,12 @@ fn build(origin: &Origin<'_>, spec: &Spec, sel: &Sel<'_>, expect: Expect) -> Cas
         server_sysctl: side(&spec.server_sysctl),
         client_sysctl: side(&spec.client_sysctl),
         client_kind: spec.client_kind,
-        topology: spec.topology.pick(sel).value,
+        topology: match spec.topology.pick(sel).value {
+            Shape::Nat { .. } => Shape::Nat {
+                clients: spec.clients.pick(sel).value,
+            },
+            other => other,
+        },
         family: spec.family.pick(sel).value,
         closes_first: spec.closes_first.pick(sel).value,
         close: spec.close.pick(sel).value,
@@ -346,6 +352,15 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                     timestamps_off: [Side::Server, Side::Client]
                         .into_iter()
                         .find(|&side| !c.sysctl_on(side, TIMESTAMPS)),
+                    client_timestamps: Some(
+                        c.sysctl(Side::Client, TIMESTAMPS)
+                            .map_or(Some(1), |v| v.trim().parse().ok())
+                            .unwrap_or(u8::MAX),
+                    ),
+                    nat_clients: match c.topology {
+                        Shape::Nat { clients } => clients,
+                        _ => 1,
+                    },
                     loc_of: &loc_of,
                     table: &spec.expect_loc,
                 };
@@ -395,6 +410,30 @@ fn check_cases(spec: &Spec, cases: &[Case], errors: &mut Vec<ScenarioError>) {
                     )
                 };
                 Some((c, loc, field, why.to_owned()))
+            })
+            .collect(),
+    );
+    // Several clients live behind a router; a raw client is the only one.
+    report(
+        cases
+            .iter()
+            .filter_map(|c| {
+                let why = match c.topology {
+                    Shape::Nat { clients } if clients > 1 && c.client_kind == ClientKind::Raw => {
+                        "a raw client behind the NAT is the only client: clients = 1"
+                    }
+                    Shape::Nat { .. } => return None,
+                    _ if spec.clients.choices.iter().any(|ch| ch.value > 1) => {
+                        "several clients live behind a router: kind = \"nat\""
+                    }
+                    _ => return None,
+                };
+                Some((
+                    c,
+                    spec.clients.choices[0].loc.clone(),
+                    spec.clients.field.clone(),
+                    why.to_owned(),
+                ))
             })
             .collect(),
     );

@@ -21,11 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use discover::{discover, load_file, resolve};
 pub use error::{MAX_ERRORS, ScenarioError};
-pub use model::{
-    Answer, At, Case, ClientKind, ClientPort, Close, Event, Expect, Family, Folklore, KernelWhen,
-    Loc, MAX_CASES, SeqExpr, TsExpr,
-};
-pub use sources::{CWD_DIR, Chosen, ROOT_ENV, Sources};
+pub use model::{Answer, At, Case, ClientKind, Close, Expect, Family, Loc, SeqExpr, TsExpr};
+pub use sources::Sources;
 
 use error::Source;
 

@@ -16,8 +16,8 @@ use super::model::{At, ClientKind, ClientPort, Close, Expect, Family, Loc};
 use super::raw::{Table, Value};
 use super::setting::Setting;
 use super::value::{
-    check_sysctl_key, client_port_value, close_value, closes_first_value, count_value,
-    family_value, port_value, shape_value, sysctl_value,
+    check_sysctl_key, client_port_value, clients_value, close_value, closes_first_value,
+    count_value, family_value, port_value, shape_value, sysctl_value,
 };
 use crate::event::restart::{Options, options_value};
 use crate::event::{self, reconnect, restart, segment, syn};
@@ -48,8 +48,9 @@ pub(crate) struct Spec {
     pub family: Setting<Family>,
     pub closes_first: Setting<Side>,
     pub close: Setting<Close>,
-    /// `[topology] kind`.
+    /// `[topology] kind` and `clients`.
     pub topology: Setting<Shape>,
+    pub clients: Setting<u8>,
     /// `[listener] options`: the first listener's, on the wildcard address;
     /// without a `[listener]` table, synlab's own listener on the server's
     /// address (what every scenario before Contract 5 measured).
@@ -233,13 +234,14 @@ impl Checker<'_> {
             (Shape::Veth, "veth"),
             &file_start,
         );
-        if let Some(c) = clients {
-            self.error(
-                &c.span(),
-                "topology.clients",
-                "several clients need kind = \"nat\", which this synlab does not build yet",
-            );
-        }
+        let clients = self.setting_or(
+            clients,
+            "topology.clients",
+            "clients",
+            clients_value,
+            (1, "1"),
+            &file_start,
+        );
 
         let (listener, restart) = match raw.listener {
             Some(l) => {
@@ -326,6 +328,7 @@ impl Checker<'_> {
             closes_first,
             close,
             topology,
+            clients,
             listener,
             event,
             kernel,

@@ -343,7 +343,7 @@ fn unknown_key_in_expect() {
         msg.ends_with(
             "expect.anwser: unknown field, expected one of: match, claim, answer, client_syns, \
              time_wait_after, established, timer_restarted, time_wait_seconds, connect, \
-             isn_from_time_wait, bind, counters, client_counters, when (did you mean answer?)"
+             isn_from_time_wait, bind, nat_port, counters, client_counters, when (did you mean answer?)"
         ),
         "{msg}"
     );

@@ -140,7 +140,17 @@ pub(crate) fn closes_first_value(v: &Scalar) -> Result<(Side, String), String> {
 }
 
 pub(crate) fn shape_value(v: &Scalar) -> Result<(Shape, String), String> {
-    v.one_of(&[("veth", Shape::Veth), ("loopback", Shape::Loopback)])
+    v.one_of(&[
+        ("veth", Shape::Veth),
+        ("loopback", Shape::Loopback),
+        ("nat", Shape::Nat { clients: 1 }),
+    ])
+}
+
+/// `[topology] clients`: client namespaces behind the router.
+pub(crate) fn clients_value(v: &Scalar) -> Result<(u8, String), String> {
+    let (n, text) = v.int_in(1..=i64::from(crate::lab::topology::MAX_CLIENTS))?;
+    Ok((u8::try_from(n).unwrap_or(1), text))
 }
 
 pub(crate) fn close_value(v: &Scalar) -> Result<(Close, String), String> {

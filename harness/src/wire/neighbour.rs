@@ -1,6 +1,6 @@
 //! The raw peer's fence: a neighbour probe (an ARP request for IPv4, a
 //! unicast Neighbour Solicitation for IPv6) that the server's kernel answers
-//! at once. Frames from one sender are processed in order, and the server's
+//! at once, or behind a router an ICMP echo request. Frames from one sender are processed in order, and the server's
 //! answers leave in that order, so once the probe's answer is captured, any
 //! answer to the segments written before it has been captured too: "no answer"
 //! is known at once instead of after a guessed wait. Neither touches a TCP or
@@ -18,6 +18,9 @@ use super::segment::{EmitError, Frame};
 /// ICMPv6 types (RFC 4861).
 const NEIGHBOUR_SOLICITATION: u8 = 135;
 const NEIGHBOUR_ADVERTISEMENT: u8 = 136;
+const ECHO_REPLY_V6: u8 = 129;
+/// ICMPv4 echo reply (RFC 792).
+const ECHO_REPLY_V4: u8 = 0;
 
 /// The probe from `src` (`src_mac`) asking for `dst` (at `dst_mac`).
 ///
@@ -64,8 +67,41 @@ pub fn probe(
     Ok(out)
 }
 
-/// Whether `frame` is the server's answer to a probe: an ARP reply or a
-/// Neighbour Advertisement the server sent.
+/// The fence through a router, where no neighbour probe reaches the server:
+/// an ICMP echo request to `dst`, sent to the next hop (`dst_mac`). The
+/// router forwards it behind what was written before, and the server's echo
+/// reply leaves behind its answers to those.
+///
+/// Equivalent to: `ping -c 1 DST`.
+pub fn echo_probe(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+) -> Result<Vec<u8>, EmitError> {
+    const ID: u16 = 0x5359;
+    let mut out = Vec::new();
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(s.octets(), d.octets(), 64)
+            .icmpv4_echo_request(ID, 1)
+            .write(&mut out, &[])?,
+        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv6(s.octets(), d.octets(), 64)
+            .icmpv6_echo_request(ID, 1)
+            .write(&mut out, &[])?,
+        _ => {
+            return Err(EmitError::MixedFamilies {
+                src: (src, 0).into(),
+                dst: (dst, 0).into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `frame` is the server's answer to a probe: an ARP reply, a
+/// Neighbour Advertisement or an echo reply the server sent.
 pub fn is_answer(frame: &Frame) -> bool {
     if !frame.outgoing {
         return false;
@@ -75,7 +111,10 @@ pub fn is_answer(frame: &Frame) -> bool {
     };
     match (&packet.net, &packet.transport) {
         (Some(NetSlice::Arp(arp)), _) => arp.operation() == ArpOperation::REPLY,
-        (_, Some(TransportSlice::Icmpv6(icmp))) => icmp.type_u8() == NEIGHBOUR_ADVERTISEMENT,
+        (_, Some(TransportSlice::Icmpv6(icmp))) => {
+            matches!(icmp.type_u8(), NEIGHBOUR_ADVERTISEMENT | ECHO_REPLY_V6)
+        }
+        (_, Some(TransportSlice::Icmpv4(icmp))) => icmp.type_u8() == ECHO_REPLY_V4,
         _ => false,
     }
 }

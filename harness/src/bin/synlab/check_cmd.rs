@@ -5,12 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use synlab::scenario;
-
 pub fn check(files: &[PathBuf]) -> ExitCode {
     let (mut cases, mut bad) = (0, 0);
     for f in files {
-        match scenario::load_file(f) {
+        match synlab::load_file(f) {
             Ok(s) => {
                 cases += s.cases.len();
                 println!("ok {} ({} cases)", f.display(), s.cases.len());

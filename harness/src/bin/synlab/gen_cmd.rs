@@ -30,5 +30,5 @@ pub fn man() -> std::io::Result<()> {
 
 /// `synlab schema`: the JSON Schema of every `run --json` row, pretty-printed.
 pub fn schema() -> String {
-    serde_json::to_string_pretty(&synlab::report::json::schema()).unwrap_or_default()
+    serde_json::to_string_pretty(&synlab::json_schema()).unwrap_or_default()
 }

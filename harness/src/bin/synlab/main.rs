@@ -18,8 +18,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use synlab::rootless::{self, Mode};
-use synlab::scenario::{Case, Scenario, Sources};
+use synlab::Mode;
+use synlab::{Case, Scenario, Sources};
 
 #[derive(Parser)]
 #[command(
@@ -133,7 +133,7 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
     if !matches!(command, Command::Run(_) | Command::Bench { .. }) {
         return Ok(());
     }
-    if !rootless::has_lab_caps() {
+    if !synlab::has_lab_caps() {
         let needs_root = match command {
             Command::Run(args) if args.keep => {
                 Some(("--keep", "the kept namespaces are", "run ... --keep"))
@@ -151,9 +151,9 @@ fn enter_privilege(command: &Command) -> Result<(), Fatal> {
             .into());
         }
     }
-    match rootless::enter_user_namespace_if_unprivileged()? {
+    match synlab::enter_user_namespace_if_unprivileged()? {
         Mode::Rootless { uid, .. } if matches!(command, Command::Run(_)) => {
-            eprintln!("{}", rootless::rootless_note(uid));
+            eprintln!("{}", synlab::rootless_note(uid));
         }
         _ => {}
     }

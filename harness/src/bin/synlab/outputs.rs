@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use synlab::report::{
+use synlab::{
     CaseEnd, FanOut, HtmlReporter, JsonReporter, JunitReporter, KernelInfo, KtapReporter,
     ReportError, Reporter, RunEnd, TextReporter,
 };

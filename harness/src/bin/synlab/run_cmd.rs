@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use synlab::scenario::{Case, Sources};
+use synlab::{Case, Sources};
 use synlab::{GuestArgs, Kernel, Pcaps, Plan};
 
 use crate::Fatal;
@@ -109,7 +109,7 @@ pub fn run(sources: &Sources, args: &RunArgs) -> Result<ExitCode, Fatal> {
                     d.clone()
                 }
             }),
-            failing: synlab::report::artifacts::default_dir(),
+            failing: synlab::default_artifacts_dir(),
         },
         guest: GuestArgs {
             exe: std::env::current_exe().map_err(|e| anyhow::anyhow!("this binary's path: {e}"))?,

@@ -18,6 +18,7 @@ use crate::testing::{require_root, runtime};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
+use std::time::Duration;
 use std::time::Instant as StdInstant;
 
 use tokio::time::Instant;
@@ -93,15 +94,23 @@ impl NatLab {
         let (c, r) = tokio::join!(
             client.run(move || async move {
                 let h = netlink::connect().await.expect("rtnetlink");
-                netlink::create_veth_pair(&h, "c0", mac(0x10), "r0", mac(0x11), router_fd)
+                netlink::create_veth_pair(&h, "c0", mac(0x10), "r0", mac(0x11), router_fd, 0)
                     .await
                     .expect("veth c0 -- r0");
             }),
             router.run(move || async move {
                 let h = netlink::connect().await.expect("rtnetlink");
-                netlink::create_veth_pair(&h, ROUTER_OUT_IF, mac(0x21), "s0", mac(0x22), server_fd)
-                    .await
-                    .expect("veth r1 -- s0");
+                netlink::create_veth_pair(
+                    &h,
+                    ROUTER_OUT_IF,
+                    mac(0x21),
+                    "s0",
+                    mac(0x22),
+                    server_fd,
+                    1,
+                )
+                .await
+                .expect("veth r1 -- s0");
             }),
         );
         c.expect("client");

@@ -93,6 +93,16 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
     for fact in phrase::event_facts(run) {
         dd("event", esc(&fact));
     }
+    for c in &obs.conntrack {
+        dd(
+            "conntrack",
+            format!(
+                "<span class=\"mono\">{}</span> ({})",
+                esc(&c.entry.to_string()),
+                esc(c.when)
+            ),
+        );
+    }
     let f = &obs.first;
     dd(
         "TIME_WAIT before",

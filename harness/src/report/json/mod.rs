@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::RunError;
 use crate::judge::Check;
 use crate::report::phrase::state_name;
 use crate::report::record::Tally;
@@ -21,12 +20,12 @@ use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
 pub use out::JsonReporter;
-pub use rows::{Row, SCHEMA_VERSION, SummaryRow};
+pub use rows::{Row, SummaryRow};
 
 use rows::{
-    AnswerKind, CaseRow, CheckRow, ConnectionRow, Counts, Direction, ErrorRow, Event, Folklore,
-    Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow, SideKind,
-    SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
+    AnswerKind, CaseRow, CheckRow, ConnectionRow, ConntrackRow, Counts, Direction, ErrorRow, Event,
+    Folklore, Inputs, Prediction, ReopenIsn, ResetRow, Rules, SecondSyn, SegmentEvent, SegmentRow,
+    SideKind, SkipRow, Snapshot, StateRow, TimeWait, Timer, UncheckedRow, Version,
 };
 
 /// The JSON Schema of every row (`synlab schema`, docs/report.schema.json).
@@ -42,11 +41,6 @@ pub fn line(row: &Row) -> String {
     // A row is plain data (strings, numbers, maps with string keys): it
     // always serializes.
     serde_json::to_string(row).unwrap_or_default()
-}
-
-/// The row of a case that could not be run to its end.
-pub fn error_row(case: &Case, kernel: &str, error: &RunError) -> Row {
-    message_row(case, kernel, crate::report::error_text::render(error))
 }
 
 /// The row of a case that ended in an error said in `message` (a guest
@@ -234,7 +228,20 @@ pub fn case_row(run: &CaseRun, pcap: Option<&Path>) -> CaseRow {
         },
         connect: o.connect.clone(),
         bind: o.bind.clone(),
-        nat_port: None,
+        nat_port: o.nat_port.clone(),
+        conntrack: obs
+            .conntrack
+            .iter()
+            .map(|c| ConntrackRow {
+                t_ms: ms(c.at_ns),
+                when: c.when.to_owned(),
+                state: c.entry.state.to_string(),
+                timeout_s: c.entry.timeout_s,
+                orig: c.entry.orig.to_string(),
+                reply: c.entry.reply.to_string(),
+                status: c.entry.status.to_string(),
+            })
+            .collect(),
         connections: obs
             .connections
             .iter()

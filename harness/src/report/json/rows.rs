@@ -170,6 +170,10 @@ pub struct CaseRow {
     /// order (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionRow>,
+    /// Behind a NAT: the router's conntrack entries of the connection, before
+    /// and after the event (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conntrack: Vec<ConntrackRow>,
     pub reopen_isn: ReopenIsn,
     pub second_syn: SecondSyn,
     pub time_wait: TimeWait,
@@ -205,6 +209,25 @@ pub struct CaseRow {
     /// The case's pcap, when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcap: Option<String>,
+}
+
+/// The router's conntrack entry of the connection (`conntrack -L`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConntrackRow {
+    pub t_ms: f64,
+    /// `before the event` or `after the event`.
+    pub when: String,
+    /// conntrack's TCP state (`ESTABLISHED`, `TIME_WAIT`, ...).
+    pub state: String,
+    /// Seconds left.
+    pub timeout_s: u32,
+    /// The original tuple (`src=... dst=... sport=... dport=...`).
+    pub orig: String,
+    /// The reply tuple (behind a masquerade: towards the router's address).
+    pub reply: String,
+    /// The status bits (`SEEN_REPLY|ASSURED|SRC_NAT...`).
+    pub status: String,
 }
 
 /// One of the connections made before the event.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use synlab::scenario::Sources;
+use synlab::Sources;
 use synlab::{Guest, GuestArgs};
 
 fn median(samples: &[Duration]) -> Duration {

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use synlab::report::{CaseEnd, KernelInfo, TextReporter, report_case};
-use synlab::scenario::{Case, ClientKind, Family, ScenarioError, Sources};
+use synlab::{Case, ClientKind, Family, ScenarioError, Sources};
+use synlab::{CaseEnd, KernelInfo, TextReporter, report_case};
 use synlab::{Lab, LabError, LabSpec, RunError, RunOptions, kernel_release};
 
 use shell_lab::ShellLabs;

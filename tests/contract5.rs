@@ -1,0 +1,204 @@
+//! Scenario files from outside the project, written only with the keys of
+//! Contracts 1, 3 and 5 (../shared/README.md), get the kernel's answers: a
+//! listener restart, the last free ephemeral port over loopback, four
+//! connections in a row, the same machine and a second one behind a NAT, run
+//! as a user runs them (`synlab --scenarios-dir DIR run AREA --json`). Each
+//! row must pass and carry the Contract 5 fields (`topology`, `bind`,
+//! `nat_port`, `connections`) with the kernel's values; a wrong expectation in
+//! the same folder fails, naming its line.
+//!
+//! Runs real cases: root, or rootless mode (synlab enters a user namespace).
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{ScratchDir, synlab_bin};
+
+/// (file, text): each as someone outside the project would write it.
+const FILES: [(&str, &str); 5] = [
+    (
+        "restart.toml",
+        r#"description = "The server restarts while its TIME_WAIT holds the port."
+[listener]
+options = ["plain", "reuseaddr"]
+restart = "reuseaddr"
+[connection]
+family = ["ipv4", "ipv6"]
+[expect]
+bind = "EADDRINUSE"
+time_wait_after = true
+[[expect.when]]
+match = { listener = "reuseaddr" }
+bind = "ok"
+"#,
+    ),
+    (
+        "last-port.toml",
+        r#"description = "Two ephemeral ports, both in the client's TIME_WAIT, over loopback."
+[topology]
+kind = "loopback"
+[client]
+sysctl = { "net.ipv4.ip_local_port_range" = "41000 41001", "net.ipv4.tcp_tw_reuse" = [0, 2] }
+[connection]
+closes_first = "client"
+client_port = "ephemeral"
+count = 2
+[reconnect]
+port = "ephemeral"
+after_ms = 1100
+[expect]
+connect = "EADDRNOTAVAIL"
+[[expect.when]]
+match = { "client.tcp_tw_reuse" = 2 }
+connect = "ok"
+"#,
+    ),
+    (
+        "same-machine.toml",
+        r#"description = "nc -p again from the same machine behind a NAT."
+[topology]
+kind = "nat"
+[connection]
+family = ["ipv4", "ipv6"]
+[expect]
+nat_port = "kept"
+answer = "syn-ack"
+"#,
+    ),
+    (
+        "second-machine.toml",
+        r#"description = "A second machine behind the NAT on the same port."
+[topology]
+kind = "nat"
+clients = 2
+[sysctl]
+"net.ipv4.tcp_timestamps" = 2
+[second_syn]
+from = "client2"
+[expect]
+nat_port = "remapped"
+time_wait_after = true
+"#,
+    ),
+    (
+        "wrong.toml",
+        r#"description = "Expects what the kernel does not do: it must fail."
+[listener]
+options = "plain"
+restart = "plain"
+[expect]
+bind = "ok"
+"#,
+    ),
+];
+
+#[test]
+fn outside_scenarios_written_to_contract_5_get_the_kernels_answers() {
+    let dir = ScratchDir::new("synlab-contract5");
+    let area = dir.path().join("questions");
+    std::fs::create_dir_all(&area).expect("mkdir");
+    for (name, text) in FILES {
+        std::fs::write(area.join(name), text).expect("write a scenario");
+    }
+    let out = Command::new(synlab_bin())
+        .arg("--scenarios-dir")
+        .arg(dir.path())
+        .args(["run", "questions", "--json"])
+        .current_dir(dir.path())
+        .env_remove("SYNLAB_SCENARIOS")
+        .env("SYNLAB_ARTIFACTS", dir.path().join("artifacts"))
+        .output()
+        .expect("run synlab");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = format!(
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "wrong.toml fails\n{context}");
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
+        .filter(|r: &Value| r["type"] == "case")
+        .collect();
+    let row = |case: &str| -> &Value {
+        rows.iter()
+            .find(|r| r["case"] == case)
+            .unwrap_or_else(|| panic!("no row for {case}\n{context}"))
+    };
+
+    // restart 4, last-port 2, same-machine 2, second-machine 1, wrong 1.
+    assert_eq!(rows.len(), 10, "{context}");
+    for r in rows.iter().filter(|r| r["scenario"] != "wrong") {
+        assert_eq!(
+            r["verdict"], "pass",
+            "{}: {}\n{context}",
+            r["case"], r["checks"]
+        );
+    }
+
+    let restart = row("restart/listener=plain/ipv4");
+    assert_eq!(restart["event"]["kind"], "restart");
+    assert_eq!(restart["bind"], "EADDRINUSE");
+    assert_eq!(restart["topology"], "veth");
+    assert_eq!(row("restart/listener=reuseaddr/ipv6")["bind"], "ok");
+
+    let reused = row("last-port/client.tcp_tw_reuse=2");
+    assert_eq!(reused["topology"], "loopback");
+    assert_eq!(reused["connect"], "ok");
+    let ports: Vec<u64> = reused["connections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("connections\n{context}"))
+        .iter()
+        .map(|c| c["client_port"].as_u64().unwrap_or(0))
+        .collect();
+    let mut sorted = ports.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [41000, 41001], "each port once: {ports:?}");
+    assert_eq!(
+        row("last-port/client.tcp_tw_reuse=0")["connect"],
+        "EADDRNOTAVAIL"
+    );
+
+    for case in ["same-machine/ipv4", "same-machine/ipv6"] {
+        let r = row(case);
+        assert_eq!(
+            (&r["topology"], &r["nat_port"]),
+            (&"nat".into(), &"kept".into()),
+            "{case}"
+        );
+        let states: Vec<&str> = r["conntrack"]
+            .as_array()
+            .unwrap_or_else(|| panic!("conntrack readings in {case}\n{context}"))
+            .iter()
+            .filter_map(|c| c["state"].as_str())
+            .collect();
+        assert_eq!(
+            states,
+            ["TIME_WAIT", "ESTABLISHED"],
+            "{case}: conntrack before and after the new SYN"
+        );
+    }
+    let second = row("second-machine");
+    assert_eq!(second["nat_port"], "remapped");
+    assert_eq!(second["time_wait_after"], true);
+
+    let wrong = row("wrong");
+    assert_eq!(wrong["verdict"], "fail", "{context}");
+    let check = wrong["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["field"] == "bind"))
+        .unwrap_or_else(|| panic!("a bind check\n{context}"));
+    assert_eq!(
+        (&check["expected"], &check["seen"]),
+        (&"ok".into(), &"EADDRINUSE".into())
+    );
+    assert!(
+        check["loc"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("wrong.toml:6:8")),
+        "names the line: {check}"
+    );
+}
