@@ -11,13 +11,15 @@ mod outputs;
 mod paint;
 mod progress;
 mod run_cmd;
+mod stdout;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use stdout::{out, outln};
 use synlab::Mode;
 use synlab::{Case, Scenario, Sources};
 
@@ -99,11 +101,9 @@ impl<E: Into<anyhow::Error>> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
-    // Like other Unix tools: `synlab run ... | head` ends quietly.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a write to a closed stdout is
+    // an error that ends the run through its guards, never a kill midway;
+    // `synlab run ... | head` then ends quietly (`stdout::closed`).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -117,6 +117,7 @@ fn main() -> ExitCode {
     }
     match real_main(cli) {
         Ok(code) => code,
+        Err(Fatal(e)) if stdout::closed(&e) => ExitCode::from(2),
         Err(Fatal(e)) => {
             eprintln!("synlab: {e:#}");
             ExitCode::from(2)
@@ -171,42 +172,42 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             let dir = sources
                 .user_dir()
                 .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
-            print!("{}", bench::kernel::bench(&sources, k, *runs, dir)?);
+            out!("{}", bench::kernel::bench(&sources, k, *runs, dir)?).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Kernels {
             prune: Some(what), ..
         } => debian_cmd::prune(*what),
         Command::Kernels { offline, .. } => {
-            synlab::list_kernels(&mut std::io::stdout().lock())?;
-            debian_cmd::show(*offline);
+            synlab::list_kernels(&mut std::io::stdout().lock()).context("stdout")?;
+            debian_cmd::show(*offline).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { runs, quick, .. } => {
             synlab::probe_privilege()?;
             let opts = bench::BenchOptions::new(sources, *runs, *quick);
-            print!("{}", bench::run(&opts)?);
+            out!("{}", bench::run(&opts)?).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
             for s in sources.discover()? {
                 for case in &s.cases {
-                    println!("{}", list_line(&s, case));
+                    outln!("{}", list_line(&s, case)).context("stdout")?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { files } => Ok(check_cmd::check(files)),
+        Command::Check { files } => check_cmd::check(files),
         Command::Completions { shell } => {
-            gen_cmd::completions(*shell);
+            gen_cmd::completions(*shell).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
-            gen_cmd::man()?;
+            gen_cmd::man().context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            println!("{}", gen_cmd::schema());
+            outln!("{}", gen_cmd::schema()).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_cmd::run(&sources, args),
