@@ -187,3 +187,102 @@ fn cases_that_differ_in_spaces_or_plus_and_minus_get_their_own_pcaps_and_namespa
     assert_eq!((kept.0.len(), unique.len()), (12, 12), "{:#?}", kept.0);
     assert!(kept.0.iter().all(|n| n.len() < 255), "{:#?}", kept.0);
 }
+
+/// The namespaces under /run/netns now.
+fn listed() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip netns list")
+            .stdout,
+    )
+    .into_owned()
+}
+
+#[test]
+fn keep_names_every_namespace_of_a_loopback_or_nat_lab_and_removes_them_all() {
+    require_root();
+    let dir = ScratchDir::new("synlab-names-shapes");
+    let out = synlab(
+        dir.path(),
+        &[
+            "run",
+            "reuse",
+            "same-machine",
+            "--filter",
+            "ipv4",
+            "--keep",
+            "--json",
+        ],
+    );
+    let kept = Kept::from(&out);
+    let rows = rows(&out);
+    assert!(rows.len() >= 2, "{}", show(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stderr)
+        .unwrap_or("")
+        .lines()
+        .filter(|l| l.starts_with("kept: "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        rows.len(),
+        "one kept line per case: {}",
+        show(&out)
+    );
+    // Over loopback one namespace; behind a NAT the server, the router and
+    // its client(s): every one named, every one there.
+    assert!(kept.0.iter().any(|n| n.ends_with("-lab")), "{:#?}", kept.0);
+    for label in ["-srv", "-router", "-cli"] {
+        assert!(
+            kept.0.iter().any(|n| n.ends_with(label)),
+            "no {label}: {:#?}",
+            kept.0
+        );
+    }
+    let now = listed();
+    for n in &kept.0 {
+        assert!(
+            now.contains(n.as_str()),
+            "{n} is named but not there: {now}"
+        );
+    }
+    drop(kept);
+    let after = listed();
+    assert!(
+        !after.contains("synlab-restart.reuse") && !after.contains("synlab-nat.same-machine"),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_case_that_ends_in_an_error_leaves_no_kept_namespace() {
+    require_root();
+    let dir = ScratchDir::new("synlab-names-error");
+    let timeouts = support::workspace().join("tests/timeout-scenarios");
+    let out = synlab(
+        dir.path(),
+        &[
+            "--scenarios-dir",
+            timeouts.to_str().expect("UTF-8 path"),
+            "run",
+            "reconnect-past-deadline",
+            "--keep",
+            "--json",
+        ],
+    );
+    let rows = rows(&out);
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r["type"] == "error"),
+        "the case times out: {}",
+        show(&out)
+    );
+    let kept = Kept::from(&out);
+    assert!(kept.0.is_empty(), "{:#?}", kept.0);
+    let now = listed();
+    assert!(
+        !now.contains("reconnect-past-deadline"),
+        "an errored case's namespaces are left: {now}"
+    );
+}
