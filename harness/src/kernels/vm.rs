@@ -233,6 +233,56 @@ pub fn command(tools: &Tools, image: &Image, accel: &Accel, rw: &Path, script: &
     cmd
 }
 
+/// The image as virtme-run is to get it: `None` (itself) when its path and
+/// its modules' are plain; else links in the guest's folder that are,
+/// `k/boot/vmlinuz-RELEASE` to the image and `k/lib/modules/RELEASE` to its
+/// modules (virtme-run finds the modules beside the image, and writes their
+/// folder into the kernel's command line). Refused when that cannot be made
+/// safe: a release that is not plain, or zstd modules under a folder whose
+/// real path is not (virtme-run decompresses those through a shell line).
+fn place(work: &Workdir, image: &Image) -> Result<Option<Image>, String> {
+    let modules = image.modules.as_deref();
+    if let Some(m) = modules {
+        let real = std::fs::canonicalize(m).unwrap_or_else(|_| m.to_path_buf());
+        let zstd =
+            std::fs::read_to_string(m.join("modules.dep")).is_ok_and(|dep| dep.contains(".ko.zst"));
+        if zstd && !plain(&real) {
+            return Err(format!(
+                "the modules folder {:?} is not a plain path and holds zstd modules, which \
+                 virtme-ng decompresses through a shell line: move or link the kernel's folder \
+                 to a plain path (letters, digits, /._-+%=)",
+                real.display().to_string()
+            ));
+        }
+    }
+    if plain(&image.path) && modules.is_none_or(plain) {
+        return Ok(None);
+    }
+    let release = &image.release;
+    if !plain(Path::new(release)) || release.contains('/') {
+        return Err(format!(
+            "the kernel {:?} has the release {release:?}, which cannot name a file",
+            image.path.display().to_string()
+        ));
+    }
+    let k = work.path().join("k");
+    let link = |what: &str, to: &Path, at: PathBuf| {
+        std::fs::create_dir_all(at.parent().unwrap_or(&k))
+            .and_then(|()| std::os::unix::fs::symlink(to, &at))
+            .map_err(|e| format!("a link to the kernel's {what} in the guest's folder: {e}"))
+    };
+    let path = k.join("boot").join(format!("vmlinuz-{release}"));
+    link("image", &image.path, path.clone())?;
+    let mut placed = image.clone();
+    placed.path = path;
+    if let Some(m) = modules {
+        let at = k.join("lib/modules").join(release);
+        link("modules", m, at.clone())?;
+        placed.modules = Some(at);
+    }
+    Ok(Some(placed))
+}
+
 /// The kernel's config has virtiofs and no 9p (Debian's cloud flavour).
 fn uses_virtiofs_only(image: &Image) -> bool {
     let Some(text) = image
@@ -272,25 +322,14 @@ pub fn boot(
         .top
         .create_new("vng.err")
         .map_err(|e| format!("vng's stderr file: {e}"))?;
-    // The modules' files: virtme-run decompresses a zstd module through a
-    // shell line naming its real path.
-    if let Some(m) = &image.modules {
-        let real = std::fs::canonicalize(m).unwrap_or_else(|_| m.clone());
-        if !plain(&real) {
-            return Err(format!(
-                "the modules folder {:?} is not a plain path: virtme-ng passes module files \
-                 through a shell, so only letters, digits and /._-+%= are safe there; move or \
-                 link the kernel's folder to a plain path",
-                real.display().to_string()
-            ));
-        }
-    }
     if !plain(&rw) || !plain(&script_path) {
         return Err(format!(
             "the guest's folder {:?} is not a plain path",
             rw.display().to_string()
         ));
     }
+    let placed = place(work, image)?;
+    let image = placed.as_ref().unwrap_or(image);
     let mut cmd = command(tools, image, accel, &rw, &script_path);
     // virtme-run's temporary files (`virtme_ret*`, a virtiofsd socket) go
     // into the guest's folder and leave with it, also after a kill.
