@@ -448,7 +448,17 @@ fn hard_link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// The image and its modules where a shell would split or end a line.
 fn odd_kernel_path(image: &Path) -> Result<(), Failed> {
     let release = release_of(image);
-    let modules = Path::new("/lib/modules").join(&release);
+    // Its modules where synlab finds them: beside `boot/` (an extracted
+    // .deb, merged /usr or not; `/lib/modules` for an image in /boot).
+    let top = image
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    let modules = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|m| top.join(m).join(&release))
+        .find(|m| m.is_dir())
+        .ok_or_else(|| format!("no lib/modules/{release} beside {}", image.display()))?;
     let scratch = support::ScratchDir::new("synlab-odd-kernel");
     let dir = scratch.path().join("my kernels;x");
     std::fs::create_dir_all(dir.join("boot")).map_err(|e| e.to_string())?;
