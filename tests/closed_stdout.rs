@@ -59,6 +59,9 @@ fn every_subcommand_on_a_full_stdout_exits_2_with_one_line() {
         &["completions", "bash"],
         &["man"],
         &["kernels", "--offline"],
+        &["--help"],
+        &["--version"],
+        &["help", "run"],
     ] {
         assert_one_line_exit_2(args);
     }

@@ -107,8 +107,17 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // `--help` and `--version` go to stdout: one that cannot take
+            // them is an error like any other.
+            return match e.print() {
+                Err(io) if !e.use_stderr() => {
+                    if io.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("synlab: stdout: {io}");
+                    }
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::from(if e.use_stderr() { 2 } else { 0 }),
+            };
         }
     };
     if let Err(Fatal(e)) = enter_privilege(&cli.command) {
