@@ -14,6 +14,7 @@ mod host;
 mod image;
 mod kvm;
 mod list;
+mod reaper;
 mod suite;
 mod tools;
 mod vm;

@@ -14,7 +14,9 @@
 //! [`plain`]), or the run is refused with a line that says why; the image
 //! itself may be named anyhow. virtme-run's own temporary files
 //! (`virtme_ret*`, virtiofsd's socket) go into the guest's folder
-//! (`TMPDIR`), so they leave with it.
+//! (`TMPDIR`), so they leave with it, and the folder leaves with synlab,
+//! also when synlab is killed (`reaper`); the sweep is for what a machine's
+//! crash left.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 use super::group::{self, Group};
 use super::image::Image;
 use super::kvm::Accel;
+use super::reaper::Reaper;
 use super::tools::Tools;
 use crate::files::SafeDir;
 
@@ -39,6 +42,9 @@ pub struct Workdir {
     /// made without following a link.
     top: SafeDir,
     rw: SafeDir,
+    /// Removes the folder when synlab is gone, killed too (dropped after
+    /// `dir`, which removes it first on a normal end).
+    _reaper: Reaper,
 }
 
 /// The most the host reads of one file a guest left (the rows of the whole
@@ -138,7 +144,14 @@ impl Workdir {
         top.create_new(MARKER)
             .map_err(|e| format!("the guest folder's marker: {e}"))?;
         let rw = top.subdir("rw").map_err(|e| e.to_string())?;
-        Ok(Workdir { dir, top, rw })
+        let reaper = Reaper::watch(dir.path())
+            .map_err(|e| format!("the watcher of the guest's folder: {e}"))?;
+        Ok(Workdir {
+            dir,
+            top,
+            rw,
+            _reaper: reaper,
+        })
     }
 
     /// The folder itself: virtme-run's `TMPDIR`.
