@@ -32,6 +32,20 @@ list:
 schema:
     cargo run -q --bin synlab -- schema > docs/report.schema.json
 
+# Rewrite the README's rules section from synlab's model (`synlab rules`; tests/readme_rules.rs fails when it is stale).
+rules:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --bin synlab
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    ./target/debug/synlab rules > "$tmp/rules.md"
+    awk -v rules="$tmp/rules.md" '
+        /^<!-- rules: begin/ { print; print ""; while ((getline l < rules) > 0) print l; print ""; skip = 1; next }
+        /^<!-- rules: end/ { skip = 0 }
+        !skip { print }' README.md > "$tmp/README.md"
+    grep -q '^<!-- rules: end' "$tmp/README.md" || { echo "rules: README.md has no rules markers" >&2; exit 1; }
+    cat "$tmp/README.md" > README.md
+
 # Validate the scenario files (no root needed).
 check:
     cargo run -q --bin synlab -- check scenarios/*/*.toml

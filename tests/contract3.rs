@@ -1,11 +1,14 @@
 //! Scenario files from outside the project, written only with the keys of
-//! Contracts 1 and 3 (../shared/README.md), get the kernel's answers: a
+//! Contracts 1, 3 and 5 (../shared/README.md), get the kernel's answers: a
 //! folder of its own with a retransmitted FIN, an RST at rcv_nxt, a SYN-ACK,
-//! a client's `nc -p` again with timestamps on and off and a linger0 close,
-//! run as a user runs them (`synlab --scenarios-dir DIR run --all --json`).
-//! Each row must pass and carry the Contract 3 fields (`event`,
-//! `timer_restarted`, `connect`) with the kernel's values; a wrong
-//! expectation in the same folder must fail, naming its line.
+//! a client's `nc -p` again with timestamps on and off, a linger0 close, a
+//! restarted listener and a reconnect over loopback, run as a user runs them
+//! (`synlab --scenarios-dir DIR run --all --json`). Each row must pass and
+//! carry the Contract 3 fields (`event`, `timer_restarted`, `connect`) with
+//! the kernel's values; a wrong expectation in the same folder must fail,
+//! naming its line. Every row, the wrong one included, has a why naming a
+//! kernel function from synlab's model, and the model agrees with the kernel
+//! (`rules.kernel.agrees`, and the summary row's `model`).
 //!
 //! Runs real cases: root, or rootless mode (synlab enters a user namespace).
 
@@ -17,7 +20,7 @@ use serde_json::Value;
 use support::{ScratchDir, synlab_bin};
 
 /// (file, text): each as someone outside the project would write it.
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 8] = [
     (
         "fin-again.toml",
         r#"description = "The client's FIN again (a retransmission) at rcv_nxt - 1."
@@ -98,6 +101,34 @@ time_wait_after = false
 "#,
     ),
     (
+        "restart.toml",
+        r#"description = "The server restarts its listener while its TIME_WAIT holds the port."
+[listener]
+options = ["plain", "reuseaddr"]
+restart = "reuseaddr"
+[expect]
+bind = "EADDRINUSE"
+[[expect.when]]
+match = { listener = "reuseaddr" }
+bind = "ok"
+"#,
+    ),
+    (
+        "loopback-reuse.toml",
+        r#"description = "Over loopback, tcp_tw_reuse = 2 (the default) lets connect() take the client's TIME_WAIT over."
+[topology]
+kind = "loopback"
+[connection]
+family = ["ipv4", "ipv6"]
+closes_first = "client"
+[reconnect]
+port = "ephemeral"
+after_ms = 1100
+[expect]
+connect = "ok"
+"#,
+    ),
+    (
         "wrong.toml",
         r#"description = "Expects what the kernel does not do: it must fail."
 [client]
@@ -143,10 +174,14 @@ fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1), "wrong.toml fails\n{context}");
-    let rows: Vec<Value> = stdout
+    let all: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
-        .filter(|r: &Value| r["type"] == "case")
+        .collect();
+    let rows: Vec<Value> = all
+        .iter()
+        .filter(|r| r["type"] == "case")
+        .cloned()
         .collect();
     let row = |case: &str| -> &Value {
         rows.iter()
@@ -155,9 +190,9 @@ fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
     };
     let passed = |r: &Value| r["verdict"] == "pass";
 
-    // IPv4 and IPv6 of each file, both timestamps for nc-p-again, and the
-    // one wrong case (IPv4, the default).
-    assert_eq!(rows.len(), 13, "{context}");
+    // IPv4 and IPv6 of each file, both timestamps for nc-p-again, both first
+    // listeners for restart (IPv4), and the one wrong case (IPv4, the default).
+    assert_eq!(rows.len(), 17, "{context}");
     for r in rows.iter().filter(|r| r["scenario"] != "wrong") {
         assert!(
             passed(r),
@@ -190,6 +225,50 @@ fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
     assert_eq!(ts_on["connect"], "ok", "{context}");
     let ts_off = row("nc-p-again/client.tcp_timestamps=0/ipv6");
     assert_eq!(ts_off["connect"], "EADDRNOTAVAIL", "{context}");
+
+    let restart = row("restart/listener=plain");
+    assert_eq!(restart["event"]["kind"], "restart");
+    assert_eq!(restart["bind"], "EADDRINUSE", "{context}");
+    assert_eq!(row("restart/listener=reuseaddr")["bind"], "ok", "{context}");
+    for family in ["ipv4", "ipv6"] {
+        let lo = row(&format!("loopback-reuse/{family}"));
+        assert_eq!(lo["topology"], "loopback");
+        assert_eq!(lo["connect"], "ok", "{context}");
+        let why = lo["why"].as_str().unwrap_or_default();
+        assert!(why.contains("this is loopback"), "{why}");
+    }
+
+    // synlab's model: a why naming the kernel function of each step, and
+    // agreement with the kernel in every case, the wrong expectation's too
+    // (the verdict is the scenario's, the model's agreement the model's).
+    let function = |why: &str| {
+        why.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')'))
+            .any(|w| w.len() > 2 && w.ends_with("()") && w[..w.len() - 2].contains('_'))
+    };
+    for r in &rows {
+        let k = &r["rules"]["kernel"];
+        let why = k["why"].as_str().unwrap_or_default();
+        assert!(
+            function(why),
+            "{}: no kernel function in {why:?}",
+            r["case"]
+        );
+        assert_eq!(r["why"], k["why"], "{}", r["case"]);
+        assert_eq!(k["agrees"], true, "{}: {k}\n{context}", r["case"]);
+        assert_eq!(k["differs"], serde_json::json!([]), "{}", r["case"]);
+        assert!(
+            k["checked"].as_u64().is_some_and(|n| n > 0),
+            "{}: {k}",
+            r["case"]
+        );
+    }
+    let summary = all.last().expect("a summary row");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(
+        summary["model"],
+        serde_json::json!({ "agree": 17, "cases": 17, "differ": [] }),
+        "{context}"
+    );
 
     let linger = row("linger0/ipv4");
     assert_eq!(linger["time_wait_side"], Value::Null, "no TIME_WAIT");

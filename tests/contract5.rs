@@ -5,7 +5,9 @@
 //! as a user runs them (`synlab --scenarios-dir DIR run AREA --json`). Each
 //! row must pass and carry the Contract 5 fields (`topology`, `bind`,
 //! `nat_port`, `connections`) with the kernel's values; a wrong expectation in
-//! the same folder fails, naming its line.
+//! the same folder fails, naming its line. Every row, the wrong one included,
+//! has a why from synlab's model naming the kernel function that decided (the
+//! NAT's port choice among them), and the model agrees with the kernel.
 //!
 //! Runs real cases: root, or rootless mode (synlab enters a user namespace).
 
@@ -118,10 +120,14 @@ fn outside_scenarios_written_to_contract_5_get_the_kernels_answers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1), "wrong.toml fails\n{context}");
-    let rows: Vec<Value> = stdout
+    let all: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
-        .filter(|r: &Value| r["type"] == "case")
+        .collect();
+    let rows: Vec<Value> = all
+        .iter()
+        .filter(|r| r["type"] == "case")
+        .cloned()
         .collect();
     let row = |case: &str| -> &Value {
         rows.iter()
@@ -184,6 +190,43 @@ fn outside_scenarios_written_to_contract_5_get_the_kernels_answers() {
     let second = row("second-machine");
     assert_eq!(second["nat_port"], "remapped");
     assert_eq!(second["time_wait_after"], true);
+
+    // synlab's model: agreement with the kernel on every row (the wrong
+    // expectation's verdict is the scenario's, the agreement the model's),
+    // and a why that names the functions that decided.
+    for r in &rows {
+        let k = &r["rules"]["kernel"];
+        assert_eq!(k["agrees"], true, "{}: {k}\n{context}", r["case"]);
+        assert!(
+            k["checked"].as_u64().is_some_and(|n| n > 0),
+            "{}: {k}",
+            r["case"]
+        );
+    }
+    let why = |case: &str| {
+        row(case)["rules"]["kernel"]["why"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (case, function) in [
+        ("second-machine", "nf_nat_l4proto_unique_tuple()"),
+        ("same-machine/ipv4", "get_unique_tuple()"),
+        ("restart/listener=plain/ipv4", "inet_csk_bind_conflict()"),
+        ("last-port/client.tcp_tw_reuse=2", "tcp_twsk_unique()"),
+    ] {
+        assert!(
+            why(case).contains(function),
+            "{case}: {function} not in {:?}",
+            why(case)
+        );
+    }
+    let summary = all.last().expect("a summary row");
+    assert_eq!(
+        summary["model"],
+        serde_json::json!({ "agree": 10, "cases": 10, "differ": [] }),
+        "{context}"
+    );
 
     let wrong = row("wrong");
     assert_eq!(wrong["verdict"], "fail", "{context}");

@@ -16,17 +16,12 @@ use crate::wire::{Answer, Seq, TsVal};
 pub struct Settings {
     /// `net.ipv4.tcp_timestamps` != 0 in its namespace.
     pub timestamps: bool,
-    /// `net.ipv4.tcp_rfc1337` != 0.
-    pub rfc1337: bool,
 }
 
 impl Default for Settings {
-    /// The kernel's defaults: timestamps on, RFC 1337 off.
+    /// The kernel's default: timestamps on.
     fn default() -> Settings {
-        Settings {
-            timestamps: true,
-            rfc1337: false,
-        }
+        Settings { timestamps: true }
     }
 }
 

@@ -14,12 +14,14 @@ use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::topology::every_addr;
 use crate::lab::{KeepNames, Kept, Lab, LabSpec, Role};
+use crate::model::{self, Agreement, Prediction};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
 use crate::slots::Slots;
 use crate::wire::Side;
 
-/// A finished case: evidence, outcome and verdict.
+/// A finished case: evidence, outcome and verdict, and what synlab's model
+/// of the kernel says about it.
 #[derive(Debug, Clone)]
 pub struct CaseRun {
     pub case: Case,
@@ -29,6 +31,12 @@ pub struct CaseRun {
     pub verdict: Verdict,
     /// The popular claim the case tests, held against the kernel.
     pub folklore: Option<ClaimVerdict>,
+    /// What the model of the kernel's rules says the case shows, and why
+    /// (`model::predict` on the case as it ran: what its event carried).
+    pub prediction: Prediction,
+    /// That prediction against what the kernel did: a disagreement is a
+    /// finding about the model, and does not change the verdict.
+    pub agreement: Agreement,
     pub duration: Duration,
     /// The named namespaces left for inspection (`--keep`).
     pub kept: Option<KeepNames>,
@@ -155,19 +163,37 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     // (nf_tables for a NAT, under emulation).
     let deadline = tokio::time::Instant::now() + case.timeout;
     let obs = execute(case, lab, trace, deadline).await?;
+    let mut run = conclude(case.clone(), kernel, obs, started.elapsed());
+    run.kept = kept.map(Kept::keep);
+    Ok(run)
+}
+
+/// What `obs`, seen on `kernel`, shows for `case`: the outcome, the verdict
+/// (the scenario's expectations against the kernel), the popular claim, and
+/// the model's prediction held against the outcome.
+pub(crate) fn conclude(
+    case: Case,
+    kernel: String,
+    obs: Observation,
+    duration: Duration,
+) -> CaseRun {
     let outcome = judge::analyze(&obs, &case.rule_settings());
-    let verdict = judge::judge(case, &outcome, &obs.known_counters, &kernel);
-    let folklore = judge::folklore(case, &outcome, &obs.known_counters, &kernel);
-    Ok(CaseRun {
-        case: case.clone(),
+    let verdict = judge::judge(&case, &outcome, &obs.known_counters, &kernel);
+    let folklore = judge::folklore(&case, &outcome, &obs.known_counters, &kernel);
+    let prediction = model::predict(&model::Inputs::observed(&case, &obs, &kernel));
+    let agreement = prediction.agreement(&outcome, |m| case.measures(m));
+    CaseRun {
+        case,
         kernel,
         obs,
         outcome,
         verdict,
         folklore,
-        duration: started.elapsed(),
-        kept: kept.map(Kept::keep),
-    })
+        prediction,
+        agreement,
+        duration,
+        kept: None,
+    }
 }
 
 /// The client namespace's sysctls: the case's, and for a reconnect that lets

@@ -2,7 +2,7 @@
 //! sides and gathers the evidence into an [`Observation`]. Every wait has the
 //! case's deadline; a wait that reaches it ends the case with what was seen.
 
-mod plan;
+pub(crate) mod plan;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -105,18 +105,25 @@ pub(crate) async fn execute(
 /// emulation take a few hundred ms).
 const SECOND_MARGIN: Duration = Duration::from_millis(600);
 
-/// How long until CLOCK_MONOTONIC's next whole second.
+/// How long until the next whole second of `ktime_get_seconds()`.
 fn time_to_next_second() -> Option<Duration> {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let now = kernel_seconds_clock()?;
     let ns = u64::try_from(now.tv_nsec()).ok()?;
     Some(Duration::from_nanos(1_000_000_000u64.saturating_sub(ns)))
 }
 
-/// CLOCK_MONOTONIC's whole seconds (`ktime_get_seconds()`).
+/// The whole seconds of `ktime_get_seconds()`.
 fn monotonic_second() -> Option<i64> {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .ok()
-        .map(|t| t.tv_sec())
+    kernel_seconds_clock().map(|t| t.tv_sec())
+}
+
+/// CLOCK_MONOTONIC_COARSE: the timekeeper's monotonic time as of its last
+/// update (the tick), whose seconds are `ktime_get_seconds()`'s
+/// (`tk->ktime_sec`). CLOCK_MONOTONIC runs ahead of it by up to a tick, more
+/// under emulation, so a second read there can be one the kernel has not
+/// reached yet.
+fn kernel_seconds_clock() -> Option<nix::sys::time::TimeSpec> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE).ok()
 }
 
 /// The executor's state between steps: what each step left for the next and
@@ -160,8 +167,9 @@ impl Run<'_> {
             }
             Step::AlignToSecond => {
                 // The connections and the reconnect in one second of the
-                // kernel's clock (ktime_get_seconds(): CLOCK_MONOTONIC).
-                if let Some(left) = time_to_next_second()
+                // kernel's clock (ktime_get_seconds()). Again until the
+                // second has ticked over: the coarse clock moves at the tick.
+                while let Some(left) = time_to_next_second()
                     && left < SECOND_MARGIN
                 {
                     crate::slots::idle(left + Duration::from_millis(1)).await;

@@ -53,7 +53,7 @@ pub(crate) enum Step {
 /// in: a reconnect on a port `connect()` picks, sooner than a second after the
 /// TIME_WAIT appeared (`tcp_twsk_unique()` before 6.14 takes over a TIME_WAIT
 /// only once the current second is past its timestamp's second).
-fn second_matters(case: &Case) -> bool {
+pub(crate) fn second_matters(case: &Case) -> bool {
     matches!(
         case.event,
         Event::Reconnect(Reconnect {

@@ -1,17 +1,16 @@
 //! What a case showed, read off its evidence: the server's answer to the SYN
 //! that hit TIME_WAIT, how many SYNs the client needed, whether it got
-//! through, the counters that moved, and what the kernel's and the popular
-//! rule predict for the same inputs. Pure functions: no root needed to test.
+//! through, the counters that moved, and what the popular rule predicts for
+//! a SYN at a server's TIME_WAIT. Pure functions: no root needed to test.
 
 use serde::Serialize;
 
 use std::time::Duration;
 
 use crate::evidence::{Observation, TIMER_AGE, handshake_ack};
-use crate::model::timewait::{self, Arrival, TimeWait};
 use crate::observe::counters::Counters;
 use crate::rules;
-use crate::wire::{Answer, Dir, Segment, Side, TsVal};
+use crate::wire::{Answer, Dir, Segment, Side};
 
 /// What the case showed.
 #[derive(Debug, Clone, Serialize)]
@@ -53,15 +52,12 @@ pub struct Outcome {
     pub reopen_isn_vs_snd_nxt: Option<i64>,
     pub counters: Counters,
     pub client_counters: Counters,
-    /// What the SYN that hit TIME_WAIT carried and what the server knew.
+    /// What the SYN that hit a server's TIME_WAIT carried and what the
+    /// server knew.
     pub inputs: Option<rules::Inputs>,
-    /// The kernel's rule (the model's `tcp_timewait_state_process()`, and the
-    /// listener behind `TCP_TW_SYN`) and the popular rule, applied to those
-    /// inputs.
-    pub kernel_rule: Option<rules::Prediction>,
+    /// The popular rule applied to those inputs (the kernel's, with the why
+    /// of every case, is the model's: `CaseRun::prediction`).
     pub folklore_rule: Option<rules::Prediction>,
-    /// Which branch of the kernel decided, in words.
-    pub why: Option<String>,
 }
 
 impl Outcome {
@@ -101,9 +97,7 @@ pub fn analyze(obs: &Observation, settings: &rules::Settings) -> Outcome {
         counters: obs.server_counters.clone(),
         client_counters: obs.client_counters.clone(),
         inputs: None,
-        kernel_rule: None,
         folklore_rule: None,
-        why: None,
     };
     let Some(ev) = obs.event_index else {
         return out;
@@ -145,35 +139,16 @@ pub fn analyze(obs: &Observation, settings: &rules::Settings) -> Outcome {
         Side::Client if !obs.closing.rst => e.flags.is_pure_syn().then(|| e.seq - first.snd_nxt),
         _ => None,
     };
-    if server_tw {
-        // The branch of tcp_timewait_state_process() the event took, by the
-        // model (the listener's answer behind TCP_TW_SYN included).
-        let tw = TimeWait {
-            ts_recent: first.ts_negotiated,
-            ts_recent_zero: first.ts_recent == Some(TsVal(0)),
-            timestamps: settings.timestamps,
-            rfc1337: settings.rfc1337,
+    if server_tw && e.flags.is_pure_syn() {
+        let inputs = rules::Inputs {
+            seq: e.seq,
+            rcv_nxt: first.rcv_nxt,
+            tsval: e.tsval,
+            ts_recent: first.ts_recent,
+            server_ts_on: settings.timestamps,
         };
-        let arrival = Arrival {
-            flags: e.flags,
-            seq: e.seq - first.rcv_nxt,
-            len: e.payload_len,
-            tsval: out.syn2_tsval_vs_ts_recent.filter(|_| first.ts_negotiated),
-        };
-        let (answer, why) = timewait::first_answer(tw, arrival);
-        out.why = Some(why.clone());
-        if e.flags.is_pure_syn() {
-            let inputs = rules::Inputs {
-                seq: e.seq,
-                rcv_nxt: first.rcv_nxt,
-                tsval: e.tsval,
-                ts_recent: first.ts_recent,
-                server_ts_on: settings.timestamps,
-            };
-            out.kernel_rule = Some(rules::Prediction { answer, why });
-            out.folklore_rule = Some(rules::folklore(&inputs));
-            out.inputs = Some(inputs);
-        }
+        out.folklore_rule = Some(rules::folklore(&inputs));
+        out.inputs = Some(inputs);
     }
     out
 }

@@ -2,12 +2,15 @@
 //! states, read off the case's outcome the way the expectations read it (the
 //! `seen` of `expect::FIELDS`), and every counter the model states. A field
 //! the kernel gave no way to tell is listed, never counted as a
-//! disagreement.
+//! disagreement; so is one whose evidence the case did not gather (a
+//! field that `needs` a measure no expectation of the case asked for: its
+//! reading is incidental, like TIME_WAIT's timer read without letting it
+//! age first).
 
 use serde::Serialize;
 
 use super::Prediction;
-use crate::expect;
+use crate::expect::{self, Measure};
 use crate::judge::outcome::Outcome;
 
 /// One field: what the model said and what the case showed.
@@ -52,11 +55,15 @@ impl Agreement {
 }
 
 impl Prediction {
-    /// This prediction against what the case showed.
-    pub fn agreement(&self, outcome: &Outcome) -> Agreement {
+    /// This prediction against what the case showed; `measured` says
+    /// whether the case gathered the evidence a field needs.
+    pub fn agreement(&self, outcome: &Outcome, measured: impl Fn(Measure) -> bool) -> Agreement {
         self.compare(
             |name| {
                 Some(match expect::field(name) {
+                    Some((_, f)) if let Some(m) = f.needs.filter(|m| !measured(*m)) => {
+                        Err(not_measured(m).to_owned())
+                    }
                     Some((_, f)) => (f.seen)(outcome).map_err(str::to_owned),
                     None => Err(format!("no expectation is called {name}")),
                 })
@@ -105,5 +112,15 @@ impl Prediction {
             }));
         }
         Agreement { compared }
+    }
+}
+
+/// Why a field that needs `m` is not compared when the case did not take it.
+fn not_measured(m: Measure) -> &'static str {
+    match m {
+        Measure::TimerAge => {
+            "not measured: no expectation of the case judges the timer, so TIME_WAIT was not let \
+             age before the event and a re-armed timer cannot be told from one left alone"
+        }
     }
 }

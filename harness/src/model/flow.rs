@@ -48,6 +48,11 @@ pub(crate) struct Flow<'m> {
     steps: Vec<Step>,
     /// The rest cannot be told: it depends on timing.
     undecided: bool,
+    /// The client's segments count in the server's namespace too.
+    one_namespace: bool,
+    /// The client's segments come on another 4-tuple than the TIME_WAIT's
+    /// (a NAT remapped the port): they meet the listener, TIME_WAIT stays.
+    elsewhere: bool,
 }
 
 impl<'m> Flow<'m> {
@@ -73,7 +78,16 @@ impl<'m> Flow<'m> {
             skipped: 0,
             steps: vec![step],
             undecided: false,
+            one_namespace: i.one_namespace,
+            elsewhere: false,
         }
+    }
+
+    /// From now on the client's segments carry another 4-tuple than the
+    /// TIME_WAIT's; `step` says why.
+    pub fn new_tuple(&mut self, step: Step) {
+        self.elsewhere = true;
+        self.steps.push(step);
     }
 
     pub fn established(&self) -> bool {
@@ -100,7 +114,7 @@ impl<'m> Flow<'m> {
         if a.flags.is_pure_syn() {
             self.syns += 1;
         }
-        let (answer, reopened) = if self.alive {
+        let (answer, reopened) = if self.alive && !self.elsewhere {
             self.time_wait(a)
         } else {
             (self.listener(a), false)
@@ -227,7 +241,7 @@ impl<'m> Flow<'m> {
         } else {
             "TcpExt.PAWSEstab"
         };
-        let counters = if decided {
+        let mut counters = if decided {
             vec![
                 ("Tcp.OutSegs", self.out_segs),
                 ("Tcp.OutRsts", self.out_rsts),
@@ -238,6 +252,12 @@ impl<'m> Flow<'m> {
         } else {
             Vec::new()
         };
+        if self.one_namespace {
+            // The kernel client's SYNs, its RST and its ACK count in the
+            // same namespace, and the flow follows the server's side only:
+            // what the server alone moves is stated, the rest left open.
+            counters.retain(|(name, _)| !matches!(*name, "Tcp.OutSegs" | "Tcp.OutRsts"));
+        }
         Prediction {
             answer: Some(answer),
             client_syns: decided.then_some(self.syns),
@@ -250,6 +270,7 @@ impl<'m> Flow<'m> {
             connect: None,
             isn_from_time_wait,
             bind: None,
+            nat_port: None,
             counters,
             client_counters: Vec::new(),
             steps: self.steps,

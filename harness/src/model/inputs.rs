@@ -12,6 +12,7 @@ use crate::event::reconnect::PortMode;
 use crate::event::restart::Options;
 use crate::event::syn::Then;
 use crate::evidence::Observation;
+use crate::lab::Shape;
 use crate::peer::raw::AUTO_SEQ_AHEAD;
 use crate::release::Release;
 use crate::scenario::{Case, ClientKind, SeqExpr, TsExpr};
@@ -38,6 +39,10 @@ pub struct Inputs {
     pub timestamps_negotiated: bool,
     /// The TIME_WAIT's `ts_recent` is 0.
     pub ts_recent_zero: bool,
+    /// Server and client share one network namespace (`[topology] kind =
+    /// "loopback"`): every MIB counter moves for both sides' segments, so
+    /// the server's and the client's counters are one and the same.
+    pub one_namespace: bool,
     pub event: EventInputs,
 }
 
@@ -75,6 +80,10 @@ pub struct SynInputs {
     pub syn: Arrival,
     /// The raw peer's steps after the answer.
     pub then: Vec<Then>,
+    /// Behind a masquerading router (`[topology] kind = "nat"`): which of its
+    /// clients sends the SYN (`[second_syn] from`; 1 is the machine that made
+    /// the first connection).
+    pub behind_nat: Option<u8>,
     /// The tsval (relative to `ts_recent`) of the SYN when it goes again:
     /// the raw peer's `then = ["syn"]`, the kernel client's retransmission.
     pub again_tsval: Option<i64>,
@@ -87,12 +96,18 @@ pub struct ReconnectInputs {
     /// How long after TIME_WAIT began `connect()` runs, at least.
     pub after_ms: u32,
     /// The 4-tuple is loopback for `tcp_twsk_unique()` (a loopback address,
-    /// or bound to `lo`). synlab's lab is a veth pair with addresses in
-    /// 198.18.0.0/15 and 2001:2::/48: never.
+    /// or bound to `lo`): the case's lab is `[topology] kind = "loopback"`
+    /// (127.0.0.1 / ::1); a veth lab's addresses (198.18.0.0/15, 2001:2::/48)
+    /// never are.
     pub loopback: bool,
     /// The first connection's port was bound with `bind()` (the harness
     /// binds it unless the reconnect lets `connect()` pick).
     pub first_port_bound: bool,
+    /// The connections before the event and the `connect()` fell in one
+    /// second of `ktime_get_seconds()`: the harness aligns them when the
+    /// second matters (a port `connect()` picks, sooner than a second after),
+    /// and a run where they did not is uncertain, never a verdict.
+    pub same_second: bool,
 }
 
 /// `[listener] restart`.
@@ -155,6 +170,7 @@ impl Inputs {
             tw,
             timestamps_negotiated: negotiated,
             ts_recent_zero: false,
+            one_namespace: case.topology == Shape::Loopback,
             event: planned_event(case, negotiated),
         }
     }
@@ -223,6 +239,7 @@ fn planned_event(case: &Case, negotiated: bool) -> EventInputs {
                     tsval: first,
                 },
                 then: s.then.clone(),
+                behind_nat: matches!(case.topology, Shape::Nat { .. }).then_some(s.from.value),
                 // The raw peer picks the tsval again the same way; the
                 // kernel's clock has moved on by the retransmission.
                 again_tsval: if raw { first } else { first.map(|v| v + 1) },
@@ -245,8 +262,9 @@ fn planned_event(case: &Case, negotiated: bool) -> EventInputs {
         Event::Reconnect(r) => EventInputs::Reconnect(ReconnectInputs {
             port: r.port,
             after_ms: r.after_ms,
-            loopback: false,
+            loopback: case.topology == Shape::Loopback,
             first_port_bound: r.port == PortMode::Bind,
+            same_second: crate::exec::plan::second_matters(case),
         }),
         Event::Restart(r) => EventInputs::Restart(RestartInputs {
             // No [listener] table: synlab's own listener, with SO_REUSEADDR.

@@ -14,12 +14,13 @@ mod close;
 mod flow;
 mod inputs;
 mod listener;
+mod nat;
 mod reconnect;
 mod render;
 mod restart;
 mod segment;
 mod syn;
-pub(crate) mod timewait;
+mod timewait;
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ pub struct Prediction {
     pub connect: Option<String>,
     pub isn_from_time_wait: Option<bool>,
     pub bind: Option<String>,
+    /// Behind a NAT: `kept` or `remapped`, the source port the server saw.
+    pub nat_port: Option<String>,
     /// MIB counter deltas in the server's namespace the steps decide.
     pub counters: Vec<(&'static str, i64)>,
     /// The same in the client's namespace.
@@ -110,6 +113,7 @@ impl Prediction {
             self.isn_from_time_wait.map(|v| v.to_string()),
         );
         put("bind", self.bind.clone());
+        put("nat_port", self.nat_port.clone());
         out
     }
 }
@@ -126,6 +130,17 @@ pub(crate) struct Model<'a> {
 pub(crate) const KERNEL: Model<'static> = Model {
     time_wait: &timewait::BRANCHES,
 };
+
+/// `tcp_timewait_state_process()`'s branches with one deliberately wrong,
+/// for the tests that show a wrong model is caught: an in-window RST kills
+/// TIME_WAIT whatever `tcp_rfc1337` says (the folklore's rule).
+#[cfg(test)]
+pub(crate) fn rfc1337_ignored_swapped() -> Vec<timewait::Branch> {
+    let mut wrong = timewait::BRANCHES.to_vec();
+    assert_eq!(wrong[1].name, "in-window RST, tcp_rfc1337 = 1: ignored");
+    wrong[1].effect = |_| timewait::Effect::Kill;
+    wrong
+}
 
 /// One event kind: its rules in words (its prediction is the `predict` of
 /// the same file, reached through [`predict_with`]).
@@ -157,7 +172,7 @@ pub(crate) static ENTRIES: [Entry; 4] = [
         changes: &[&changes::REUSE_DELAY],
     },
     Entry {
-        title: "The server restarts its listener while TIME_WAIT holds the port \
+        title: "The server restarts its listener on the port of a closed connection \
                 ([listener] restart)",
         rules: restart::rules,
         changes: &[],

@@ -52,9 +52,13 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &ReconnectInputs) -> Predict
     };
     let (mut counters, mut client_counters) = (Vec::new(), Vec::new());
     if let Some(c) = connected {
+        // The server sends its SYN-ACK; in one namespace the client's SYN
+        // and its ACK of the SYN-ACK count there too (its own Tcp.ActiveOpens,
+        // not Tcp.PassiveOpens; TcpExt.TWRecycled is the client's alone).
+        let out_segs = if i.one_namespace { 3 } else { 1 };
         counters = vec![
             ("Tcp.PassiveOpens", i64::from(c)),
-            ("Tcp.OutSegs", i64::from(c)),
+            ("Tcp.OutSegs", if c { out_segs } else { 0 }),
         ];
         client_counters = vec![("TcpExt.TWRecycled", i64::from(c && existed))];
     }
@@ -77,6 +81,7 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &ReconnectInputs) -> Predict
             _ => None,
         },
         bind: None,
+        nat_port: None,
         counters,
         client_counters,
         steps,
@@ -197,6 +202,14 @@ fn unique(i: &Inputs, e: &ReconnectInputs, steps: &mut Vec<Step>) -> Taken {
             "a whole second has passed, so the seconds clock is past tw_ts_recent_stamp: it is \
              taken over",
         )
+    } else if e.same_second {
+        (
+            "the same second: not taken over",
+            Taken::No,
+            "the last timestamped segment (tw_ts_recent_stamp), the close and the connect() all \
+             fell in one second of ktime_get_seconds(), which is then not after it: it is not \
+             taken over and connect() fails with EADDRNOTAVAIL",
+        )
     } else {
         (
             "within the second: timing decides",
@@ -239,5 +252,9 @@ pub(super) fn rules(_: &Model<'_>) -> Vec<String> {
              TcpExt.TWRecycled (__inet_check_established()). With no TIME_WAIT at all \
              (SO_LINGER {{1, 0}}, tcp_max_tw_buckets) the port is simply free."
         ),
+        "Over loopback (client and server in one namespace) the namespace's counters move \
+         for both sides: a reconnect that gets through sends 3 segments there (the SYN, the \
+         SYN-ACK and the ACK), not the server's 1."
+            .to_owned(),
     ]
 }

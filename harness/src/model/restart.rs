@@ -1,24 +1,36 @@
-//! `[listener] restart`: while the server's TIME_WAIT holds the port, the
-//! server closes its listener and binds and listens a new one on the wildcard
-//! address. `inet_csk_get_port()` / `inet_csk_bind_conflict()`
+//! `[listener] restart`: after the first connection closed, the server closes
+//! its listener and binds and listens a new one on the wildcard address. `inet_csk_get_port()` / `inet_csk_bind_conflict()`
 //! (net/ipv4/inet_connection_sock.c) check the new socket against every
 //! socket in the port's bind bucket, the TIME_WAIT included, whose
 //! `SO_REUSEADDR` / `SO_REUSEPORT` are those of the socket it came from
 //! (`inet_twsk_alloc()` copies `sk_reuse` and `sk_reuseport`): the accepted
-//! child of the first listener, which inherited the listener's. Measured on
-//! 6.18 by scenarios/restart/reuse.toml; the rule reads the same from 5.10 on.
+//! child of the first listener, which inherited the listener's. When the
+//! client closed first, its TIME_WAIT is on its own port and nothing of the
+//! connection is left in the listening port's bucket. Measured on 6.18 by
+//! scenarios/restart/reuse.toml and client-closed.toml; the rule reads the
+//! same from 5.10 on.
 
 use super::close::{self, TIME_WAIT_SECONDS};
 use super::{Inputs, Model, Prediction, RestartInputs, Step};
 use crate::event::restart::Options;
-use crate::wire::Answer;
+use crate::wire::{Answer, Side};
 
 const FUNCTION: &str = "inet_csk_bind_conflict()";
 const FILE: &str = "net/ipv4/inet_connection_sock.c";
 
 pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &RestartInputs) -> Prediction {
     let (existed, close_step) = close::left(&i.closing);
-    let (ok, branch, why) = if existed {
+    let (ok, branch, why) = if existed && i.closing.side == Side::Client {
+        (
+            true,
+            "the client's TIME_WAIT: nothing in the port's bind bucket",
+            "the TIME_WAIT is the client's, on the client's port; the server's side of the \
+             connection closed second (LAST_ACK, then CLOSE) and left nothing in the bind \
+             bucket of the listening port, so the new listener's bind() and listen() succeed \
+             whatever its options and the first listener's"
+                .to_owned(),
+        )
+    } else if existed {
         conflict(e.first, e.new)
     } else {
         (
@@ -41,6 +53,7 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &RestartInputs) -> Predictio
         connect: None,
         isn_from_time_wait: None,
         bind: Some(if ok { "ok" } else { "EADDRINUSE" }.to_owned()),
+        nat_port: None,
         counters: Vec::new(),
         client_counters: Vec::new(),
         steps: vec![
@@ -125,7 +138,9 @@ pub(super) fn rules(_: &Model<'_>) -> Vec<String> {
          otherwise EADDRINUSE. SO_REUSEADDR on the restarted server alone is not enough."
             .to_owned(),
         "With no TIME_WAIT (SO_LINGER {1, 0}, tcp_max_tw_buckets) and the old listener closed, \
-         nothing conflicts."
+         nothing conflicts. Nor when the CLIENT closed first: the TIME_WAIT is then on the \
+         client's port, and the server's side went through LAST_ACK to CLOSE, leaving nothing \
+         in the listening port's bind bucket."
             .to_owned(),
     ]
 }

@@ -8,7 +8,7 @@
 
 use super::flow::Flow;
 use super::timewait::{self, Arrival};
-use super::{Inputs, Model, Prediction, Step, SynInputs, listener};
+use super::{Inputs, Model, Prediction, Step, SynInputs, listener, nat};
 use crate::event::syn::Then;
 use crate::scenario::ClientKind;
 use crate::wire::{Answer, Flags};
@@ -19,12 +19,24 @@ const CLIENT_FILE: &str = "net/ipv4/tcp_input.c";
 
 pub(super) fn predict(m: &Model<'_>, i: &Inputs, e: &SynInputs) -> Prediction {
     let mut flow = Flow::new(m, i);
+    let port = e.behind_nat.map(|from| {
+        let (port, step) = nat::port(from, i.closing.close);
+        match port {
+            nat::Port::Remapped => flow.new_tuple(step),
+            // Timing: only after an RST close, which left no TIME_WAIT, so
+            // the SYN meets the listener on either port.
+            nat::Port::Kept | nat::Port::Timing => flow.note(step),
+        }
+        port
+    });
     let answer = flow.arrive(e.syn);
     match e.client {
         ClientKind::Kernel => kernel_client(&mut flow, e, answer),
         ClientKind::Raw => raw_peer(&mut flow, e, answer),
     }
-    flow.finish()
+    let mut p = flow.finish();
+    p.nat_port = port.and_then(nat::Port::as_str).map(str::to_owned);
+    p
 }
 
 /// The kernel client in SYN_SENT.
@@ -153,5 +165,11 @@ pub(super) fn rules(m: &Model<'_>) -> Vec<String> {
          ({CLIENT}, {CLIENT_FILE}). With tcp_rfc1337 = 1 the second SYN's ACK is rate-limited \
          and the client falls back to its RTO."
     ));
+    out.push(nat::rule());
+    out.push(
+        "Over loopback (client and server in one namespace) Tcp.OutSegs and Tcp.OutRsts count \
+         the client's segments too: the model states them for two namespaces only."
+            .to_owned(),
+    );
     out
 }

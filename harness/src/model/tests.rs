@@ -252,9 +252,7 @@ fn the_model_agrees_with_every_builtin_scenario_on_every_kernel_measured() {
 #[test]
 fn a_wrong_branch_for_rst_with_rfc1337_makes_exactly_its_cases_disagree() {
     // The folklore's rule: any RST at rcv_nxt kills TIME_WAIT, tcp_rfc1337 or not.
-    let mut wrong = BRANCHES;
-    assert_eq!(wrong[1].name, "in-window RST, tcp_rfc1337 = 1: ignored");
-    wrong[1].effect = |_| Effect::Kill;
+    let wrong = rfc1337_ignored_swapped();
     let model = Model { time_wait: &wrong };
     let (differ, _) = against_expectations(&model, "6.18.44");
     let cases: std::collections::BTreeSet<&str> = differ
@@ -393,21 +391,41 @@ fn reconnect(i: &mut Inputs) -> &mut ReconnectInputs {
 
 #[test]
 fn an_ephemeral_reconnect_follows_the_reuse_rule_of_its_kernel() {
-    let name = "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=1/ipv4/after_ms=250";
+    let name = "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=1/ipv4/after_ms=0";
     let connect = |i: &Inputs| predict(i).connect;
-    assert_eq!(connect(&planned(name, "6.18.44")).as_deref(), Some("ok"));
-    // Before 6.14: the next second; 250 ms may or may not cross it.
+    // At once: within the reuse delay (6.14 on), and in the same second of
+    // ktime_get_seconds() the harness aligned the close and the connect() to
+    // (before 6.14).
+    let now = planned(name, "6.18.44");
+    assert_eq!(connect(&now).as_deref(), Some("EADDRNOTAVAIL"));
     let mut old = planned(name, "6.12.30");
+    assert!(reconnect(&mut old).same_second);
+    let p = predict(&old);
+    assert_eq!(p.connect.as_deref(), Some("EADDRNOTAVAIL"), "{}", p.why());
+    assert!(
+        p.why().contains("one second of ktime_get_seconds()"),
+        "{}",
+        p.why()
+    );
+    // Not aligned, 250 ms may or may not cross into the next second.
+    reconnect(&mut old).same_second = false;
+    reconnect(&mut old).after_ms = 250;
     assert_eq!(connect(&old), None, "{}", predict(&old).why());
     reconnect(&mut old).after_ms = 1500;
     assert_eq!(connect(&old).as_deref(), Some("ok"));
-    // 6.14 on: within SLACK_MS of the delay the moment decides.
+    // 6.14 on: past the delay taken over; within SLACK_MS of it the moment
+    // decides.
     let mut near = planned(name, "6.18.44");
-    reconnect(&mut near).after_ms = 150;
+    reconnect(&mut near).after_ms = 1100;
+    assert_eq!(connect(&near).as_deref(), Some("ok"));
+    reconnect(&mut near).after_ms = 950;
     assert_eq!(connect(&near), None);
+    near.tw.tw_reuse_delay_ms = 200;
+    reconnect(&mut near).after_ms = 250;
+    assert_eq!(connect(&near).as_deref(), Some("ok"));
     // tcp_tw_reuse = 2 counts on loopback only.
     let mut lo = planned(
-        "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=2/ipv4/after_ms=250",
+        "ephemeral/tcp_timestamps=1/client.tcp_tw_reuse=2/ipv4/after_ms=1100",
         "6.18.44",
     );
     assert_eq!(connect(&lo).as_deref(), Some("EADDRNOTAVAIL"));
@@ -474,10 +492,132 @@ fn without_time_wait_a_segment_meets_the_listener() {
     assert_eq!(p.time_wait_after, Some(false));
     assert_eq!((p.timer_restarted, p.time_wait_seconds), (None, None));
     assert!(p.counters.contains(&("Tcp.OutRsts", 1)));
-    let mut restart = planned("reuse/listener=plain/restart=plain/ipv4", "6.18.44");
+    let mut restart = planned(
+        "reuse/listener=plain/restart=plain/topology=veth/ipv4",
+        "6.18.44",
+    );
     assert_eq!(predict(&restart).bind.as_deref(), Some("EADDRINUSE"));
     restart.closing.max_tw_buckets = Some(0);
     let p = predict(&restart);
     assert_eq!(p.bind.as_deref(), Some("ok"), "{}", p.why());
     assert_eq!(p.time_wait_after, Some(false));
+}
+
+#[test]
+fn a_loopback_lab_is_loopback_for_tcp_twsk_unique_and_one_namespace_for_the_counters() {
+    let src = "description = 'over lo'\n[topology]\nkind = 'loopback'\n\
+               [connection]\ncloses_first = 'client'\n\
+               [reconnect]\nport = 'ephemeral'\nafter_ms = 1100\n[expect]\nconnect = 'ok'\n";
+    let case = crate::scenario::parse_str(std::path::Path::new("/s/lo/reuse.toml"), src)
+        .expect("parse")
+        .cases
+        .remove(0);
+    let mut i = Inputs::planned(&case, Release::parse("6.18.44"));
+    assert!(i.one_namespace);
+    assert!(reconnect(&mut i).loopback, "127.0.0.1 / ::1: loopback");
+    let p = predict(&i);
+    assert_eq!(p.connect.as_deref(), Some("ok"), "{}", p.why());
+    assert!(p.why().contains("this is loopback"), "{}", p.why());
+    // The SYN, the SYN-ACK and the ACK all count in the one namespace.
+    assert!(p.counters.contains(&("Tcp.OutSegs", 3)), "{:?}", p.counters);
+    // The same case over a veth: tcp_tw_reuse = 2 does not count.
+    let mut veth = case.clone();
+    veth.topology = crate::lab::Shape::Veth;
+    let mut i = Inputs::planned(&veth, Release::parse("6.18.44"));
+    assert!(!i.one_namespace && !reconnect(&mut i).loopback);
+    assert_eq!(predict(&i).connect.as_deref(), Some("EADDRNOTAVAIL"));
+    // A SYN at a server's TIME_WAIT over loopback: the kernel client's own
+    // segments count too, so only what the server alone moves is stated.
+    let mut syn = planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44");
+    syn.one_namespace = true;
+    let names: Vec<&str> = predict(&syn).counters.iter().map(|(n, _)| *n).collect();
+    assert!(
+        !names.contains(&"Tcp.OutSegs") && !names.contains(&"Tcp.OutRsts"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"Tcp.PassiveOpens"), "{names:?}");
+}
+
+#[test]
+fn behind_a_nat_another_machine_is_remapped_and_misses_the_time_wait() {
+    let same = planned("same-machine/tcp_timestamps=1/ipv4", "6.18.44");
+    let p = predict(&same);
+    assert_eq!(p.nat_port.as_deref(), Some("kept"), "{}", p.why());
+    assert_eq!(p.time_wait_after, Some(false), "the SYN reopened it");
+    let mut other = planned("second-machine/tcp_timestamps=0/ipv4", "6.18.44");
+    let p = predict(&other);
+    assert_eq!(p.nat_port.as_deref(), Some("remapped"), "{}", p.why());
+    assert_eq!(p.answer, Some(crate::wire::Answer::SynAck));
+    assert_eq!(
+        (p.time_wait_after, p.timer_restarted),
+        (Some(true), Some(false))
+    );
+    assert_eq!(p.isn_from_time_wait, Some(false), "the listener's own ISN");
+    assert!(
+        p.why().contains("nf_nat_l4proto_unique_tuple()"),
+        "{}",
+        p.why()
+    );
+    assert!(
+        !p.steps.iter().any(|s| s.function == timewait::FUNCTION),
+        "TIME_WAIT never sees the SYN: {}",
+        p.why()
+    );
+    // After an RST close conntrack keeps the entry 10 s: the port is not
+    // told, but with no TIME_WAIT the listener answers on either.
+    other.closing.close = crate::scenario::Close::Linger0;
+    let p = predict(&other);
+    assert_eq!(p.nat_port, None, "{}", p.why());
+    assert_eq!(p.answer, Some(crate::wire::Answer::SynAck));
+    // Without a NAT nothing is said about it.
+    assert_eq!(
+        predict(&planned("seq-below/tcp_timestamps=0/ipv4", "6.18.44")).nat_port,
+        None
+    );
+}
+
+#[test]
+fn a_restart_after_the_client_closed_meets_nothing_in_the_bind_bucket() {
+    for options in ["plain", "reuseaddr", "reuseport", "both"] {
+        let name = format!("client-closed/listener={options}/restart=plain/ipv6");
+        let p = predict(&planned(&name, "5.10.0-33-amd64"));
+        assert_eq!(p.bind.as_deref(), Some("ok"), "{name}: {}", p.why());
+        assert!(p.why().contains("LAST_ACK"), "{}", p.why());
+        assert_eq!(
+            p.time_wait_after,
+            Some(true),
+            "the client's TIME_WAIT stays"
+        );
+    }
+    let server = planned(
+        "reuse/listener=plain/restart=plain/topology=loopback/ipv6",
+        "5.10.0-33-amd64",
+    );
+    assert_eq!(predict(&server).bind.as_deref(), Some("EADDRINUSE"));
+}
+
+#[test]
+fn a_field_whose_evidence_the_case_did_not_gather_is_listed_not_compared() {
+    let p = predict(&planned("rfc1337/server.tcp_rfc1337=1/ipv4", "6.18.44"));
+    assert_eq!(p.timer_restarted, Some(false), "{}", p.why());
+    let obs = Observation::for_tests(first_connection());
+    let mut outcome = crate::judge::analyze(&obs, &crate::rules::Settings::default());
+    // A reading taken without letting TIME_WAIT age first.
+    outcome.timer_restarted = Some(true);
+    let timer = |a: &Agreement| {
+        a.compared
+            .iter()
+            .find(|c| c.field == "timer_restarted")
+            .cloned()
+            .expect("timer_restarted is listed")
+    };
+    let unmeasured = p.agreement(&outcome, |_| false);
+    let t = timer(&unmeasured);
+    assert!(!t.differs(), "{t:?}");
+    assert!(
+        t.seen.as_ref().is_err_and(|e| e.contains("not measured")),
+        "{t:?}"
+    );
+    let measured = p.agreement(&outcome, |m| m == crate::expect::Measure::TimerAge);
+    assert!(timer(&measured).differs(), "a measured timer is compared");
 }

@@ -7,7 +7,7 @@
 //! every kernel from 5.10 to 7.x as far as what is sent and kept goes; the
 //! counter a PAWS reject moves changed in 6.16 (`changes::PAWS_COUNTER`).
 
-use crate::wire::{Answer, Flags};
+use crate::wire::Flags;
 
 /// The kernel function the branches stand for.
 pub(crate) const FUNCTION: &str = "tcp_timewait_state_process()";
@@ -402,20 +402,4 @@ fn not_accepted(s: &Seen) -> String {
         seq_words(s.arrival.seq),
         ts_words(s)
     )
-}
-
-/// What the server sends back first to a segment that hits its TIME_WAIT, by
-/// the kernel's branches, and why: the TIME_WAIT's own answer, or for
-/// `TCP_TW_SYN` the listener's (the first out-of-window ACK is never
-/// rate-limited).
-pub(crate) fn first_answer(tw: TimeWait, a: Arrival) -> (Answer, String) {
-    let d = decide(&BRANCHES, tw, a);
-    match d.effect {
-        Effect::Kill | Effect::Keep { .. } => (Answer::None, d.why),
-        Effect::Ack { .. } => (Answer::Ack, d.why),
-        Effect::Reopen => {
-            let met = super::listener::receive(a.flags);
-            (met.answer, format!("{}; then {}", d.why, met.why))
-        }
-    }
 }

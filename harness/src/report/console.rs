@@ -1,8 +1,10 @@
 //! The human report as a [`Reporter`]. On one kernel: each case's timeline
-//! and verdict as it ends (`text`), then the folklore table and the tally.
-//! Across kernels: per kernel where its results came from, its tally and
-//! each case that did not pass with the reason and pcap, then the one table,
-//! case by kernel (`table`), written when the run ends.
+//! and verdict as it ends (`text`), then the folklore table, the model
+//! against the kernel (`model vs kernel: N of M cases agree` and each other
+//! case) and the tally. Across kernels: per kernel where its results came
+//! from, its tally, each case that did not pass with the reason and pcap,
+//! and the model against that kernel, then the one table, case by kernel
+//! (`table`), written when the run ends.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -11,6 +13,8 @@ use std::path::PathBuf;
 use crate::judge::ClaimVerdict;
 use crate::report::case_end::CaseEnd;
 use crate::report::events::{KernelEnd, KernelInfo, ReportError, Reporter, RunEnd, RunInfo};
+use crate::report::json::{ModelSummary, Row};
+use crate::report::phrase;
 use crate::report::record::{Record, Tally};
 use crate::report::table::{self, Column};
 use crate::report::text;
@@ -21,6 +25,7 @@ struct Part {
     kernel: KernelInfo,
     end: KernelEnd,
     records: Vec<Record>,
+    model: ModelSummary,
 }
 
 /// The text report, written to `out`.
@@ -36,6 +41,8 @@ pub struct TextReporter<W> {
     cases: Vec<String>,
     current: Vec<Record>,
     parts: Vec<Part>,
+    /// The model against the current kernel, from its case rows.
+    model: ModelSummary,
 }
 
 impl<W: Write + Send> TextReporter<W> {
@@ -49,6 +56,7 @@ impl<W: Write + Send> TextReporter<W> {
             cases: Vec::new(),
             current: Vec::new(),
             parts: Vec::new(),
+            model: ModelSummary::default(),
         }
     }
 
@@ -110,6 +118,9 @@ impl<W: Write + Send> TextReporter<W> {
                 let _ = writeln!(text, "   {pad}  pcap: {}", p.display());
             }
         }
+        for line in phrase::model_summary(&part.model).lines() {
+            let _ = writeln!(text, "   {line}");
+        }
         text
     }
 
@@ -122,6 +133,8 @@ impl<W: Write + Send> TextReporter<W> {
         if !self.claims.is_empty() {
             t.push_str(&text::folklore_table(&self.claims, self.claims.len()));
         }
+        t.push('\n');
+        t.push_str(&phrase::model_summary(&self.model));
         let failed = tally.fail + tally.partial + tally.error;
         if tally.partial + tally.error > 0 {
             let _ = writeln!(
@@ -151,10 +164,14 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
 
     fn kernel_started(&mut self, _: &KernelInfo) -> Result<(), ReportError> {
         self.current.clear();
+        self.model = ModelSummary::default();
         Ok(())
     }
 
     fn case_finished(&mut self, _: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        if let Row::Case(c) = &case.row {
+            self.model.add(c);
+        }
         if let Some(claim) = case.run.as_ref().and_then(|r| r.folklore.clone()) {
             self.claims.push((case.record.case.clone(), claim));
         }
@@ -198,6 +215,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 kernel: kernel.clone(),
                 end: end.clone(),
                 records: std::mem::take(&mut self.current),
+                model: std::mem::take(&mut self.model),
             });
         }
         Ok(())

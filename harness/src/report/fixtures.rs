@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::evidence::Observation;
-use crate::judge;
 use crate::observe::counters::Counters;
 use crate::observe::trace::{Context, Owner, Reset, ResetDirection, Side, StateChange};
 use crate::run::CaseRun;
@@ -77,7 +76,8 @@ pub fn timestamp_segments() -> Vec<Segment> {
 
 /// A judged run of `segments` for a scenario that expects the TIME_WAIT ACK after
 /// two client SYNs and `TcpExt.PAWSTimewait` unchanged; a raw peer note, and
-/// the server counters `Tcp.PassiveOpens +1`, `IpExt.InOctets +400`.
+/// the server counters `Tcp.PassiveOpens +1`, `Tcp.OutSegs +2` (the ACK and
+/// the SYN-ACK: what synlab's model says), `IpExt.InOctets +400`.
 pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
     let src = format!(
         "description = '''{description}'''\nkernel_ref = \"tcp_timewait_state_process() <in> minisocks\"\n\
@@ -90,6 +90,7 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
     let case = scenario.cases[0].clone();
     let mut server_counters = Counters::new();
     server_counters.insert("Tcp.PassiveOpens".into(), 1);
+    server_counters.insert("Tcp.OutSegs".into(), 2);
     server_counters.insert("IpExt.InOctets".into(), 400);
     let obs = Observation {
         peer_notes: vec!["sent <RST> & stopped".into()],
@@ -102,19 +103,7 @@ pub fn case_run(segments: Vec<Segment>, description: &str) -> CaseRun {
 
 /// `case` judged on `obs`, as `run_case` would (kernel `6.18.0-test`, 77 ms).
 pub fn judged(case: scenario::Case, obs: Observation) -> CaseRun {
-    let outcome = judge::analyze(&obs, &case.rule_settings());
-    let verdict = judge::judge(&case, &outcome, &obs.known_counters, "6.18.0-test");
-    let folklore = judge::folklore(&case, &outcome, &obs.known_counters, "6.18.0-test");
-    CaseRun {
-        case,
-        kernel: "6.18.0-test".into(),
-        obs,
-        outcome,
-        verdict,
-        folklore,
-        duration: Duration::from_millis(77),
-        kept: None,
-    }
+    crate::run::conclude(case, "6.18.0-test".into(), obs, Duration::from_millis(77))
 }
 
 /// A traced state change of the case's socket, `at_us` µs after [`T0_NS`].

@@ -21,6 +21,8 @@ pub mod record;
 pub mod table;
 pub mod text;
 pub mod timeline;
+#[cfg(test)]
+mod wrong_model_tests;
 
 pub use artifacts::{
     default_dir as default_artifacts_dir, from_env as artifacts_from_env, write_pcap,

@@ -1,7 +1,8 @@
 //! The words the text and the HTML reports share, each defined once so that the
 //! two reports say the same thing the same way: sysctl lists, offsets from the
 //! TIME_WAIT socket's `rcv_nxt` / `snd_nxt` / `ts_recent`, state names and the
-//! hand-over to TIME_WAIT, the notes on the segments that matter, paths.
+//! hand-over to TIME_WAIT, the notes on the segments that matter, paths, and
+//! what synlab's model of the kernel says where the kernel did otherwise.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,6 +11,7 @@ use crate::evidence::FirstConnection;
 use crate::evidence::Observation;
 use crate::observe::counters::Counters;
 use crate::observe::trace;
+use crate::report::json::rows::{KernelModel, ModelSummary};
 use crate::run::CaseRun;
 use crate::scenario::ClientKind;
 use crate::wire::Side;
@@ -201,6 +203,58 @@ pub fn event_facts(run: &CaseRun) -> Vec<String> {
                 "is not"
             }
         ));
+    }
+    out
+}
+
+/// The branches the model took, in order: `tcp_time_wait(): FIN: TIME_WAIT
+/// for 60 s, then tcp_timewait_state_process(): ...`.
+pub fn model_branches(m: &KernelModel) -> String {
+    m.steps
+        .iter()
+        .map(|s| format!("{}: {}", s.function, s.branch))
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
+
+/// The "please report" sentence, only where the kernel did otherwise than
+/// synlab's model says: the branches the model took and, field by field,
+/// what it says and what the kernel did instead. `None` where they agree.
+pub fn model_disagrees(m: &KernelModel) -> Option<String> {
+    if m.differs.is_empty() {
+        return None;
+    }
+    let fields = m
+        .differs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} = {}, but the kernel showed {}",
+                d.field, d.predicted, d.seen
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(format!(
+        "the kernel did otherwise than synlab's model of it: the model took {} and says \
+         {fields}. synlab's model is wrong here: please report it, with this case's JSON row \
+         and pcap",
+        model_branches(m)
+    ))
+}
+
+/// The model against one kernel's cases: `model vs kernel: N of M cases
+/// agree`, then each field of each other case (case, field, what the model
+/// says, what the kernel did), one line each.
+pub fn model_summary(m: &ModelSummary) -> String {
+    let mut out = format!("model vs kernel: {} of {} cases agree\n", m.agree, m.cases);
+    let w = m.differ.iter().map(|d| d.case.len()).max().unwrap_or(0);
+    for d in &m.differ {
+        let _ = writeln!(
+            out,
+            "  {:<w$}  {}: model {}, kernel {}",
+            d.case, d.field, d.predicted, d.seen
+        );
     }
     out
 }

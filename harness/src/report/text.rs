@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::error::RunError;
 use crate::judge::ClaimVerdict;
 use crate::observe::counters::Counters;
+use crate::report::json;
 use crate::report::phrase::{self, display_path};
 use crate::report::timeline;
 use crate::run::CaseRun;
@@ -90,24 +91,20 @@ pub fn render(run: &CaseRun) -> String {
     for line in phrase::event_facts(run) {
         let _ = writeln!(out, "   {line}");
     }
-    if let (Some(why), None) = (&o.why, &o.kernel_rule) {
-        let _ = writeln!(out, "   why: {why}");
-    }
-    if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
-        let _ = writeln!(out, "   why: {}", k.why);
+    let model = json::kernel_model(run);
+    let _ = writeln!(out, "   why: {}", model.why);
+    if let Some(f) = &o.folklore_rule {
         let _ = writeln!(
             out,
-            "   rules: kernel predicts {}, folklore predicts {} ({}); the kernel answered {}{}",
-            k.answer.as_str(),
+            "   rules: model predicts {}, folklore predicts {} ({}); the kernel answered {}",
+            model.answer.map_or("nothing", |a| a.as_str()),
             f.answer.as_str(),
             f.why,
             o.answer.as_str(),
-            if k.answer == o.answer {
-                ""
-            } else {
-                "  [synlab's model of the kernel rule is wrong here: please report]"
-            }
         );
+    }
+    if let Some(wrong) = phrase::model_disagrees(&model) {
+        let _ = writeln!(out, "   MODEL DISAGREES: {}", phrase::sentence(&wrong));
     }
     if let Err(e) = &obs.connect_result {
         let _ = writeln!(out, "   client: {e}");
@@ -282,9 +279,9 @@ mod tests {
                 "   answer ack, client SYNs 2 (retry after 12.798 ms), established yes, \
                  TIME_WAIT after no",
                 "   client: sent <RST> & stopped",
-                "   rules: kernel predicts ack, folklore predicts ack \
+                "   rules: model predicts ack, folklore predicts ack \
                  (no timestamps: seq > rcv_nxt: no); the kernel answered ack",
-                "   counters (server): Tcp.PassiveOpens +1",
+                "   counters (server): Tcp.OutSegs +2, Tcp.PassiveOpens +1",
                 "   counters (client): no TCP counter changed",
                 "   expect: answer=ack ok, client_syns=2 ok, TcpExt.PAWSTimewait=0 ok",
             ],

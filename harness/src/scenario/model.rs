@@ -193,14 +193,11 @@ impl Case {
         }
     }
 
-    /// The server's settings the rules read: `tcp_timestamps` (on unless set
-    /// to 0) and `tcp_rfc1337` (off unless set: the kernel's default is 0).
+    /// The server's settings the popular rule reads: `tcp_timestamps` (on
+    /// unless set to 0).
     pub fn rule_settings(&self) -> crate::rules::Settings {
         crate::rules::Settings {
             timestamps: self.sysctl_on(Side::Server, "net.ipv4.tcp_timestamps"),
-            rfc1337: self
-                .sysctl(Side::Server, "net.ipv4.tcp_rfc1337")
-                .is_some_and(|v| v.trim() != "0"),
         }
     }
 

@@ -89,6 +89,10 @@ enum Command {
     Man,
     /// Print the JSON Schema of the `run --json` rows (docs/report.schema.json).
     Schema,
+    /// Print the kernel's rules around TIME_WAIT as synlab's model states them
+    /// (Markdown, one block per event kind): what every case's why is made of,
+    /// and the README's rules section (`just rules`).
+    Rules,
 }
 
 /// Errors that end the program with exit code 2.
@@ -217,6 +221,10 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
         }
         Command::Schema => {
             outln!("{}", gen_cmd::schema()).context("stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules => {
+            print!("{}", synlab::rules_text());
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_cmd::run(&sources, args),

@@ -25,6 +25,7 @@ use crate::files::{self, FileError};
 
 use crate::report::case_end::CaseEnd;
 use crate::report::events::{KernelInfo, ReportError, Reporter, RunEnd, RunInfo};
+use crate::report::json::{Row, rows::KernelModel};
 use crate::report::markup::escape as esc;
 use crate::report::phrase::{self, display_path};
 use crate::report::record::Record;
@@ -84,22 +85,23 @@ pub fn write(path: &Path, runs: &[CaseRun], title: &str) -> Result<(), FileError
 enum Entry<'a> {
     /// It ran here: the ladder of its segments, with its lane states.
     Here(&'a CaseRun, &'a [LaneState]),
-    /// Its evidence stayed in a guest: what its row said.
-    Away(&'a Record),
+    /// Its evidence stayed in a guest: what its row said (its record, and
+    /// the model's why when the row is a case's).
+    Away(&'a Record, Option<&'a KernelModel>),
 }
 
 impl Entry<'_> {
     fn status(&self) -> Status {
         match self {
             Entry::Here(r, _) => r.verdict.status,
-            Entry::Away(r) => r.conclusion,
+            Entry::Away(r, _) => r.conclusion,
         }
     }
 
     fn kernel(&self) -> &str {
         match self {
             Entry::Here(r, _) => &r.kernel,
-            Entry::Away(r) => &r.kernel,
+            Entry::Away(r, _) => &r.kernel,
         }
     }
 }
@@ -166,7 +168,7 @@ fn render_entries(entries: &[(Option<&str>, Entry)], title: &str) -> String {
                         run.duration.as_secs_f64() * 1e3,
                     )
                 }
-                Entry::Away(r) => {
+                Entry::Away(r, _) => {
                     let fact = |k: &str| r.facts.get(k).cloned().unwrap_or_default();
                     (
                         r.answer.clone().unwrap_or_default(),
@@ -198,11 +200,11 @@ fn render_entries(entries: &[(Option<&str>, Entry)], title: &str) -> String {
                 // A scenario's description is shown open once; its other cases fold it.
                 let first_of_scenario = entries[..n].iter().all(|(_, e)| match e {
                     Entry::Here(r, _) => r.case.file != run.case.file,
-                    Entry::Away(_) => true,
+                    Entry::Away(..) => true,
                 });
                 case_section(&mut out, n + 1, run, states, first_of_scenario, *label);
             }
-            Entry::Away(r) => away_section(&mut out, n + 1, r, *label),
+            Entry::Away(r, model) => away_section(&mut out, n + 1, r, *model, *label),
         }
     }
     out.push_str("</body>\n</html>\n");
@@ -212,7 +214,7 @@ fn render_entries(entries: &[(Option<&str>, Entry)], title: &str) -> String {
 fn trial(e: &Entry) -> String {
     match e {
         Entry::Here(r, _) => r.case.trial_name(),
-        Entry::Away(r) => r.trial.clone(),
+        Entry::Away(r, _) => r.trial.clone(),
     }
 }
 
@@ -227,7 +229,13 @@ fn named(name: &str, kernel: Option<&str>) -> String {
 /// A case whose evidence stayed in a guest: its verdict, what it showed, why
 /// it did not pass, and its segments as timeline lines. Or a case that ended
 /// in an error: the error's whole text.
-fn away_section(out: &mut String, n: usize, r: &Record, label: Option<&str>) {
+fn away_section(
+    out: &mut String,
+    n: usize,
+    r: &Record,
+    model: Option<&KernelModel>,
+    label: Option<&str>,
+) {
     let error = r.conclusion == Status::Error;
     let _ = write!(
         out,
@@ -260,6 +268,9 @@ fn away_section(out: &mut String, n: usize, r: &Record, label: Option<&str>) {
         let _ = writeln!(out, "<dt>{}</dt><dd class=\"mono\">{}</dd>", esc(k), esc(v));
     }
     out.push_str("</dl>\n");
+    if let Some(m) = model {
+        sidebar::why_box(out, m, None);
+    }
     for line in r.why() {
         let _ = writeln!(out, "<p class=\"mono\">{}</p>", esc(&line));
     }
@@ -413,9 +424,12 @@ impl Reporter for HtmlReporter {
             .iter()
             .zip(&lanes)
             .map(|((label, c), lanes)| {
-                let entry = match &c.run {
-                    Some(run) if c.record.conclusion != Status::Error => Entry::Here(run, lanes),
-                    _ => Entry::Away(&c.record),
+                let entry = match (&c.run, &c.row) {
+                    (Some(run), _) if c.record.conclusion != Status::Error => {
+                        Entry::Here(run, lanes)
+                    }
+                    (_, Row::Case(row)) => Entry::Away(&c.record, row.rules.kernel.as_ref()),
+                    (_, _) => Entry::Away(&c.record, None),
                 };
                 (self.across.then_some(label.as_str()), entry)
             })

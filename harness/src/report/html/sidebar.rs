@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::badge;
 use crate::observe::counters::Counters;
+use crate::report::json::{self, rows::KernelModel};
 use crate::report::markup::escape as esc;
 use crate::report::phrase;
 use crate::run::CaseRun;
@@ -132,29 +133,8 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
     }
     out.push_str("</dl>\n");
 
-    if let (Some(why), None) = (&o.why, &o.kernel_rule) {
-        let _ = writeln!(out, "<h3>Why</h3>\n<p class=\"why\">{}</p>", esc(why));
-    }
-    if let (Some(k), Some(f)) = (&o.kernel_rule, &o.folklore_rule) {
-        let _ = write!(
-            out,
-            "<h3>Why</h3>\n<p class=\"why\">{}</p>\n<p class=\"why\">The kernel rule predicts <b class=\"mono\">{}</b>{}; \
-             the popular rule predicts <b class=\"mono {}\">{}</b> ({}).</p>\n",
-            esc(&k.why),
-            k.answer.as_str(),
-            if k.answer == o.answer {
-                String::new()
-            } else {
-                format!(
-                    " <span class=\"bad\">but the kernel answered {}: synlab's model of the rule is wrong here, please report</span>",
-                    o.answer.as_str()
-                )
-            },
-            if f.answer == o.answer { "ok" } else { "bad" },
-            f.answer.as_str(),
-            esc(&f.why),
-        );
-    }
+    let folklore = o.folklore_rule.as_ref().map(|f| (f, o.answer));
+    why_box(out, &json::kernel_model(run), folklore);
 
     let expected: Vec<&str> = v
         .checks
@@ -163,6 +143,40 @@ pub(super) fn sidebar(out: &mut String, run: &CaseRun) {
         .collect();
     counter_table(out, "Server TCP counters", &obs.server_counters, &expected);
     counter_table(out, "Client TCP counters", &obs.client_counters, &[]);
+}
+
+/// Why the kernel did so, by synlab's model; beside it, for a SYN at a
+/// server's TIME_WAIT, what the popular rule predicts (`folklore`, with what
+/// the kernel answered: marked bad where they differ); and only where the kernel did otherwise than the
+/// model says, which branch the model took and what the kernel did instead.
+pub(super) fn why_box(
+    out: &mut String,
+    model: &KernelModel,
+    folklore: Option<(&crate::rules::Prediction, crate::wire::Answer)>,
+) {
+    let _ = writeln!(
+        out,
+        "<h3>Why</h3>\n<p class=\"why\">{}</p>",
+        esc(&model.why)
+    );
+    if let Some((f, answered)) = folklore {
+        let _ = writeln!(
+            out,
+            "<p class=\"why\">synlab's model predicts <b class=\"mono\">{}</b>; \
+             the popular rule predicts <b class=\"mono {}\">{}</b> ({}).</p>",
+            model.answer.map_or("nothing", |a| a.as_str()),
+            if f.answer == answered { "ok" } else { "bad" },
+            f.answer.as_str(),
+            esc(&f.why),
+        );
+    }
+    if let Some(wrong) = phrase::model_disagrees(model) {
+        let _ = writeln!(
+            out,
+            "<p class=\"why bad\">{}</p>",
+            esc(&phrase::sentence(&wrong))
+        );
+    }
 }
 
 /// The changed `Tcp.*` / `TcpExt.*` counters (as in the text report); the ones the

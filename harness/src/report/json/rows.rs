@@ -143,7 +143,8 @@ pub struct CaseRow {
     pub retry_gap_ms: Option<f64>,
     /// The TIME_WAIT socket was still there at the end.
     pub time_wait_after: bool,
-    /// Which branch of the kernel decided, in words.
+    /// Why the kernel did so, by synlab's model (the same as
+    /// `rules.kernel.why`; `null` only in rows of older versions).
     pub why: Option<String>,
     pub rules: Rules,
     /// What the scenario's raw peer noted.
@@ -240,13 +241,74 @@ pub struct ConnectionRow {
     pub time_wait: bool,
 }
 
-/// The kernel's rule and the popular rule for the SYN that hit TIME_WAIT.
+/// The kernel's rules as synlab's model states them, held against what the
+/// kernel did (every case), and the popular rule for a SYN that hit a
+/// server's TIME_WAIT.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
+    /// What the SYN carried and what the server knew (a SYN at a server's
+    /// TIME_WAIT only).
     pub inputs: Option<Inputs>,
-    pub kernel: Option<Prediction>,
+    /// synlab's model of the kernel for this case (every case synlab writes
+    /// has it; `null` only in rows of older versions).
+    pub kernel: Option<KernelModel>,
+    /// The popular "seq AND timestamp" rule (a SYN at a server's TIME_WAIT only).
     pub folklore: Option<Prediction>,
+}
+
+/// What synlab's model of the kernel's rules (`harness/src/model/`) says the
+/// case shows, why, and whether the kernel did so. A disagreement is a
+/// finding about the model; it does not change the case's verdict, which is
+/// the scenario's expectations against the kernel.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelModel {
+    /// What the model says the side under test answered first (`null`: the
+    /// model makes no claim, because timing the case does not fix decides).
+    pub answer: Option<AnswerKind>,
+    /// Why, step by step, each step naming the kernel function it stands for.
+    pub why: String,
+    /// The kernel did what the model says in every field the case could
+    /// show. Every row synlab writes has `true` or `false`; `null` only in a
+    /// row of an older version read back.
+    #[serde(default)]
+    pub agrees: Option<bool>,
+    /// How many fields the model stated and the case showed (each compared).
+    #[serde(default)]
+    pub checked: usize,
+    /// The branches the model took, in order; the first decides whether
+    /// there was a TIME_WAIT.
+    #[serde(default)]
+    pub steps: Vec<ModelStep>,
+    /// Each field where the kernel did otherwise than the model says
+    /// (empty when it agrees).
+    #[serde(default)]
+    pub differs: Vec<ModelDiff>,
+}
+
+/// One step of the model: a kernel function and the branch taken in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelStep {
+    /// The kernel function: `tcp_timewait_state_process()`.
+    pub function: String,
+    /// Its source file: `net/ipv4/tcp_minisocks.c`.
+    pub file: String,
+    /// The branch, in a few words.
+    pub branch: String,
+}
+
+/// A field where the kernel did otherwise than the model says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDiff {
+    /// The field as `[expect]` names it (`answer`, `counters.TcpExt.PAWSTimewait`).
+    pub field: String,
+    /// What the model says.
+    pub predicted: String,
+    /// What the kernel did.
+    pub seen: String,
 }
 
 /// What the SYN carried and what the server knew, absolute.
@@ -490,4 +552,50 @@ pub struct SummaryRow {
     pub duration_ms: f64,
     /// The exit code synlab ends with: 0 when every case passed, else 1.
     pub exit_code: u8,
+    /// synlab's model against this kernel, over the case rows (a
+    /// disagreement does not change any count above).
+    #[serde(default)]
+    pub model: ModelSummary,
+}
+
+/// How many of a kernel's cases the model agrees with, and where it does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSummary {
+    /// Case rows whose `rules.kernel.agrees` is true.
+    pub agree: usize,
+    /// Case rows that say whether the model agrees (every case that ran).
+    pub cases: usize,
+    /// Each field of each case where the kernel did otherwise.
+    pub differ: Vec<ModelCaseDiff>,
+}
+
+impl ModelSummary {
+    /// Count one case row (one that does not say, from an older version, is
+    /// left out).
+    pub fn add(&mut self, c: &CaseRow) {
+        let Some(m) = &c.rules.kernel else { return };
+        let Some(agrees) = m.agrees else { return };
+        self.cases += 1;
+        if agrees {
+            self.agree += 1;
+        }
+        self.differ.extend(m.differs.iter().map(|d| ModelCaseDiff {
+            case: c.case.clone(),
+            field: d.field.clone(),
+            predicted: d.predicted.clone(),
+            seen: d.seen.clone(),
+        }));
+    }
+}
+
+/// A field of one case where the kernel did otherwise than the model says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCaseDiff {
+    /// The case name (`ts-off/ipv4`).
+    pub case: String,
+    pub field: String,
+    pub predicted: String,
+    pub seen: String,
 }
