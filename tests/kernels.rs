@@ -12,6 +12,13 @@
 //! subtest per kernel holding every case of it (Contract 6: the outputs mean
 //! the same across kernels).
 //!
+//! Three more (issue 19): a kernel in a folder named `my kernels;x` (the
+//! image linked, its modules hard-linked there) boots and passes `ts-off`
+//! (vng's `sh -c` line broke on it); a `TMPDIR` named `t;touch INJECTED;`
+//! is refused with one line and runs nothing; a `--kernel` run killed by
+//! SIGKILL mid-boot leaves no process and nothing in its `TMPDIR` (its guest
+//! folder with virtme-run's `virtme_ret*` goes with it).
+//!
 //! The image: `$SYNLAB_TEST_KERNEL`, else the newest `/boot/vmlinuz-6.1.*`.
 //! Without root, an image, vng, qemu or a static busybox the trial is
 //! ignored, decided when the trials are listed, and one line says why; with
@@ -64,6 +71,18 @@ fn main() {
         trial(
             "kernels::junit_json_and_ktap_name_every_case_of_every_kernel",
             outputs,
+        ),
+        trial(
+            "kernels::a_kernel_folder_with_a_space_and_a_semicolon_boots",
+            odd_kernel_path,
+        ),
+        trial(
+            "kernels::a_tmpdir_with_shell_syntax_is_refused_and_runs_nothing",
+            shell_tmpdir,
+        ),
+        trial(
+            "kernels::a_kernel_run_killed_by_sigkill_leaves_nothing",
+            killed_run,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();
@@ -384,4 +403,240 @@ fn outputs(image: &Path) -> Result<(), Failed> {
         "the table on stderr beside KTAP",
         &out,
     )
+}
+
+/// `synlab ARGS` in `cwd` with `TMPDIR`, tagged with `TAG`.
+fn synlab_in(cwd: &Path, tmpdir: &Path, tag: &str, args: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new(synlab_bin());
+    cmd.current_dir(cwd)
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .env_remove("SYNLAB_SCENARIOS")
+        .env("SYNLAB_ARTIFACTS", cwd.join("artifacts"))
+        .env(TAG, tag);
+    cmd
+}
+
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `from` recreated at `to` with hard links (the same files, no copy):
+/// links stay links.
+fn hard_link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let kind = e.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            hard_link_tree(&src, &dst)?;
+        } else {
+            std::fs::hard_link(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// The image and its modules where a shell would split or end a line.
+fn odd_kernel_path(image: &Path) -> Result<(), Failed> {
+    let release = release_of(image);
+    // Its modules where synlab finds them: beside `boot/` (an extracted
+    // .deb, merged /usr or not; `/lib/modules` for an image in /boot).
+    let top = image
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    let modules = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|m| top.join(m).join(&release))
+        .find(|m| m.is_dir())
+        .ok_or_else(|| format!("no lib/modules/{release} beside {}", image.display()))?;
+    let scratch = support::ScratchDir::new("synlab-odd-kernel");
+    let dir = scratch.path().join("my kernels;x");
+    std::fs::create_dir_all(dir.join("boot")).map_err(|e| e.to_string())?;
+    let at = dir.join("boot").join(format!("vmlinuz-{release}"));
+    std::os::unix::fs::symlink(image, &at).map_err(|e| e.to_string())?;
+    if let Some(config) = image.parent().map(|p| p.join(format!("config-{release}")))
+        && config.is_file()
+    {
+        std::fs::copy(&config, dir.join("boot").join(format!("config-{release}")))
+            .map_err(|e| e.to_string())?;
+    }
+    hard_link_tree(&modules, &dir.join("lib/modules").join(&release)).map_err(|e| {
+        format!(
+            "hard-link {} into {} (one file system needed; TMPDIR on the same one as /lib): {e}",
+            modules.display(),
+            scratch.path().display()
+        )
+    })?;
+    let tag = format!("odd-{}", std::process::id());
+    let out = synlab_in(
+        scratch.path(),
+        Path::new("/tmp"),
+        &tag,
+        &[
+            "run".as_ref(),
+            "ts-off".as_ref(),
+            "--filter".as_ref(),
+            "ipv4".as_ref(),
+            "--kernel".as_ref(),
+            at.as_os_str(),
+            "--json".as_ref(),
+        ],
+    )
+    .output()
+    .map_err(|e| format!("start synlab: {e}"))?;
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &Value| r["type"] == "case")
+        .collect();
+    if out.status.code() != Some(0) || rows.len() != 1 || rows[0]["kernel"] != release.as_str() {
+        return Err(format!(
+            "want ts-off/ipv4 to pass on {release} booted from {}\n{}",
+            at.display(),
+            said(&out)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A `TMPDIR` whose name is shell syntax: refused before anything starts.
+fn shell_tmpdir(image: &Path) -> Result<(), Failed> {
+    let scratch = support::ScratchDir::new("synlab-shell-tmpdir");
+    let tmp = scratch.path().join("t;touch INJECTED;");
+    std::fs::create_dir(&tmp).map_err(|e| e.to_string())?;
+    let tag = format!("tmpdir-{}", std::process::id());
+    let out = synlab_in(
+        scratch.path(),
+        &tmp,
+        &tag,
+        &[
+            "run".as_ref(),
+            "ts-off".as_ref(),
+            "--filter".as_ref(),
+            "ipv4".as_ref(),
+            "--kernel".as_ref(),
+            image.as_os_str(),
+        ],
+    )
+    .output()
+    .map_err(|e| format!("start synlab: {e}"))?;
+    // The refusal is the kernel's column: on stdout, in the text report.
+    let text = said(&out);
+    let injected: Vec<PathBuf> = [
+        scratch.path(),
+        tmp.as_path(),
+        Path::new("/"),
+        Path::new("/tmp"),
+    ]
+    .iter()
+    .map(|d| d.join("INJECTED"))
+    .filter(|p| p.exists())
+    .collect();
+    let made = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+    if !injected.is_empty()
+        || made != 0
+        || out.status.code() != Some(2)
+        || !text.contains("TMPDIR) is not a plain path")
+    {
+        return Err(format!(
+            "want exit 2, 'not a plain path' and nothing made; INJECTED at {injected:?}, \
+             {made} entries in TMPDIR\n{text}"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What is in `dir`, by name.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Kill a `--kernel` run once its guest folder holds virtme-run's files:
+/// no process of it stays, and its TMPDIR is empty again.
+fn killed_run(image: &Path) -> Result<(), Failed> {
+    let scratch = support::ScratchDir::new("synlab-killed-kernel");
+    let tmp = scratch.path().join("tmp");
+    std::fs::create_dir(&tmp).map_err(|e| e.to_string())?;
+    let tag = format!("killed-{}", std::process::id());
+    let args = [
+        "run".as_ref(),
+        "ts-off".as_ref(),
+        "--filter".as_ref(),
+        "ipv4".as_ref(),
+        "--kernel".as_ref(),
+        image.as_os_str(),
+    ];
+    let mut child = synlab_in(scratch.path(), &tmp, &tag, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start synlab: {e}"))?;
+    // Wait (up to 120 s) until virtme-run made its return-code file: the
+    // guest is booting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let guest = loop {
+        let found = names_in(&tmp)
+            .into_iter()
+            .find(|n| n.starts_with("synlab-vm-"));
+        if let Some(g) = &found
+            && names_in(&tmp.join(g))
+                .iter()
+                .any(|n| n.starts_with("virtme_ret"))
+        {
+            break tmp.join(g);
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            return Err(format!(
+                "no guest folder with virtme_ret* in {} within 120 s: {:?}",
+                tmp.display(),
+                names_in(&tmp)
+            )
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().map_err(|e| format!("SIGKILL synlab: {e}"))?;
+    let _ = child.wait();
+    // qemu dies with its PID namespace: wait for it, 10 s at most.
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let tagged = format!("{TAG}={tag}");
+    while !tagged_processes(&tagged).is_empty() && std::time::Instant::now() < gone {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left = tagged_processes(&tagged);
+    // The guest's folder, virtme-run's files in it, goes with synlab: wait
+    // for an empty TMPDIR, 10 s at most.
+    while !names_in(&tmp).is_empty() && std::time::Instant::now() < gone {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = names_in(&tmp);
+    if !left.is_empty() || !after.is_empty() {
+        return Err(format!(
+            "after SIGKILL of synlab (its guest folder was {}): processes {left:?}; \
+             in TMPDIR {after:?}",
+            guest.display()
+        )
+        .into());
+    }
+    Ok(())
 }

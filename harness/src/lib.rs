@@ -30,6 +30,7 @@ mod lab;
 mod loc;
 mod mib;
 mod model;
+mod names;
 mod nfnetlink;
 mod observe;
 mod peer;

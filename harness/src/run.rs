@@ -13,7 +13,7 @@ use crate::evidence::Observation;
 use crate::exec::execute;
 use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
 use crate::lab::topology::every_addr;
-use crate::lab::{KeepNames, Lab, LabSpec, NsThread, Role, Shape};
+use crate::lab::{KeepNames, Kept, Lab, LabSpec, NsThread, Role, Shape};
 use crate::model::{self, Agreement, Prediction};
 use crate::observe::trace::{self, SharedTrace, TraceError, TraceSpec};
 use crate::scenario::{Case, ClientKind, Family};
@@ -162,19 +162,22 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     // first case has it made while its lab is built.
     let scope = trace_scope();
     trace::prepare_shared(&scope);
-    let keep = opts.keep.then(|| KeepNames::for_case(&case.name));
-    let lab = Lab::build(
-        &LabSpec {
-            family: case.family,
-            server_sysctl: case.server_sysctl.clone(),
-            client_sysctl: client_sysctls(case),
-            raw_client: case.client_kind == ClientKind::Raw,
-            keep: keep.clone(),
-            shape: case.topology,
-        },
-        case.timeout,
-    )
-    .await?;
+    let spec = LabSpec {
+        family: case.family,
+        server_sysctl: case.server_sysctl.clone(),
+        client_sysctl: client_sysctls(case),
+        raw_client: case.client_kind == ClientKind::Raw,
+        shape: case.topology,
+    };
+    // `--keep`: named namespaces, removed again unless the case ends with a
+    // result that names them.
+    let mut kept = opts
+        .keep
+        .then(|| Kept::new(KeepNames::for_case(&case.trial_name())));
+    let lab = match kept.as_mut() {
+        Some(k) => Lab::build_kept(&spec, k, case.timeout).await?,
+        None => Lab::build(&spec, case.timeout).await?,
+    };
     let server = lab.addr(Role::Server);
     let mut addrs: Vec<IpAddr> = lab.topology.addrs.iter().map(|(_, a)| *a).collect();
     addrs.dedup();
@@ -199,7 +202,7 @@ async fn run_case_async(case: &Case, opts: &RunOptions) -> Result<CaseRun, RunEr
     let deadline = tokio::time::Instant::now() + case.timeout;
     let obs = execute(case, lab, trace, deadline).await?;
     let mut run = conclude(case.clone(), kernel, obs, started.elapsed());
-    run.kept = keep;
+    run.kept = kept.map(Kept::keep);
     Ok(run)
 }
 

@@ -215,16 +215,24 @@ fn settle(
             return notes;
         }
     }
-    run.ends = ends(res.lines, cases, &run.info.release, &mut notes);
-    for end in &mut run.ends {
-        if let Some(named) = end.pcap().map(str::to_owned) {
-            let to = bring_one(&named, rw, &run.info.release, pcaps);
-            if let Err(e) = &to {
-                notes.push(format!("{}: pcap {named:?} refused: {e}", end.name()));
+    run.ends = ends(res.lines, cases, &run.info.release, &mut notes)
+        .into_iter()
+        .map(|mut end| {
+            let Some(named) = end.pcap().map(str::to_owned) else {
+                return end;
+            };
+            match bring_one(&named, rw, &run.info.release, pcaps) {
+                Ok(to) => {
+                    end.move_pcap(Ok(to));
+                    end
+                }
+                Err(e) => {
+                    notes.push(format!("{}: pcap {named:?} refused: {e}", end.name()));
+                    end.artifact_lost(&format!("{named:?}: {e}"))
+                }
             }
-            end.move_pcap(to);
-        }
-    }
+        })
+        .collect();
     for end in &run.ends {
         run.end.tally.add(end.record.conclusion);
     }
@@ -485,8 +493,8 @@ mod tests {
     /// A guest writes `../../x` as its release, points rows' pcaps at files
     /// outside its folder (absolute, `..`, through a link), prints one row
     /// that does not parse and returns no row for another case: nothing
-    /// outside the artifacts folder is written, each refusal is said, and
-    /// both cases are errors that fail the run.
+    /// outside the artifacts folder is written, each refusal is said and is
+    /// an error of its case, and the two lost cases are errors too.
     #[test]
     fn what_a_guest_returns_is_data_never_a_host_path() {
         let tmp = tempfile::tempdir().unwrap();
@@ -589,7 +597,19 @@ mod tests {
             "{:?}",
             lost.record
         );
-        assert_eq!(run.end.tally.error, 2);
+        // A pcap refused is that case's error, with what the case showed.
+        for c in &cases[..3] {
+            let e = of(c);
+            let text = e.record.details.as_deref().unwrap_or("");
+            assert!(
+                matches!(e.row, Row::Error(_))
+                    && text.contains("the pcap could not be written")
+                    && text.contains("the case ran: "),
+                "{:?}",
+                e.record
+            );
+        }
+        assert_eq!(run.end.tally.error, 5);
         assert_eq!(run.end.tally.exit_code(), 1, "a lost case fails the run");
     }
 }

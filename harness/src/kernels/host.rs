@@ -17,15 +17,14 @@ use super::{KernelError, Pcaps};
 /// Run `cases`, `jobs` at a time, and hand each case's end to `done` in case
 /// order (`false` stops the run). `subdir`: the release folder the pcaps go
 /// in (across kernels). Ends the run with an error when there is no
-/// privilege after all, or (on one kernel) when a pcap cannot be written
-/// safely; across kernels that pcap is left out and `note` says why.
+/// privilege after all; a pcap that cannot be written safely is an error
+/// of its case (`CaseEnd::artifact_lost`), and the run goes on.
 pub fn run(
     cases: &[Case],
     opts: &RunOptions,
     jobs: usize,
     pcaps: &Pcaps,
     subdir: Option<&str>,
-    note: &(dyn Fn(String) + Sync),
     mut done: impl FnMut(CaseEnd) -> bool + Send,
 ) -> Result<(), KernelError> {
     let kernel = crate::run::kernel_release();
@@ -34,17 +33,7 @@ pub fn run(
         let end = match r {
             Ok(run) => match pcap(&run, pcaps, subdir) {
                 Ok(p) => CaseEnd::ran(run, p.as_deref()),
-                Err(source) if subdir.is_none() => {
-                    fatal = Some(KernelError::Pcap {
-                        case: run.case.trial_name(),
-                        source,
-                    });
-                    return false;
-                }
-                Err(e) => {
-                    note(format!("{}: pcap not written: {e}", run.case.trial_name()));
-                    CaseEnd::ran(run, None)
-                }
+                Err(e) => CaseEnd::ran(run, None).artifact_lost(&e.to_string()),
             },
             Err(e) if e.is_privilege() => {
                 fatal = Some(KernelError::Host(Box::new(e)));

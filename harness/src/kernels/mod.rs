@@ -14,6 +14,7 @@ mod host;
 mod image;
 mod kvm;
 mod list;
+mod reaper;
 mod suite;
 mod tools;
 mod vm;
@@ -21,7 +22,6 @@ mod vm;
 use std::path::PathBuf;
 
 use crate::error::RunError;
-use crate::files::FileError;
 use crate::lab::LabError;
 use crate::report::ReportError;
 use crate::scenario::Case;
@@ -118,8 +118,6 @@ pub enum KernelError {
     /// The running kernel's run stopped (no privilege after all).
     #[error(transparent)]
     Host(Box<RunError>),
-    #[error("{case}: the pcap: {source}")]
-    Pcap { case: String, source: FileError },
     /// A guest did not give what the bench needs.
     #[error("{release}: {what}")]
     Guest { release: String, what: String },

@@ -102,8 +102,6 @@ fn host_alone(plan: &Plan, reporter: &mut dyn Reporter) -> Result<Tally, KernelE
         plan.jobs,
         &plan.pcaps,
         None,
-        // On one kernel a pcap that cannot be written ends the run: no note.
-        &|_| {},
         |end: CaseEnd| {
             tally.add(end.record.conclusion);
             match report_case(reporter, &kernel, &end) {
@@ -135,20 +133,16 @@ fn host_alone(plan: &Plan, reporter: &mut dyn Reporter) -> Result<Tally, KernelE
 }
 
 /// The running kernel's column of a run across kernels: every case kept.
-fn host_part(index: usize, plan: &Plan, tx: &mpsc::Sender<Msg>) -> Result<KernelRun, KernelError> {
+fn host_part(index: usize, plan: &Plan) -> Result<KernelRun, KernelError> {
     let started = Instant::now();
     let info = host_info(index);
     let mut ends = Vec::with_capacity(plan.cases.len());
-    let note_info = info.clone();
     host::run(
         &plan.cases,
         &RunOptions::default(),
         plan.jobs,
         &plan.pcaps,
         Some(&info.release),
-        &|n| {
-            let _ = tx.send(Msg::Note(note_info.clone(), n));
-        },
         |end| {
             ends.push(end);
             true
@@ -225,7 +219,7 @@ fn across_kernels(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(kernel) = kernels.get(i) else { return };
                     let msg = match (kernel, guests) {
-                        (Kernel::Host, _) => match host_part(i, plan, &tx) {
+                        (Kernel::Host, _) => match host_part(i, plan) {
                             Ok(run) => Msg::Done(i, run),
                             Err(e) => Msg::Failed(e),
                         },

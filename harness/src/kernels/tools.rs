@@ -1,5 +1,7 @@
 //! What booting a kernel image needs on the host, found once: virtme-ng's
-//! `vng`, `qemu-system-x86_64`, a statically linked busybox (vng builds its
+//! `vng` and, beside it, its `virtme-run` (which synlab starts itself, each
+//! path one argument, where vng would go through `sh -c`),
+//! `qemu-system-x86_64`, a statically linked busybox (vng builds its
 //! initramfs from it), and whether vng can run as the init of its own PID
 //! namespace (so qemu dies with synlab).
 
@@ -12,7 +14,8 @@ use super::group;
 /// The host's tools for guests.
 #[derive(Debug, Clone)]
 pub struct Tools {
-    pub vng: PathBuf,
+    /// virtme-ng's `virtme-run`, from vng's folder (else `$PATH`).
+    pub virtme_run: PathBuf,
     /// `vng --version`'s line.
     pub vng_version: String,
     pub busybox: PathBuf,
@@ -112,8 +115,20 @@ impl Tools {
             );
         }
         let vng_version = version(&vng)?;
+        let virtme_run = vng
+            .parent()
+            .map(|d| d.join("virtme-run"))
+            .filter(|p| p.is_file())
+            .or_else(|| in_path("virtme-run"))
+            .ok_or_else(|| {
+                format!(
+                    "virtme-ng's `virtme-run` is neither beside {} nor in PATH: reinstall \
+                     virtme-ng (`pip install virtme-ng`)",
+                    vng.display()
+                )
+            })?;
         Ok(Tools {
-            vng,
+            virtme_run,
             vng_version,
             busybox: static_busybox()?,
             pid_namespace: group::pid_namespace_works(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::future::try_join_all;
 
 use crate::wire::Family;
-pub use keep::KeepNames;
+pub use keep::{KeepNames, Kept};
 pub use ns::NsThread;
 pub use topology::{CLIENT_IF, Role, SERVER_IF, Shape, Topology};
 
@@ -81,9 +81,6 @@ pub struct LabSpec {
     /// namespace, so the client kernel never answers; the server gets a permanent
     /// neighbour entry for the client's address instead.
     pub raw_client: bool,
-    /// Keep the namespaces for inspection under these names (`ip netns`), instead
-    /// of anonymous ones that vanish with the run.
-    pub keep: Option<KeepNames>,
     pub shape: Shape,
 }
 
@@ -192,12 +189,22 @@ impl Lab {
     /// is configured, brought up and waited for at once, woken by the
     /// kernel's notifications rather than by polling.
     pub async fn build(spec: &LabSpec, link_timeout: Duration) -> Result<Lab, LabError> {
-        Lab::build_topology(spec.topology(), spec.keep.as_ref(), link_timeout).await
+        Lab::build_topology(spec.topology(), None, link_timeout).await
+    }
+
+    /// [`Lab::build`] with named namespaces (`--keep`): each one made is in
+    /// `kept`, which removes them unless the case hands them over.
+    pub async fn build_kept(
+        spec: &LabSpec,
+        kept: &mut Kept,
+        link_timeout: Duration,
+    ) -> Result<Lab, LabError> {
+        Lab::build_topology(spec.topology(), Some(kept), link_timeout).await
     }
 
     async fn build_topology(
         topology: Topology,
-        keep: Option<&KeepNames>,
+        keep: Option<&mut Kept>,
         link_timeout: Duration,
     ) -> Result<Lab, LabError> {
         for (key, _) in topology.namespaces.iter().flat_map(|n| &n.sysctls) {
@@ -208,9 +215,9 @@ impl Lab {
         let labels: Vec<&'static str> = topology.namespaces.iter().map(|n| n.label).collect();
         let threads = match keep {
             None => NsThread::spawn_many(&labels)?,
-            Some(names) => labels
+            Some(kept) => labels
                 .iter()
-                .map(|&label| NsThread::spawn_in(label, keep::named_namespace(&names.of(label))?))
+                .map(|&label| NsThread::spawn_in(label, kept.make(label)?))
                 .collect::<Result<Vec<_>, LabError>>()?,
         };
         same_cpu(&threads);

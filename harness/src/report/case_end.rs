@@ -53,6 +53,32 @@ impl CaseEnd {
         }
     }
 
+    /// A case whose artifact (its pcap) could not be written: an error of
+    /// that case, said in `why`, with what the case showed kept in the
+    /// error's text (its verdict, its timeline when it did not pass), never
+    /// the end of the run nor a silent loss. A case this synlab does not
+    /// know (a guest's stray row) keeps its row and says `why` in place of
+    /// the pcap.
+    pub fn artifact_lost(mut self, why: &str) -> CaseEnd {
+        let Some(case) = self.case.take() else {
+            self.move_pcap(Err(why.to_owned()));
+            return self;
+        };
+        let verdict = self.record.conclusion.as_str().to_uppercase();
+        let mut message = format!(
+            "the pcap could not be written: {why}\nthe case ran: {verdict} {}",
+            self.record.trial
+        );
+        if let Some(d) = &self.record.details {
+            message.push('\n');
+            message.push_str(d);
+        }
+        let mut end = CaseEnd::lost(&case, &self.record.kernel, message);
+        end.record.duration = self.record.duration;
+        end.run = self.run;
+        end
+    }
+
     /// A case not run on `kernel` (its scenario's `kernel` condition).
     pub fn skipped(case: &Case, kernel: &str, why: &str) -> CaseEnd {
         let row = json::skip_row(case, kernel, why);

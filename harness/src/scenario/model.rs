@@ -223,22 +223,14 @@ impl Case {
 }
 
 impl Case {
-    /// A file name for this case's artifacts: the trial name with `::` and `/`
-    /// turned into `.` and `_` (`timewait.ts-off.ipv6.pcap`).
+    /// A file name for this case's artifacts: the trial name with `::` as
+    /// `.`, `/` as `,` and any other character outside letters, digits and
+    /// `_-=+.` as `%XX` (`timewait.ts-off.ipv6.pcap`,
+    /// `timewait-row.syn.ipv4,seq=rcv_nxt+1.pcap`): one file per case, never
+    /// two cases' (see `names`). Past 200 bytes a readable prefix and a hash.
     pub fn pcap_file_name(&self) -> String {
-        let mut s: String = self
-            .trial_name()
-            .replace("::", ".")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.=".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        s.push_str(".pcap");
-        s
+        let trial = self.trial_name();
+        let stem = crate::names::of_trial(&trial);
+        format!("{}.pcap", crate::names::bounded(stem, &trial, 200))
     }
 }

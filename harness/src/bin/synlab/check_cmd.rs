@@ -5,13 +5,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn check(files: &[PathBuf]) -> ExitCode {
+use anyhow::Context;
+
+use crate::Fatal;
+use crate::stdout::outln;
+
+pub fn check(files: &[PathBuf]) -> Result<ExitCode, Fatal> {
     let (mut cases, mut bad) = (0, 0);
     for f in files {
         match synlab::load_file(f) {
             Ok(s) => {
                 cases += s.cases.len();
-                println!("ok {} ({} cases)", f.display(), s.cases.len());
+                outln!("ok {} ({} cases)", f.display(), s.cases.len()).context("stdout")?;
             }
             Err(e) => {
                 bad += 1;
@@ -21,8 +26,8 @@ pub fn check(files: &[PathBuf]) -> ExitCode {
     }
     let good = files.len() - bad;
     if bad == 0 {
-        println!("{} files, {cases} cases: valid", files.len());
-        return ExitCode::SUCCESS;
+        outln!("{} files, {cases} cases: valid", files.len()).context("stdout")?;
+        return Ok(ExitCode::SUCCESS);
     }
     // One bad file: its message alone, as every fatal error is printed.
     if files.len() > 1 {
@@ -31,5 +36,5 @@ pub fn check(files: &[PathBuf]) -> ExitCode {
             files.len()
         );
     }
-    ExitCode::from(2)
+    Ok(ExitCode::from(2))
 }

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use synlab::debian::{self, Cache, DebianError, Name, Options, Record, ago, mb};
 
+use anyhow::Context;
+
 use crate::Fatal;
+use crate::stdout::outln;
 
 /// What `--prune` removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -20,30 +23,28 @@ pub enum Prune {
 }
 
 /// The lines of `synlab kernels` about Debian kernels.
-pub fn show(offline: bool) {
+pub fn show(offline: bool) -> std::io::Result<()> {
     let cache = match Cache::locate() {
         Ok(c) => c,
         Err(e) => {
-            println!("Debian kernels: no cache: {e}");
-            return;
+            return outln!("Debian kernels: no cache: {e}");
         }
     };
     let trees = cache.trees();
     let records = cache.records();
     let bytes: u64 = trees.iter().map(|t| t.bytes).sum();
-    println!(
+    outln!(
         "Debian kernels (--kernel debian:SUITE or debian:SERIES): cache {} ({}), {} unpacked, {}",
         cache.root().display(),
         cache.chosen,
         trees.len(),
         mb(bytes)
-    );
+    )?;
     if records.is_empty() && trees.is_empty() {
-        println!("  none yet: `synlab run NAME --kernel debian:bookworm` fetches one");
-        return;
+        return outln!("  none yet: `synlab run NAME --kernel debian:bookworm` fetches one");
     }
     let today = if offline {
-        println!("  (--offline: the cache only, the archive not asked)");
+        outln!("  (--offline: the cache only, the archive not asked)")?;
         None
     } else {
         Some(Today::new(&cache))
@@ -51,7 +52,7 @@ pub fn show(offline: bool) {
     let mut today = today;
     for rec in &records {
         let now = today.as_mut().map(|t| t.of(&cache, rec));
-        println!("{}", record_line(rec, now.flatten()));
+        outln!("{}", record_line(rec, now.flatten()))?;
     }
     let named: Vec<String> = records.iter().map(|r| r.resolution.key()).collect();
     for t in trees.iter().filter(|t| !named.contains(&t.key)) {
@@ -59,12 +60,13 @@ pub fn show(offline: bool) {
             Some(r) => format!("{}, no name resolves to it", r.release),
             None => "not unpacked by synlab (no marker): left alone".to_string(),
         };
-        println!(
+        outln!(
             "  {}  {}  ({what}; `synlab kernels --prune` removes it)",
             t.path.display(),
             mb(t.bytes)
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The archive asked once per name, until it cannot be.
@@ -108,7 +110,8 @@ impl Today {
                 r.image().version
             )),
             Err(e) => {
-                println!("  the archive could not be asked ({e}): the cache alone");
+                // A failed write shows at the next line, which `show` checks.
+                let _ = outln!("  the archive could not be asked ({e}): the cache alone");
                 self.unreachable = Some(e.to_string());
                 None
             }
@@ -146,18 +149,19 @@ pub fn prune(what: Prune) -> Result<ExitCode, Fatal> {
             None => {
                 removed += 1;
                 bytes += p.bytes;
-                println!("removed {} ({})", p.path.display(), mb(p.bytes));
+                outln!("removed {} ({})", p.path.display(), mb(p.bytes)).context("stdout")?;
             }
             Some(why) => {
                 kept += 1;
-                println!("kept {}: {why}", p.path.display());
+                outln!("kept {}: {why}", p.path.display()).context("stdout")?;
             }
         }
     }
-    println!(
+    outln!(
         "pruned {}: {removed} removed ({}), {kept} left alone",
         cache.root().join("debian").display(),
         mb(bytes)
-    );
+    )
+    .context("stdout")?;
     Ok(ExitCode::SUCCESS)
 }

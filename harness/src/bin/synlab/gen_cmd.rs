@@ -9,9 +9,14 @@ use clap::CommandFactory;
 use crate::Cli;
 
 /// `synlab completions SHELL`: the completion script on stdout.
-pub fn completions(shell: clap_complete::Shell) {
+pub fn completions(shell: clap_complete::Shell) -> std::io::Result<()> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "synlab", &mut std::io::stdout());
+    // clap_complete panics when its writer fails: it writes into memory.
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "synlab", &mut out);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()
 }
 
 /// `synlab man`: the man page (roff) of synlab and of each subcommand.
@@ -25,7 +30,9 @@ pub fn man() -> std::io::Result<()> {
         out.extend_from_slice(b".bp\n");
         clap_mangen::Man::new(sub).render(&mut out)?;
     }
-    std::io::stdout().lock().write_all(&out)
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()
 }
 
 /// `synlab schema`: the JSON Schema of every `run --json` row, pretty-printed.

@@ -11,14 +11,16 @@ mod outputs;
 mod paint;
 mod progress;
 mod run_cmd;
+mod stdout;
 mod table_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use stdout::{out, outln};
 use synlab::Mode;
 use synlab::{Case, Scenario, Sources};
 
@@ -110,16 +112,23 @@ impl<E: Into<anyhow::Error>> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
-    // Like other Unix tools: `synlab run ... | head` ends quietly.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a write to a closed stdout is
+    // an error that ends the run through its guards, never a kill midway;
+    // `synlab run ... | head` then ends quietly (`stdout::closed`).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // `--help` and `--version` go to stdout: one that cannot take
+            // them is an error like any other.
+            return match e.print() {
+                Err(io) if !e.use_stderr() => {
+                    if io.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("synlab: stdout: {io}");
+                    }
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::from(if e.use_stderr() { 2 } else { 0 }),
+            };
         }
     };
     if let Err(Fatal(e)) = enter_privilege(&cli.command) {
@@ -128,6 +137,7 @@ fn main() -> ExitCode {
     }
     match real_main(cli) {
         Ok(code) => code,
+        Err(Fatal(e)) if stdout::closed(&e) => ExitCode::from(2),
         Err(Fatal(e)) => {
             eprintln!("synlab: {e:#}");
             ExitCode::from(2)
@@ -179,12 +189,13 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
                 .user_dir()
                 .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
             if bench::kernel::across(kernels) {
-                print!("{}", bench::kernel::bench_across(kernels, *runs, dir)?);
+                out!("{}", bench::kernel::bench_across(kernels, *runs, dir)?).context("stdout")?;
             } else {
-                print!(
+                out!(
                     "{}",
                     bench::kernel::bench(&sources, &kernels[0], *runs, dir)?
-                );
+                )
+                .context("stdout")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -192,39 +203,39 @@ fn real_main(cli: Cli) -> Result<ExitCode, Fatal> {
             prune: Some(what), ..
         } => debian_cmd::prune(*what),
         Command::Kernels { offline, .. } => {
-            synlab::list_kernels(&mut std::io::stdout().lock())?;
-            debian_cmd::show(*offline);
+            synlab::list_kernels(&mut std::io::stdout().lock()).context("stdout")?;
+            debian_cmd::show(*offline).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { runs, quick, .. } => {
             synlab::probe_privilege()?;
             let opts = bench::BenchOptions::new(sources, *runs, *quick);
-            print!("{}", bench::run(&opts)?);
+            out!("{}", bench::run(&opts)?).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
             for s in sources.discover()? {
                 for case in &s.cases {
-                    println!("{}", list_line(&s, case));
+                    outln!("{}", list_line(&s, case)).context("stdout")?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { files } => Ok(check_cmd::check(files)),
+        Command::Check { files } => check_cmd::check(files),
         Command::Completions { shell } => {
-            gen_cmd::completions(*shell);
+            gen_cmd::completions(*shell).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
-            gen_cmd::man()?;
+            gen_cmd::man().context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            println!("{}", gen_cmd::schema());
+            outln!("{}", gen_cmd::schema()).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules => {
-            print!("{}", synlab::rules_text());
+            out!("{}", synlab::rules_text()).context("stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_cmd::run(&sources, args),

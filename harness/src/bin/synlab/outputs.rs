@@ -153,11 +153,13 @@ impl Notes {
 impl Reporter for Notes {
     fn case_finished(&mut self, _: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
         match case.run.as_ref().and_then(|r| r.kept.as_ref()) {
-            Some(k) => self.line(&format!(
-                "kept: ip netns exec {} ss -tan; remove with: {}",
-                k.server,
-                k.remove_command()
-            )),
+            Some(k) => match k.made().first() {
+                Some(first) => self.line(&format!(
+                    "kept: ip netns exec {first} ss -tan; remove with: {}",
+                    k.remove_command()
+                )),
+                None => Ok(()),
+            },
             None => Ok(()),
         }
     }

@@ -14,6 +14,7 @@ use clap::Args;
 use synlab::rows_table;
 
 use crate::Fatal;
+use crate::stdout::out;
 
 #[derive(Args)]
 pub struct TableArgs {
@@ -63,9 +64,9 @@ pub fn table(args: &TableArgs) -> Result<ExitCode, Fatal> {
         }
     };
     if args.markdown {
-        print!("{}", table.markdown());
+        out!("{}", table.markdown()).context("stdout")?;
     } else {
-        print!("{}", table.text());
+        out!("{}", table.text()).context("stdout")?;
     }
     Ok(ExitCode::from(table.tally().exit_code()))
 }

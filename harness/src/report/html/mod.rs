@@ -227,7 +227,8 @@ fn named(name: &str, kernel: Option<&str>) -> String {
 }
 
 /// A case whose evidence stayed in a guest: its verdict, what it showed, why
-/// it did not pass, and its segments as timeline lines.
+/// it did not pass, and its segments as timeline lines. Or a case that ended
+/// in an error: the error's whole text.
 fn away_section(
     out: &mut String,
     n: usize,
@@ -235,21 +236,31 @@ fn away_section(
     model: Option<&KernelModel>,
     label: Option<&str>,
 ) {
+    let error = r.conclusion == Status::Error;
     let _ = write!(
         out,
         "<section class=\"case {}\" id=\"case-{n}\">\n<h2>{} <span class=\"mono\">{}</span></h2>\n\
          <p class=\"facts\"><span class=\"mono\">{}</span> &middot; kernel <b class=\"mono\">{}</b> \
-         &middot; {:.1} ms &middot; ran in a VM: the segments as the guest's row gives them</p>\n",
+         &middot; {:.1} ms &middot; {}</p>\n",
         r.conclusion.as_str(),
         badge(r.conclusion),
         esc(&named(&r.trial, label)),
         esc(&r.file),
         esc(&r.kernel),
         r.duration.as_secs_f64() * 1e3,
+        if error {
+            "an error, not a verdict"
+        } else {
+            "ran in a VM: the segments as the guest's row gives them"
+        },
     );
     out.push_str("<div class=\"body\">\n<figure>\n<pre class=\"mono\">");
     for l in &r.timeline {
         out.push_str(&esc(l));
+        out.push('\n');
+    }
+    if let (true, Some(d)) = (error, &r.details) {
+        out.push_str(&esc(d));
         out.push('\n');
     }
     out.push_str("</pre>\n</figure>\n<aside>\n<dl>\n");
@@ -395,7 +406,10 @@ impl Reporter for HtmlReporter {
         Ok(())
     }
 
-    fn case_errored(&mut self, _: &KernelInfo, _: &CaseEnd) -> Result<(), ReportError> {
+    /// An error is on the page too, with its text (a case whose pcap could
+    /// not be written says what it showed).
+    fn case_errored(&mut self, kernel: &KernelInfo, case: &CaseEnd) -> Result<(), ReportError> {
+        self.ran.push((kernel.label.clone(), case.clone()));
         Ok(())
     }
 
@@ -411,9 +425,11 @@ impl Reporter for HtmlReporter {
             .zip(&lanes)
             .map(|((label, c), lanes)| {
                 let entry = match (&c.run, &c.row) {
-                    (Some(run), _) => Entry::Here(run, lanes),
-                    (None, Row::Case(row)) => Entry::Away(&c.record, row.rules.kernel.as_ref()),
-                    (None, _) => Entry::Away(&c.record, None),
+                    (Some(run), _) if c.record.conclusion != Status::Error => {
+                        Entry::Here(run, lanes)
+                    }
+                    (_, Row::Case(row)) => Entry::Away(&c.record, row.rules.kernel.as_ref()),
+                    (_, _) => Entry::Away(&c.record, None),
                 };
                 (self.across.then_some(label.as_str()), entry)
             })

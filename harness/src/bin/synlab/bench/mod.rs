@@ -296,7 +296,6 @@ fn lab_rows(opts: &BenchOptions, case: &Case, n: usize) -> Result<LabRows, Bench
         server_sysctl: vec![(SYSCTL.0.into(), SYSCTL.1.into())],
         client_sysctl: vec![(SYSCTL.0.into(), SYSCTL.1.into())],
         raw_client: false,
-        keep: None,
         shape: synlab::Shape::Veth,
     };
     let mut netlink = Vec::with_capacity(n);
