@@ -14,10 +14,8 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::Value;
-use support::{ScratchDir, synlab_bin};
+use support::{ScratchDir, run_outside};
 
 /// (file, text): each as someone outside the project would write it.
 const FILES: [(&str, &str); 8] = [
@@ -158,31 +156,11 @@ fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
     );
     std::fs::write(area.join("nc-p-again.toml"), text).expect("write");
 
-    let out = Command::new(synlab_bin())
-        .arg("--scenarios-dir")
-        .arg(dir.path())
-        .args(["run", "outside", "--json"])
-        .current_dir(dir.path())
-        .env_remove("SYNLAB_SCENARIOS")
-        .env("SYNLAB_ARTIFACTS", dir.path().join("artifacts"))
-        .output()
-        .expect("run synlab");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let context = format!(
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "wrong.toml fails\n{context}");
-    let all: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
-        .collect();
-    let rows: Vec<Value> = all
-        .iter()
-        .filter(|r| r["type"] == "case")
-        .cloned()
-        .collect();
+    let run = run_outside(dir.path(), "outside");
+    let context = run.context.clone();
+    assert_eq!(run.code, Some(1), "wrong.toml fails\n{context}");
+    let all = run.rows.clone();
+    let rows = run.cases();
     let row = |case: &str| -> &Value {
         rows.iter()
             .find(|r| r["case"] == case)

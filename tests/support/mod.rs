@@ -256,3 +256,52 @@ pub fn runs(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// What `synlab --scenarios-dir ROOT run AREA --json` printed, run from
+/// `root` with its artifacts under it: the exit code, every row, and the
+/// run's whole output for failure messages.
+pub struct OutsideRun {
+    pub code: Option<i32>,
+    pub rows: Vec<serde_json::Value>,
+    pub context: String,
+}
+
+impl OutsideRun {
+    /// The case rows.
+    pub fn cases(&self) -> Vec<serde_json::Value> {
+        self.rows
+            .iter()
+            .filter(|r| r["type"] == "case")
+            .cloned()
+            .collect()
+    }
+}
+
+/// Runs the scenarios of folder `area` under `root` (a folder outside the
+/// project) as a user would, with the JSON rows on stdout.
+pub fn run_outside(root: &Path, area: &str) -> OutsideRun {
+    let out = Command::new(synlab_bin())
+        .arg("--scenarios-dir")
+        .arg(root)
+        .args(["run", area, "--json"])
+        .current_dir(root)
+        .env_remove("SYNLAB_SCENARIOS")
+        .env("SYNLAB_ARTIFACTS", root.join("artifacts"))
+        .output()
+        .expect("run synlab");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = format!(
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{context}")))
+        .collect();
+    OutsideRun {
+        code: out.status.code(),
+        rows,
+        context,
+    }
+}
