@@ -15,7 +15,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{ScratchDir, run_outside};
+use support::{ScratchDir, assert_failed_check, run_outside};
 
 /// (file, text): each as someone outside the project would write it.
 const FILES: [(&str, &str); 8] = [
@@ -253,20 +253,6 @@ fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
     assert_eq!(linger["answer"], "syn-ack");
 
     for r in rows.iter().filter(|r| r["scenario"] == "wrong") {
-        assert_eq!(r["verdict"], "fail", "{context}");
-        let check = r["checks"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["field"] == "answer"))
-            .unwrap_or_else(|| panic!("an answer check\n{context}"));
-        assert_eq!(
-            (&check["expected"], &check["seen"]),
-            (&"rst".into(), &"ack".into())
-        );
-        assert!(
-            check["loc"]
-                .as_str()
-                .is_some_and(|l| l.ends_with("wrong.toml:8:10")),
-            "names the line: {check}"
-        );
+        assert_failed_check(r, "answer", ("rst", "ack"), "wrong.toml:8:10", &context);
     }
 }

@@ -14,7 +14,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{ScratchDir, run_outside};
+use support::{ScratchDir, assert_failed_check, run_outside};
 
 /// (file, text): each as someone outside the project would write it.
 const FILES: [(&str, &str); 5] = [
@@ -207,19 +207,11 @@ fn outside_scenarios_written_to_contract_5_get_the_kernels_answers() {
     );
 
     let wrong = row("wrong");
-    assert_eq!(wrong["verdict"], "fail", "{context}");
-    let check = wrong["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["field"] == "bind"))
-        .unwrap_or_else(|| panic!("a bind check\n{context}"));
-    assert_eq!(
-        (&check["expected"], &check["seen"]),
-        (&"ok".into(), &"EADDRINUSE".into())
-    );
-    assert!(
-        check["loc"]
-            .as_str()
-            .is_some_and(|l| l.ends_with("wrong.toml:6:8")),
-        "names the line: {check}"
+    assert_failed_check(
+        wrong,
+        "bind",
+        ("ok", "EADDRINUSE"),
+        "wrong.toml:6:8",
+        &context,
     );
 }

@@ -305,3 +305,27 @@ pub fn run_outside(root: &Path, area: &str) -> OutsideRun {
         context,
     }
 }
+
+/// Asserts that `row` failed its check of `field`, expected `expected`,
+/// saw `seen`, and names the file's line (`loc` ends with `loc_end`).
+pub fn assert_failed_check(
+    row: &serde_json::Value,
+    field: &str,
+    (expected, seen): (&str, &str),
+    loc_end: &str,
+    context: &str,
+) {
+    assert_eq!(row["verdict"], "fail", "{context}");
+    let check = row["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["field"] == field))
+        .unwrap_or_else(|| panic!("a {field} check\n{context}"));
+    assert_eq!(
+        (&check["expected"], &check["seen"]),
+        (&expected.into(), &seen.into())
+    );
+    assert!(
+        check["loc"].as_str().is_some_and(|l| l.ends_with(loc_end)),
+        "names the line: {check}"
+    );
+}
