@@ -6,7 +6,7 @@
 //! segments arrive; this says what the server does with them.
 
 use super::changes::{PAWS_COUNTER, REOPEN_ISN};
-use super::close::{self, TIME_WAIT_SECONDS};
+use super::close;
 use super::timewait::{self, Arrival, Effect, TimeWait};
 use super::{Inputs, Model, Prediction, Step, listener};
 use crate::release::Release;
@@ -28,8 +28,6 @@ pub(crate) struct Flow<'m> {
     release: Option<Release>,
     tw: TimeWait,
     ratelimit_ms: u32,
-    /// The close left a TIME_WAIT.
-    existed: bool,
     /// It is still there.
     alive: bool,
     rearmed: bool,
@@ -64,7 +62,6 @@ impl<'m> Flow<'m> {
             release: i.release,
             tw: i.time_wait(),
             ratelimit_ms: i.tw.invalid_ratelimit_ms,
-            existed,
             alive: existed,
             rearmed: false,
             oow_acked: false,
@@ -262,18 +259,10 @@ impl<'m> Flow<'m> {
             answer: Some(answer),
             client_syns: decided.then_some(self.syns),
             established: decided.then_some(self.established),
-            time_wait_after: Some(self.alive),
-            // Read before and after the event: only a TIME_WAIT that is still
-            // there has a timer to compare.
-            timer_restarted: self.alive.then_some(self.rearmed),
-            time_wait_seconds: self.existed.then_some(TIME_WAIT_SECONDS),
-            connect: None,
             isn_from_time_wait,
-            bind: None,
-            nat_port: None,
             counters,
-            client_counters: Vec::new(),
             steps: self.steps,
+            ..Prediction::time_wait_left(self.alive, self.rearmed)
         }
     }
 }

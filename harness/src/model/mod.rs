@@ -52,7 +52,7 @@ pub struct Step {
 /// name them (`None`: the model makes no claim, because the field does not
 /// belong to the event or depends on timing the case does not fix), and the
 /// steps that lead there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Prediction {
     pub answer: Option<Answer>,
     pub client_syns: Option<u32>,
@@ -74,6 +74,17 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// What an event left of TIME_WAIT: whether it is still there and, when
+    /// it is, whether its timer was re-armed (read before and after the
+    /// event: only a TIME_WAIT still there has a timer to compare).
+    pub(super) fn time_wait_left(alive: bool, rearmed: bool) -> Self {
+        Prediction {
+            time_wait_after: Some(alive),
+            timer_restarted: alive.then_some(rearmed),
+            ..Self::default()
+        }
+    }
+
     /// The why of the case: every step's sentence, in order.
     pub fn why(&self) -> String {
         self.steps
@@ -186,10 +197,17 @@ pub fn predict(inputs: &Inputs) -> Prediction {
 
 /// The same with the branches of `model`: each event kind's entry.
 pub(crate) fn predict_with(model: &Model<'_>, inputs: &Inputs) -> Prediction {
-    match &inputs.event {
+    let mut p = match &inputs.event {
         EventInputs::Syn(e) => syn::predict(model, inputs, e),
         EventInputs::Segment(e) => segment::predict(model, inputs, e),
         EventInputs::Reconnect(e) => reconnect::predict(model, inputs, e),
         EventInputs::Restart(e) => restart::predict(model, inputs, e),
-    }
+    };
+    // Whatever the event, a TIME_WAIT the close left was armed for
+    // TCP_TIMEWAIT_LEN (tcp_time_wait()), which is what its timer reads
+    // before the event.
+    p.time_wait_seconds = close::left(&inputs.closing)
+        .0
+        .then_some(close::TIME_WAIT_SECONDS);
+    p
 }

@@ -7,7 +7,7 @@
 //! The reuse delay changed in 6.14 (`changes::REUSE_DELAY`).
 
 use super::changes::REUSE_DELAY;
-use super::close::{self, TIME_WAIT_SECONDS};
+use super::close;
 use super::{Inputs, Model, Prediction, ReconnectInputs, Step};
 use crate::event::reconnect::PortMode;
 use crate::wire::Answer;
@@ -69,8 +69,6 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &ReconnectInputs) -> Predict
         client_syns: connected.map(u32::from),
         established: connected,
         time_wait_after: connected.map(|c| existed && !c),
-        timer_restarted: None,
-        time_wait_seconds: existed.then_some(TIME_WAIT_SECONDS),
         connect: connected.map(|c| if c { "ok" } else { "EADDRNOTAVAIL" }.to_owned()),
         isn_from_time_wait: match (connected, existed) {
             // tcp_twsk_unique(): write_seq = tw_snd_nxt + 65535 + 2.
@@ -80,11 +78,10 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &ReconnectInputs) -> Predict
             (Some(true), false) if i.closing.close == crate::scenario::Close::Fin => Some(false),
             _ => None,
         },
-        bind: None,
-        nat_port: None,
         counters,
         client_counters,
         steps,
+        ..Prediction::default()
     }
 }
 

@@ -10,7 +10,7 @@
 //! scenarios/restart/reuse.toml and client-closed.toml; the rule reads the
 //! same from 5.10 on.
 
-use super::close::{self, TIME_WAIT_SECONDS};
+use super::close;
 use super::{Inputs, Model, Prediction, RestartInputs, Step};
 use crate::event::restart::Options;
 use crate::wire::{Answer, Side};
@@ -44,18 +44,9 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &RestartInputs) -> Predictio
     Prediction {
         // A restart sends no segment.
         answer: Some(Answer::None),
-        client_syns: None,
-        established: None,
         // Binding a listener does not touch TIME_WAIT.
         time_wait_after: Some(existed),
-        timer_restarted: None,
-        time_wait_seconds: existed.then_some(TIME_WAIT_SECONDS),
-        connect: None,
-        isn_from_time_wait: None,
         bind: Some(if ok { "ok" } else { "EADDRINUSE" }.to_owned()),
-        nat_port: None,
-        counters: Vec::new(),
-        client_counters: Vec::new(),
         steps: vec![
             close_step,
             Step {
@@ -65,6 +56,7 @@ pub(super) fn predict(_: &Model<'_>, i: &Inputs, e: &RestartInputs) -> Predictio
                 why: format!("{why} — {FUNCTION}"),
             },
         ],
+        ..Prediction::default()
     }
 }
 

@@ -30,6 +30,22 @@ fn arrival(flags: &str, seq: i64, tsval: Option<i64>) -> Arrival {
     }
 }
 
+/// Whether the expectation `name` is read off TIME_WAIT's timer (its table
+/// entry needs the timer's age).
+fn needs_timer(name: &str) -> bool {
+    crate::expect::field(name)
+        .is_some_and(|(_, f)| f.needs == Some(crate::expect::Measure::TimerAge))
+}
+
+/// What the prediction says of the fields read off TIME_WAIT's timer.
+fn timer_claims(p: &Prediction) -> Vec<String> {
+    p.claims()
+        .into_iter()
+        .filter(|(name, _)| needs_timer(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
 fn effect(tw: TimeWait, a: Arrival) -> Effect {
     timewait::decide(&BRANCHES, tw, a).effect
 }
@@ -490,7 +506,14 @@ fn without_time_wait_a_segment_meets_the_listener() {
     let p = predict(&i);
     assert_eq!(p.answer, Some(crate::wire::Answer::Rst), "{}", p.why());
     assert_eq!(p.time_wait_after, Some(false));
-    assert_eq!((p.timer_restarted, p.time_wait_seconds), (None, None));
+    // No TIME_WAIT: nothing is said of its timer or its length.
+    let said: Vec<&str> = p.claims().iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        said,
+        ["answer", "client_syns", "time_wait_after", "established"],
+        "{}",
+        p.why()
+    );
     assert!(p.counters.contains(&("Tcp.OutRsts", 1)));
     let mut restart = planned(
         "reuse/listener=plain/restart=plain/topology=veth/ipv4",
@@ -548,10 +571,8 @@ fn behind_a_nat_another_machine_is_remapped_and_misses_the_time_wait() {
     let p = predict(&other);
     assert_eq!(p.nat_port.as_deref(), Some("remapped"), "{}", p.why());
     assert_eq!(p.answer, Some(crate::wire::Answer::SynAck));
-    assert_eq!(
-        (p.time_wait_after, p.timer_restarted),
-        (Some(true), Some(false))
-    );
+    assert_eq!(p.time_wait_after, Some(true), "{}", p.why());
+    assert_eq!(timer_claims(&p), ["false"], "the timer is not re-armed");
     assert_eq!(p.isn_from_time_wait, Some(false), "the listener's own ISN");
     assert!(
         p.why().contains("nf_nat_l4proto_unique_tuple()"),
@@ -599,17 +620,28 @@ fn a_restart_after_the_client_closed_meets_nothing_in_the_bind_bucket() {
 #[test]
 fn a_field_whose_evidence_the_case_did_not_gather_is_listed_not_compared() {
     let p = predict(&planned("rfc1337/server.tcp_rfc1337=1/ipv4", "6.18.44"));
-    assert_eq!(p.timer_restarted, Some(false), "{}", p.why());
-    let obs = Observation::for_tests(first_connection());
-    let mut outcome = crate::judge::analyze(&obs, &crate::rules::Settings::default());
-    // A reading taken without letting TIME_WAIT age first.
-    outcome.timer_restarted = Some(true);
+    assert_eq!(timer_claims(&p), ["false"], "{}", p.why());
+    // A timer read 20 ms after an event 39 ms into TIME_WAIT, with 59.98 s
+    // left: re-armed, but read without letting TIME_WAIT age first.
+    let mut segments = first_connection();
+    segments.push(seg(Dir::ToServer, ".", 7, 5002, 40));
+    segments.push(seg(Dir::ToClient, ".", 5002, 0, 40));
+    let mut obs = Observation::for_tests(segments);
+    obs.event_index = Some(7);
+    obs.timer_after = Some(crate::evidence::TimerReading {
+        at_ns: 60_000_000,
+        left_ms: 60_000 - 20,
+    });
+    let outcome = crate::judge::analyze(&obs, &crate::rules::Settings::default());
     let timer = |a: &Agreement| {
-        a.compared
+        let timed: Vec<Compared> = a
+            .compared
             .iter()
-            .find(|c| c.field == "timer_restarted")
+            .filter(|c| needs_timer(&c.field))
             .cloned()
-            .expect("timer_restarted is listed")
+            .collect();
+        assert_eq!(timed.len(), 1, "the timer's field is listed once: {a:?}");
+        timed[0].clone()
     };
     let unmeasured = p.agreement(&outcome, |_| false);
     let t = timer(&unmeasured);
@@ -619,5 +651,7 @@ fn a_field_whose_evidence_the_case_did_not_gather_is_listed_not_compared() {
         "{t:?}"
     );
     let measured = p.agreement(&outcome, |m| m == crate::expect::Measure::TimerAge);
-    assert!(timer(&measured).differs(), "a measured timer is compared");
+    let t = timer(&measured);
+    assert!(t.differs(), "a measured timer is compared: {t:?}");
+    assert_eq!(t.seen.as_deref(), Ok("true"), "{t:?}");
 }
