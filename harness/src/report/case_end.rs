@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::RunError;
+use crate::expect::FIELDS;
 use crate::report::error_text;
 use crate::report::json::{
     self, Row,
@@ -230,11 +231,22 @@ fn case_record(c: &CaseRow) -> Record {
     r
 }
 
-/// The facts the kernels are compared by, as short text.
+/// The facts the kernels are compared by, as short text: every expectation
+/// of the table the row carries at its top level (`null` where the kernel
+/// showed nothing), the TCP counters, and where the reopened connection's ISN
+/// started.
 fn facts(c: &CaseRow) -> BTreeMap<&'static str, String> {
-    fn show<T: ToString>(v: Option<T>) -> String {
-        v.map_or_else(|| "null".to_string(), |v| v.to_string())
-    }
+    let row = serde_json::to_value(c).unwrap_or_default();
+    let mut facts: BTreeMap<&'static str, String> = FIELDS
+        .iter()
+        .filter_map(|f| {
+            let shown = match row.get(f.name)? {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            Some((f.name, shown))
+        })
+        .collect();
     let counters = c
         .counters
         .iter()
@@ -249,16 +261,9 @@ fn facts(c: &CaseRow) -> BTreeMap<&'static str, String> {
         Some(false) => "a new ISN",
         None => "none",
     };
-    BTreeMap::from([
-        ("answer", c.answer.as_str().to_owned()),
-        ("client_syns", c.client_syns.to_string()),
-        ("established", c.established.to_string()),
-        ("time_wait_after", c.time_wait_after.to_string()),
-        ("timer_restarted", show(c.timer_restarted)),
-        ("connect", show(c.connect.as_deref())),
-        ("counters", counters),
-        ("reopen_isn", isn.to_owned()),
-    ])
+    facts.insert("counters", counters);
+    facts.insert("reopen_isn", isn.to_owned());
+    facts
 }
 
 /// A row's segments as timeline lines, relative numbers as the text report
@@ -365,7 +370,19 @@ mod tests {
         let f = &end.record.facts;
         assert_eq!(f["answer"], "syn-ack");
         assert_eq!(f["counters"], "Tcp.PassiveOpens=1 TcpExt.PAWSTimewait=3");
-        assert_eq!(f["timer_restarted"], "null");
+        // Every expectation the row carries at its top level is a fact; what
+        // the kernel did not show reads `null`.
+        let top: Vec<&str> = FIELDS
+            .iter()
+            .map(|f| f.name)
+            .filter(|n| *n != "isn_from_time_wait")
+            .collect();
+        for name in &top {
+            assert!(f.contains_key(name), "{name}: {f:?}");
+        }
+        assert_eq!(f.len(), top.len() + 2, "and counters, reopen_isn: {f:?}");
+        assert_eq!(f["connect"], "null");
+        assert_eq!(f["established"], "false");
         assert_eq!(end.record.conclusion, Status::Fail);
         assert!(
             end.record

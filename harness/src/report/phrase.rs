@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::evidence::FirstConnection;
 use crate::evidence::Observation;
+use crate::expect::{FIELDS, Measure};
 use crate::observe::counters::Counters;
 use crate::observe::trace;
 use crate::report::json::rows::{KernelModel, ModelSummary};
@@ -183,12 +184,20 @@ pub fn event_facts(run: &CaseRun) -> Vec<String> {
     let (obs, o) = (&run.obs, &run.outcome);
     let mut out = Vec::new();
     if let (Some(b), Some(a)) = (obs.timer_before, obs.timer_after) {
+        // What the expectations read off the timer, as the table reads it.
+        let read: Vec<String> = FIELDS
+            .iter()
+            .filter(|f| f.needs == Some(Measure::TimerAge))
+            .map(|f| match (f.seen)(o) {
+                Ok(v) => format!("{} = {v}", f.name),
+                Err(why) => format!("{}: cannot tell ({why})", f.name),
+            })
+            .collect();
         out.push(format!(
-            "TIME_WAIT timer: {} ms left before the event, {} ms after: re-armed {}",
+            "TIME_WAIT timer: {} ms left before the event, {} ms after: {}",
             b.left_ms,
             a.left_ms,
-            o.timer_restarted
-                .map_or("(cannot tell: TIME_WAIT too young)", |r| yes_no(r))
+            read.join(", ")
         ));
     }
     if let Some(c) = &o.connect {
