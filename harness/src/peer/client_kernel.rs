@@ -162,8 +162,18 @@ impl KernelClient {
             }
             crate::slots::idle(left).await;
         }
-        self.connect(ends, Role::Client, port == PortMode::Bind, None)
-            .await
+        let played = self
+            .connect(ends, Role::Client, port == PortMode::Bind, None)
+            .await?;
+        if played.errno.is_none() {
+            // What connect() returns is what the case measures: one still
+            // waiting (its SYNs unanswered) has said nothing yet.
+            return Err(ends.timeout(
+                "connect() of the reconnect, which had not returned (its SYNs unanswered)",
+                ends.capture.segments(),
+            ));
+        }
+        Ok(played)
     }
 
     /// Connect on the thread of `from`'s namespace, from its address and the
@@ -186,37 +196,23 @@ impl KernelClient {
                     drop(stream);
                 }
                 Ok(Err((call, e))) => {
-                    let _ = tx.send(Err((call, kernel::errno_name(&e), e.to_string())));
+                    let _ = tx.send(Err((call, Some(kernel::errno_name(&e)), e.to_string())));
                 }
+                // Still waiting at the deadline: no errno, since the kernel
+                // returned none (ETIMEDOUT would come minutes later).
                 Err(_) => {
-                    let _ = tx.send(Err((
-                        "connect",
-                        "ETIMEDOUT".to_string(),
-                        "not finished at the case deadline".to_string(),
-                    )));
+                    let _ = tx.send(Err(("connect", None, "had not returned".to_string())));
                 }
             }
         })?;
         let result = rx.await.unwrap_or_else(|_| {
             Err((
                 "connect",
-                "EINTR".to_string(),
-                "the client task stopped".to_string(),
+                None,
+                "the client task stopped before it returned".to_string(),
             ))
         });
-        Ok(match result {
-            Ok(()) => Played {
-                connect: Ok(()),
-                errno: Some("ok".to_string()),
-                ..Played::default()
-            },
-            Err((call, errno, text)) => Played {
-                connect: Err(format!("{call}() failed: {text}")),
-                errno: Some(errno.clone()),
-                notes: vec![format!("{call}(): {errno} ({text})")],
-                ..Played::default()
-            },
-        })
+        Ok(played(result))
     }
 
     /// The handshake's last ACK when `connect()` succeeded, otherwise the
@@ -248,5 +244,54 @@ impl KernelClient {
             })
             .await;
         Ok(())
+    }
+}
+
+/// What the event's `connect()` came to: returned (`ok` or its errno), or
+/// still waiting at the case's deadline (no errno: the kernel returned none).
+type Connected = Result<(), (&'static str, Option<String>, String)>;
+
+/// The [`Played`] of a `connect()` that came to `result`.
+fn played(result: Connected) -> Played {
+    match result {
+        Ok(()) => Played {
+            connect: Ok(()),
+            errno: Some("ok".to_string()),
+            ..Played::default()
+        },
+        Err((call, Some(errno), text)) => Played {
+            connect: Err(format!("{call}() failed: {text}")),
+            errno: Some(errno.clone()),
+            notes: vec![format!("{call}(): {errno} ({text})")],
+            ..Played::default()
+        },
+        Err((call, None, text)) => Played {
+            connect: Err(format!("{call}() {text} at the case's deadline")),
+            errno: None,
+            notes: vec![format!("{call}(): {text} at the case's deadline")],
+            ..Played::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_still_waiting_at_the_deadline_has_no_errno() {
+        let waiting = played(Err(("connect", None, "had not returned".into())));
+        assert_eq!(waiting.errno, None, "the kernel returned nothing yet");
+        assert_eq!(
+            waiting.connect,
+            Err("connect() had not returned at the case's deadline".into())
+        );
+        let refused = played(Err((
+            "connect",
+            Some("ECONNREFUSED".into()),
+            "Connection refused (os error 111)".into(),
+        )));
+        assert_eq!(refused.errno.as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(played(Ok(())).errno.as_deref(), Some("ok"));
     }
 }
