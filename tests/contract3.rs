@@ -143,11 +143,7 @@ answer = "rst"
 #[test]
 fn outside_scenarios_written_to_contract_3_get_the_kernels_answers() {
     let dir = ScratchDir::new("synlab-contract3");
-    let area = dir.path().join("outside");
-    std::fs::create_dir_all(&area).expect("mkdir");
-    for (name, text) in FILES {
-        std::fs::write(area.join(name), text).expect("write a scenario");
-    }
+    let area = dir.area("outside", &FILES);
     let mut text = FILES[3].1.to_string();
     // Timestamps off on the client: nothing to tell the old connection's
     // segments from the new one's, so connect() gets EADDRNOTAVAIL.

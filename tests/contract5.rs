@@ -97,11 +97,7 @@ bind = "ok"
 #[test]
 fn outside_scenarios_written_to_contract_5_get_the_kernels_answers() {
     let dir = ScratchDir::new("synlab-contract5");
-    let area = dir.path().join("questions");
-    std::fs::create_dir_all(&area).expect("mkdir");
-    for (name, text) in FILES {
-        std::fs::write(area.join(name), text).expect("write a scenario");
-    }
+    dir.area("questions", &FILES);
     let run = run_outside(dir.path(), "questions");
     let context = run.context.clone();
     assert_eq!(run.code, Some(1), "wrong.toml fails\n{context}");

@@ -188,6 +188,16 @@ impl ScratchDir {
         std::fs::write(&path, bytes).expect("write a generated file");
         path
     }
+
+    /// A scenario folder `area` in the directory, holding `files` (name, text).
+    pub fn area(&self, area: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.0.join(area);
+        std::fs::create_dir_all(&dir).expect("create a scenario folder");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write a scenario");
+        }
+        dir
+    }
 }
 
 impl Drop for ScratchDir {
