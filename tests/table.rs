@@ -174,6 +174,43 @@ fn markdown_is_a_table_of_the_same_cells() {
     );
 }
 
+/// A case name with Markdown's and HTML's characters is one cell that reads
+/// as written, and a verdict that is no pass stands out (bold).
+#[test]
+fn markdown_keeps_an_odd_case_name_in_its_cell() {
+    let (_, files) = the_run();
+    let odd = "odd/|*_`x`<b>&amp;";
+    let dir = ScratchDir::new("synlab-table-odd");
+    let mut written = Vec::new();
+    for (n, file) in files.iter().take(2).enumerate() {
+        let rows = std::fs::read_to_string(file).expect("a rows file");
+        let mut row: serde_json::Value = rows
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON row"))
+            .find(|r: &serde_json::Value| r["type"] == "case")
+            .expect("a case row");
+        row["case"] = odd.into();
+        row["pass"] = false.into();
+        row["verdict"] = "fail".into();
+        let answer = row["answer"].as_str().unwrap_or_default().to_owned();
+        written.push((
+            dir.write(&format!("{n}.jsonl"), format!("{row}\n").as_bytes()),
+            answer,
+        ));
+    }
+    let files: Vec<PathBuf> = written.iter().map(|(f, _)| f.clone()).collect();
+    let out = synlab(&["--markdown"], &files);
+    assert_eq!(out.status.code(), Some(1), "a failed row: {}", said(&out));
+    let md = text(&out.stdout);
+    let (rows, _) = parse_markdown(&md);
+    assert_eq!(rows.len(), 2, "the header and the case:\n{md}");
+    assert_eq!(rows[1][1], odd, "{md}");
+    for (n, (_, answer)) in written.iter().enumerate() {
+        assert_eq!(rows[1][2 + n], format!("FAIL {answer}"), "{md}");
+        assert!(md.contains(&format!("| **FAIL {answer}** |")), "{md}");
+    }
+}
+
 const BEGIN: &str =
     "<!-- synlab table --markdown docs/results/*.jsonl: begin (just readme-table) -->\n";
 const END: &str = "<!-- synlab table: end -->";
