@@ -47,9 +47,10 @@ mod verdict;
 mod wire;
 
 pub use error::RunError;
+pub use evidence::Outcome;
 pub use evidence::{FirstConnection, Observation};
 pub use files::{FileError, SafeDir, read_inside, write_named};
-pub use judge::{Check, ClaimVerdict, Outcome, Status, Unchecked, Verdict};
+pub use judge::{Check, ClaimVerdict, Status, Unchecked, Verdict};
 pub use kernels::{
     Guest, GuestArgs, Kernel, KernelError, Pcaps, Plan, SuiteBoot, across, list as list_kernels,
     run as run_on_kernels,

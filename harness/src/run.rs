@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crate::error::RunError;
 use crate::event::Event;
 use crate::event::reconnect::{PortMode, Reconnect};
-use crate::evidence::Observation;
+use crate::evidence::{self, Observation, Outcome};
 use crate::exec::execute;
-use crate::judge::{self, ClaimVerdict, Outcome, Verdict};
+use crate::judge::{self, ClaimVerdict, Verdict};
 use crate::lab::topology::every_addr;
 use crate::lab::{KeepNames, Kept, Lab, LabSpec, NsThread, Role, Shape};
 use crate::model::{self, Agreement, Prediction};
@@ -215,7 +215,7 @@ pub(crate) fn conclude(
     obs: Observation,
     duration: Duration,
 ) -> CaseRun {
-    let outcome = judge::analyze(&obs, &case.rule_settings());
+    let outcome = evidence::analyze(&obs, &case.rule_settings());
     let verdict = judge::judge(&case, &outcome, &obs.known_counters, &kernel);
     let folklore = judge::folklore(&case, &outcome, &obs.known_counters, &kernel);
     let prediction = model::predict(&model::Inputs::observed(&case, &obs, &kernel));

@@ -3,8 +3,10 @@
 //! Built once by `exec`, never changed after.
 
 mod first;
+mod outcome;
 
 pub use first::{Closing, FirstConnection, handshake_ack};
+pub use outcome::{Outcome, analyze};
 
 use crate::observe::conntrack::ConntrackEntry;
 use crate::observe::counters::Counters;

@@ -3,7 +3,7 @@
 //! entry here, the outcome value it reads, and its line in the JSON row.
 
 use super::{Field, Kind, Measure, any_event};
-use crate::judge::outcome::Outcome;
+use crate::evidence::Outcome;
 use crate::wire::Answer;
 
 const ANSWERS: &[&str] = &[

@@ -11,7 +11,7 @@ pub mod fields;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::judge::outcome::Outcome;
+use crate::evidence::Outcome;
 use crate::loc::At;
 use crate::scenario::raw::Scalar;
 

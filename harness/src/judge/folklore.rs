@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::outcome::Outcome;
 use super::verdict::{Check, judge};
+use crate::evidence::Outcome;
 use crate::expect::Want;
 use crate::scenario::{At, Case, Expect};
 

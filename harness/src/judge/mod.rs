@@ -1,10 +1,9 @@
-//! Judge a case: `outcome` reads what the evidence shows, `verdict` compares it
-//! with the scenario's expectation for the kernel it ran on.
+//! Judge a case: `verdict` compares what the evidence showed
+//! (`evidence::Outcome`) with the scenario's expectation for the kernel it ran
+//! on; `folklore` holds a popular claim against it.
 
 mod folklore;
-pub(crate) mod outcome;
 mod verdict;
 
 pub use folklore::{ClaimVerdict, folklore};
-pub use outcome::{Outcome, analyze};
 pub use verdict::{Check, Status, Unchecked, Verdict, judge};

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::outcome::Outcome;
+use crate::evidence::Outcome;
 use crate::mib;
 use crate::release::Release;
 use crate::scenario::{Case, Loc};
@@ -181,8 +181,8 @@ fn counter_stand_in(
 mod tests {
     use super::*;
     use crate::evidence::Observation;
+    use crate::evidence::analyze;
     use crate::evidence::first_tests::{first_connection, seg};
-    use crate::judge::analyze;
     use crate::wire::Dir;
     use std::path::Path;
 

@@ -10,8 +10,8 @@
 use serde::Serialize;
 
 use super::Prediction;
+use crate::evidence::Outcome;
 use crate::expect::{self, Measure};
-use crate::judge::outcome::Outcome;
 
 /// One field: what the model said and what the case showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -632,7 +632,7 @@ fn a_field_whose_evidence_the_case_did_not_gather_is_listed_not_compared() {
         at_ns: 60_000_000,
         left_ms: 60_000 - 20,
     });
-    let outcome = crate::judge::analyze(&obs, &crate::rules::Settings::default());
+    let outcome = crate::evidence::analyze(&obs, &crate::rules::Settings::default());
     let timer = |a: &Agreement| {
         let timed: Vec<Compared> = a
             .compared

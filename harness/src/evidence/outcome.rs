@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::time::Duration;
 
-use crate::evidence::{Observation, TIMER_AGE, handshake_ack};
+use super::{Observation, TIMER_AGE, handshake_ack};
 use crate::observe::counters::Counters;
 use crate::rules;
 use crate::wire::{Answer, Dir, Segment, Side};
