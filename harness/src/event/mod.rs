@@ -7,7 +7,7 @@
 //!
 //! A new kind is a new file here, its variant below, its table's line in
 //! `scenario::file`, its side call in `peer`, its arm in `exec` and its row
-//! variant in `report::json::rows`.
+//! variant in `rows`.
 
 pub mod reconnect;
 pub mod restart;
@@ -15,8 +15,8 @@ pub mod segment;
 pub mod syn;
 
 use crate::loc::Loc;
-use crate::report::json::rows;
-use crate::scenario::setting::{Axis, Sel};
+use crate::read::setting::{Axis, Sel};
+use crate::rows;
 use crate::wire::Side;
 
 /// What happens to the TIME_WAIT socket in one case.

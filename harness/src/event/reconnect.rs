@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use crate::loc::Loc;
-use crate::report::json::rows;
-use crate::scenario::check::Checker;
-use crate::scenario::raw::{Scalar, Value};
-use crate::scenario::setting::{Axis, Sel, Setting};
+use crate::read::check::Checker;
+use crate::read::raw::{Scalar, Value};
+use crate::read::setting::{Axis, Sel, Setting};
+use crate::rows;
 
 pub const NAME: &str = "reconnect";
 

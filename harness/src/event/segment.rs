@@ -9,10 +9,10 @@ use serde_spanned::Spanned;
 use super::Around;
 use super::syn::{refuse_kernel_tsval, refuse_ts_recent};
 use crate::loc::At;
-use crate::scenario::check::Checker;
-use crate::scenario::expr::{self, SeqExpr, TsExpr, compact, seq_value, ts_value};
-use crate::scenario::raw::{Scalar, Value};
-use crate::scenario::setting::{Axis, Sel, Setting};
+use crate::read::check::Checker;
+use crate::read::expr::{self, SeqExpr, TsExpr, compact, seq_value, ts_value};
+use crate::read::raw::{Scalar, Value};
+use crate::read::setting::{Axis, Sel, Setting};
 use crate::wire::Flags;
 
 pub const NAME: &str = "segment";

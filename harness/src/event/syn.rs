@@ -9,10 +9,10 @@ use serde_spanned::Spanned;
 
 use super::Around;
 use crate::loc::{At, Loc};
-use crate::scenario::check::Checker;
-use crate::scenario::expr::{SeqExpr, TsExpr, seq_value, ts_value};
-use crate::scenario::raw::{Scalar, Value};
-use crate::scenario::setting::{Axis, Sel, Setting};
+use crate::read::check::Checker;
+use crate::read::expr::{SeqExpr, TsExpr, seq_value, ts_value};
+use crate::read::raw::{Scalar, Value};
+use crate::read::setting::{Axis, Sel, Setting};
 
 pub const NAME: &str = "syn";
 

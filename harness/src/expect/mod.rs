@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::evidence::Outcome;
 use crate::loc::At;
-use crate::scenario::raw::Scalar;
+use crate::read::raw::Scalar;
 
 pub use fields::FIELDS;
 

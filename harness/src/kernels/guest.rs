@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::report::json::read::{self, Line};
-use crate::report::json::rows::Row;
+use crate::rows::Row;
 
 use super::vm::{READ_LIMIT, sh_quote};
 

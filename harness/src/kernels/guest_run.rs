@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::files::{SafeDir, read_inside};
 use crate::report::json::read::Line;
-use crate::report::json::rows::Row;
 use crate::report::record::Tally;
 use crate::report::{CaseEnd, KernelEnd, KernelInfo, artifacts};
+use crate::rows::Row;
 use crate::scenario::Case;
 
 use super::guest::{self, Invocation};
@@ -465,7 +465,8 @@ impl Guest {
 mod tests {
     use super::*;
     use crate::report::fixtures::{case_run, challenge_segments};
-    use crate::report::json::{self, rows::CaseRow};
+    use crate::report::json;
+    use crate::rows::CaseRow;
     use std::os::unix::fs::symlink;
 
     /// Five PAWS cases, built into synlab.

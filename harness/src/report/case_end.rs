@@ -14,12 +14,10 @@ use std::time::Duration;
 use crate::error::RunError;
 use crate::expect::FIELDS;
 use crate::report::error_text;
-use crate::report::json::{
-    self, Row,
-    rows::{CaseRow, Direction, ErrorRow, SkipRow},
-};
+use crate::report::json::{self, Row};
 use crate::report::record::Record;
 use crate::report::text;
+use crate::rows::{CaseRow, Direction, ErrorRow, SkipRow};
 use crate::run::CaseRun;
 use crate::scenario::Case;
 use crate::verdict::Status;

@@ -12,7 +12,7 @@ use crate::evidence::Observation;
 use crate::expect::{FIELDS, Measure};
 use crate::observe::counters::Counters;
 use crate::observe::trace;
-use crate::report::json::rows::{KernelModel, ModelSummary};
+use crate::rows::{KernelModel, ModelSummary};
 use crate::run::CaseRun;
 use crate::scenario::ClientKind;
 use crate::wire::Side;

@@ -4,11 +4,11 @@
 
 use serde_spanned::Spanned;
 
-use super::check::Checker;
-use super::raw::{RawExpect, Scalar, Table, Value};
 use super::value::{CounterError, counter_check};
 use crate::expect::Expect;
 use crate::loc::{At, Loc};
+use crate::read::check::Checker;
+use crate::read::raw::{RawExpect, Scalar, Table, Value};
 use crate::release::KernelCond;
 
 /// More entries than this in one sysctl or counters table is a generated file gone wrong;
@@ -190,7 +190,7 @@ impl Checker<'_> {
             .collect();
         for w in &when {
             if let Some(k) = &w.kernel {
-                self.errors.push(super::error::invalid(
+                self.errors.push(crate::read::error::invalid(
                     k.loc.clone(),
                     &w.field,
                     "a claim does not depend on the kernel; state per kernel what the kernel \
@@ -224,7 +224,7 @@ impl Checker<'_> {
         let matches = match matches {
             Some(m) => m.into_inner(),
             None => {
-                self.errors.push(super::error::invalid(
+                self.errors.push(crate::read::error::invalid(
                     loc.clone(),
                     format!("{field}.match"),
                     "is missing: the axis values (or kernel) the override is for",
@@ -271,7 +271,7 @@ impl Checker<'_> {
         }
         for (i, c) in conds.iter().enumerate() {
             if conds[..i].iter().any(|d| d.label == c.label) {
-                self.errors.push(super::error::invalid(
+                self.errors.push(crate::read::error::invalid(
                     c.label_loc.clone(),
                     &c.field,
                     format!("axis {:?} is matched twice", c.label),

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-use super::raw::{RawExpect, Table, Value};
 use crate::event::{reconnect, segment, syn};
+use crate::read::raw::{RawExpect, Table, Value};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

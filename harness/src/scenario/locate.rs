@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{ScenarioError, Source, one_line};
+use crate::read::error::{ScenarioError, Source, one_line};
 
 /// Tables whose keys are free-form names (sysctls, counters, axis labels): a path below
 /// one of them is shown as one quoted key, `sysctl."net.ipv4.tcp_timestamps"`.
@@ -260,7 +260,7 @@ fn reword(mut path: Vec<Part>, value: Option<&DeValue<'_>>, message: &str) -> (V
 }
 
 /// What the visitors of `raw.rs` expect of a setting's value (`raw::Value`, `raw::Scalar`).
-const SCALAR: &str = super::raw::SCALAR_EXPECTING;
+const SCALAR: &str = crate::read::raw::SCALAR_EXPECTING;
 
 /// What a setting's value must be, by its name; `list`: a list of them is allowed too.
 fn setting_expectation(path: &[Part], list: bool) -> &'static str {
@@ -366,7 +366,7 @@ fn duplicate(src: &Source<'_>, span: &Range<usize>) -> Option<ScenarioError> {
     let mut path = header_above(text, line_start)?;
     path.extend(key_parts(text.get(span.clone())?)?);
     let first = lookup(doc.get_ref(), &path)?;
-    let (first_line, _) = super::error::line_column(text, first.start);
+    let (first_line, _) = crate::read::error::line_column(text, first.start);
     Some(src.invalid(
         span,
         field(&path),

@@ -1,15 +1,15 @@
 //! Expands a checked `Spec` into its cases (the product of every list-valued setting),
 //! applies `[[expect.when]]`, and checks what only a whole case can show.
 
-use super::error::{ScenarioError, invalid};
 use super::expectations::When;
 use super::model::{
     Case, ClientKind, ClientPort, Close, Expect, Folklore, KernelWhen, Loc, MAX_CASES, Measure,
 };
 use super::parse::Spec;
-use super::setting::{Axis, Sel};
 use crate::event::Around;
 use crate::lab::Shape;
+use crate::read::error::{ScenarioError, invalid};
+use crate::read::setting::{Axis, Sel};
 use crate::wire::Side;
 
 /// The scenario a case belongs to.
@@ -240,7 +240,7 @@ fn build(origin: &Origin<'_>, spec: &Spec, sel: &Sel<'_>, expect: Expect) -> Cas
         .iter()
         .map(|s| (s.key.clone(), s.pick(sel).value.clone()))
         .collect();
-    let side = |list: &[super::setting::Setting<String>]| {
+    let side = |list: &[crate::read::setting::Setting<String>]| {
         let mut out = both.clone();
         for s in list {
             let value = s.pick(sel).value.clone();

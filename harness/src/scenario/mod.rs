@@ -2,29 +2,24 @@
 //! into the `Case`s the lab runs and the judge compares against. Format: README, Contract 1.
 
 pub mod builtin;
-pub(crate) mod check;
 mod discover;
-mod error;
 mod expectations;
-pub mod expr;
 mod file;
 mod locate;
 mod matrix;
 pub mod model;
 mod parse;
-pub(crate) mod raw;
-pub(crate) mod setting;
 mod sources;
 mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::read::error::{MAX_ERRORS, ScenarioError};
 pub use discover::{discover, load_file, resolve};
-pub use error::{MAX_ERRORS, ScenarioError};
 pub use model::{Answer, At, Case, ClientKind, Close, Expect, Family, Loc, SeqExpr, TsExpr};
 pub use sources::Sources;
 
-use error::Source;
+use crate::read::error::{self, Source};
 
 /// One scenario file: its identity, what it is for, and every case of its matrix.
 #[derive(Debug, Clone)]

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::expr::{SeqExpr, TsExpr};
-pub use super::setting::MAX_CASES;
 pub use crate::event::Event;
 use crate::event::restart::Options;
 pub use crate::expect::{Expect, Measure};
 use crate::lab::Shape;
 pub use crate::loc::{At, Loc};
+pub use crate::read::expr::{SeqExpr, TsExpr};
+pub use crate::read::setting::MAX_CASES;
 use crate::release::{KernelCond, Release};
 use crate::wire::Side;
 pub use crate::wire::{Answer, Family};

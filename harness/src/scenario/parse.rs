@@ -8,13 +8,9 @@ use std::time::Duration;
 
 use serde_spanned::Spanned;
 
-use super::check::Checker;
-use super::error::{ScenarioError, Source};
 use super::expectations::{FolkloreSpec, MAX_TABLE_ENTRIES, When};
 use super::file::RawFile;
 use super::model::{At, ClientKind, ClientPort, Close, Expect, Family, Loc};
-use super::raw::{Table, Value};
-use super::setting::Setting;
 use super::value::{
     check_sysctl_key, client_port_value, clients_value, close_value, closes_first_value,
     count_value, family_value, port_value, shape_value, sysctl_value,
@@ -22,6 +18,10 @@ use super::value::{
 use crate::event::restart::{Options, options_value};
 use crate::event::{self, reconnect, restart, segment, syn};
 use crate::lab::Shape;
+use crate::read::check::Checker;
+use crate::read::error::{ScenarioError, Source};
+use crate::read::raw::{Table, Value};
+use crate::read::setting::Setting;
 use crate::release::KernelCond;
 use crate::wire::Side;
 

@@ -2,9 +2,9 @@
 //! ports, families and the `[second_syn]` expressions, each with its refusal message.
 
 use super::model::{ClientPort, Close, Family};
-use super::raw::Scalar;
 use crate::lab::Shape;
 use crate::mib;
+use crate::read::raw::Scalar;
 use crate::wire::Side;
 
 /// `net.` followed by dot-separated segments of `[A-Za-z0-9_-]`.

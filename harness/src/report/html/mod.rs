@@ -25,10 +25,11 @@ use crate::files::{self, FileError};
 
 use crate::report::case_end::CaseEnd;
 use crate::report::events::{KernelInfo, ReportError, Reporter, RunEnd, RunInfo};
-use crate::report::json::{Row, rows::KernelModel};
+use crate::report::json::Row;
 use crate::report::markup::escape as esc;
 use crate::report::phrase::{self, display_path};
 use crate::report::record::Record;
+use crate::rows::KernelModel;
 use crate::run::CaseRun;
 use crate::verdict::Status;
 

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use super::badge;
 use crate::observe::counters::Counters;
-use crate::report::json::{self, rows::KernelModel};
+use crate::report::json;
 use crate::report::markup::escape as esc;
 use crate::report::phrase;
+use crate::rows::KernelModel;
 use crate::run::CaseRun;
 
 /// The verdict, outcome, TIME_WAIT evidence and counters beside the ladder.

@@ -4,7 +4,6 @@
 
 mod out;
 pub mod read;
-pub mod rows;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,10 +18,10 @@ use crate::run::CaseRun;
 use crate::scenario::{Answer, Case};
 use crate::wire::{Dir, Side};
 
+pub use crate::rows::{ModelSummary, Row, SummaryRow};
 pub use out::JsonReporter;
-pub use rows::{ModelSummary, Row, SummaryRow};
 
-use rows::{
+use crate::rows::{
     AnswerKind, CaseRow, CheckRow, ConnectionRow, ConntrackRow, Counts, Direction, ErrorRow, Event,
     Folklore, Inputs, KernelModel, ModelDiff, ModelStep, Prediction, ReopenIsn, ResetRow, Rules,
     SecondSyn, SegmentEvent, SegmentRow, SideKind, SkipRow, Snapshot, StateRow, TimeWait, Timer,

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::rows::{Row, SummaryRow};
+use crate::rows::{Row, SummaryRow};
 
 /// One line of a run's output.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The checker every table's reader shares: it records each refused value at
 //! its `file:line:column` with its field, and reads a value-or-list setting
-//! with its converter. The tables themselves are read in `parse.rs`,
-//! `expectations.rs` and each event kind's file.
+//! with its converter. The tables themselves are read in `scenario/parse.rs`,
+//! `scenario/expectations.rs` and each event kind's file (`event/`).
 
 use std::collections::HashSet;
 use std::ops::Range;

@@ -1,6 +1,6 @@
 //! The values of a scenario file exactly as TOML spells them, with every
 //! position kept: serde types only, no checks beyond TOML types and unknown
-//! keys. The file's shape, table by table, is `file.rs`.
+//! keys. The file's shape, table by table, is `scenario/file.rs`.
 
 use std::fmt;
 use std::marker::PhantomData;
