@@ -4,7 +4,9 @@
 //! of a file are left out: tests may look anywhere); a module and the file that
 //! declares it are not a circle. The library (`harness/src` without `bin/`) and
 //! the `synlab` binary (`harness/src/bin/synlab`, whose `crate::` is its own
-//! `main.rs`) are two crate roots, each checked on its own. Needs no privilege.
+//! `main.rs`) are two crate roots, each checked on its own. One level up, no
+//! folder (a top-level module) imports one that imports it back either, the
+//! files compiled for unit tests alone left out. Needs no privilege.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -249,6 +251,75 @@ fn no_file_of_the_harness_imports_one_that_imports_it_back() {
     );
 }
 
+/// The same graph one level up: each top-level module of the crate (a folder
+/// or a file beside `lib.rs`) is one node, the crate root left out (it only
+/// declares and re-exports).
+/// The files compiled for the unit tests alone (declared `#[cfg(test)] mod
+/// name;`) are left out, as the file-level graph leaves out the test module
+/// at the end of a file: tests may look anywhere.
+fn folder_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let tests = test_only(src);
+    let counted = |m: &Vec<String>| !tests.iter().any(|t| m.starts_with(t));
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (from, to) in graph(src) {
+        let Some(top) = from.first().filter(|_| counted(&from)) else {
+            continue;
+        };
+        let node = edges.entry(vec![top.clone()]).or_default();
+        node.extend(
+            to.iter()
+                .filter(|t| counted(t))
+                .filter_map(|t| t.first())
+                .filter(|t| *t != top)
+                .map(|t| vec![t.clone()]),
+        );
+    }
+    edges
+}
+
+/// The modules declared `#[cfg(test)] mod name;` (or `pub(crate) mod`).
+fn test_only(src: &Path) -> BTreeSet<Vec<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut out = BTreeSet::new();
+    for f in &files {
+        let module = module_of(src, f);
+        let text = std::fs::read_to_string(f).expect("read a source file");
+        for declared in text.split("#[cfg(test)]\n").skip(1) {
+            let line = declared.lines().next().unwrap_or("");
+            let name = line
+                .trim_start_matches("pub(crate) ")
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(';'));
+            if let Some(name) = name {
+                let mut m = module.clone();
+                m.push(name.to_string());
+                out.insert(m);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_folder_of_the_harness_imports_one_that_imports_it_back() {
+    let src = support::workspace().join("harness/src");
+    let lines: Vec<String> = circles(&folder_graph(&src))
+        .iter()
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|m| show(m)).collect();
+            names.push(show(&c[0]));
+            names.join(" -> ")
+        })
+        .collect();
+    assert!(
+        lines.is_empty(),
+        "import circles between the folders of harness/src, though no file imports one \
+         that imports it back (move the shared piece into a folder below both):\n{}",
+        lines.join("\n")
+    );
+}
+
 #[test]
 fn no_file_of_the_binary_imports_one_that_imports_it_back() {
     let src = support::workspace().join("harness/src/bin/synlab");
@@ -321,4 +392,31 @@ fn a_planted_circle_is_found() {
         BTreeSet::from(["a b".to_string(), "a/x c".to_string()]),
         "{found:?}"
     );
+}
+
+#[test]
+fn a_planted_circle_between_folders_is_found_and_a_test_file_is_not_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = dir.path();
+    std::fs::create_dir(src.join("a")).unwrap();
+    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\nmod c;\n").unwrap();
+    std::fs::write(src.join("a/mod.rs"), "mod x;\nmod y;\n").unwrap();
+    // a/x -> b -> a/y (b.rs below): no file imports one that imports it back.
+    std::fs::write(src.join("a/x.rs"), "use crate::b::B;\n").unwrap();
+    std::fs::write(src.join("a/y.rs"), "pub struct Y;\n").unwrap();
+    // c's unit tests, in a file of their own, may import what imports c.
+    std::fs::write(src.join("c.rs"), "#[cfg(test)]\nmod tests;\n").unwrap();
+    std::fs::create_dir(src.join("c")).unwrap();
+    std::fs::write(src.join("c/tests.rs"), "use crate::b::B;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "use crate::a::y::Y;\nuse crate::c;\n").unwrap();
+    assert!(circles(&graph(src)).is_empty(), "no circle between files");
+    let found: Vec<String> = circles(&folder_graph(src))
+        .iter()
+        .map(|c| {
+            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
+            v.sort();
+            v.join(" ")
+        })
+        .collect();
+    assert_eq!(found, ["a b"]);
 }
