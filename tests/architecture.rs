@@ -228,12 +228,29 @@ fn circle_lines(src: &Path) -> Vec<String> {
         edges.len(),
         src.display()
     );
-    circles(&edges)
+    lines(&edges)
+}
+
+/// Every circle of `edges` as a line: `a -> b -> a`.
+fn lines(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<String> {
+    circles(edges)
         .iter()
         .map(|c| {
             let mut names: Vec<String> = c.iter().map(|m| show(m)).collect();
             names.push(show(&c[0]));
             names.join(" -> ")
+        })
+        .collect()
+}
+
+/// Every circle of `edges` as its members, sorted: `a b`.
+fn members(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> BTreeSet<String> {
+    circles(edges)
+        .iter()
+        .map(|c| {
+            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
+            v.sort();
+            v.join(" ")
         })
         .collect()
 }
@@ -304,14 +321,7 @@ fn test_only(src: &Path) -> BTreeSet<Vec<String>> {
 #[test]
 fn no_folder_of_the_harness_imports_one_that_imports_it_back() {
     let src = support::workspace().join("harness/src");
-    let lines: Vec<String> = circles(&folder_graph(&src))
-        .iter()
-        .map(|c| {
-            let mut names: Vec<String> = c.iter().map(|m| show(m)).collect();
-            names.push(show(&c[0]));
-            names.join(" -> ")
-        })
-        .collect();
+    let lines = lines(&folder_graph(&src));
     assert!(
         lines.is_empty(),
         "import circles between the folders of harness/src, though no file imports one \
@@ -353,15 +363,10 @@ fn a_binary_is_its_own_crate_root() {
         circles(&graph(src)).is_empty(),
         "the library alone has none"
     );
-    let as_text: Vec<String> = circles(&graph(&bin))
-        .iter()
-        .map(|c| {
-            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
-            v.sort();
-            v.join(" ")
-        })
-        .collect();
-    assert_eq!(as_text, ["kernels run"]);
+    assert_eq!(
+        members(&graph(&bin)),
+        BTreeSet::from(["kernels run".to_string()])
+    );
 }
 
 #[test]
@@ -378,19 +383,11 @@ fn a_planted_circle_is_found() {
         "// use crate::a::x; (a comment)\nuse crate::a::x::X;\n#[cfg(test)]\nmod tests {\n use crate::b;\n}\n",
     )
     .unwrap();
-    let found = circles(&graph(src));
-    let as_text: BTreeSet<String> = found
-        .iter()
-        .map(|c| {
-            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
-            v.sort();
-            v.join(" ")
-        })
-        .collect();
+    let as_text = members(&graph(src));
     assert_eq!(
         as_text,
         BTreeSet::from(["a b".to_string(), "a/x c".to_string()]),
-        "{found:?}"
+        "{as_text:?}"
     );
 }
 
@@ -410,13 +407,8 @@ fn a_planted_circle_between_folders_is_found_and_a_test_file_is_not_one() {
     std::fs::write(src.join("c/tests.rs"), "use crate::b::B;\n").unwrap();
     std::fs::write(src.join("b.rs"), "use crate::a::y::Y;\nuse crate::c;\n").unwrap();
     assert!(circles(&graph(src)).is_empty(), "no circle between files");
-    let found: Vec<String> = circles(&folder_graph(src))
-        .iter()
-        .map(|c| {
-            let mut v: Vec<String> = c.iter().map(|m| show(m)).collect();
-            v.sort();
-            v.join(" ")
-        })
-        .collect();
-    assert_eq!(found, ["a b"]);
+    assert_eq!(
+        members(&folder_graph(src)),
+        BTreeSet::from(["a b".to_string()])
+    );
 }
