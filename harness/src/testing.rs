@@ -1,5 +1,11 @@
 //! Helpers for the unit tests that need a network namespace of their own:
-//! one definition each, used by the lab, observe and trace tests.
+//! one definition each, used by the lab, observe and trace tests; and the
+//! install of a missing Debian tool, one file with the outside tests'.
+
+#[path = "../../tests/support/apt.rs"]
+mod apt;
+
+pub(crate) use apt::ensure_installed;
 
 /// Fails the test at once, in one line that says how to run it, unless it is
 /// root: never a silent pass.

@@ -15,7 +15,7 @@ use crate::lab::netlink;
 use crate::observe::conntrack::{self, ConntrackEntry, CtStatus, CtTcpState, Tuple};
 use crate::testing::{require_root, runtime};
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
@@ -325,58 +325,16 @@ fn run_tool(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// Makes sure `program` (from Debian's `package`) runs: as root with apt-get
-/// it is installed when missing, said on stderr; otherwise the test fails
-/// with the command that installs it. Never a silent skip.
+/// Makes sure `program` (from Debian's `package`) runs: installed when
+/// missing as root with apt-get, said on stderr; otherwise the test fails with
+/// the command that installs it. Never a silent skip.
 fn need_tool(program: &str, package: &str) {
-    let present = || {
+    crate::testing::ensure_installed(program, package, || {
         Command::new(program)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
-    };
-    if present() {
-        return;
-    }
-    let apt = std::path::Path::new("/usr/bin/apt-get");
-    assert!(
-        nix::unistd::geteuid().is_root() && apt.exists(),
-        "{program} is needed by this test and is missing: `sudo apt-get install {package}`"
-    );
-    // One install at a time, also across test processes (the lock file of
-    // tests/support); whoever waited may find it installed.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(std::env::temp_dir().join("synlab-tests-apt.lock"))
-        .expect("open the apt lock file");
-    let _locked = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("lock the apt lock file: {e}"));
-    if present() {
-        return;
-    }
-    // Straight to fd 2, past libtest's capture: an install is always said.
-    let _ = writeln!(
-        std::io::stderr(),
-        "synlab tests: {program} is missing: apt-get install {package}"
-    );
-    let apt_get = |args: &[&str]| {
-        Command::new(apt)
-            .args(["-q", "-y", "-o", "DPkg::Lock::Timeout=600"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
-            .unwrap_or_else(|e| panic!("run apt-get: {e}"))
-    };
-    let update = apt_get(&["update"]);
-    let install = apt_get(&["install", "--no-install-recommends", package]);
-    assert!(
-        install.status.success() && present(),
-        "apt-get install {package} failed; apt-get update said:\n{}\napt-get install said:\n{}{}",
-        String::from_utf8_lossy(&update.stderr),
-        String::from_utf8_lossy(&install.stdout),
-        String::from_utf8_lossy(&install.stderr),
-    );
+    });
 }
 
 /// The fields of `conntrack -L` lines that name `orig`'s entry: its state,
