@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,15 +80,24 @@ fn killed_bench_leaves_nothing(signal: libc::c_int) {
     );
     let mounted = run_netns_mounted();
     let artifacts = support::ScratchDir::new("synlab-bench-leaks");
-    let mut bench = Command::new(support::synlab_bin())
-        .args(["bench", "--runs", "3", "--quick"])
+    let mut cmd = Command::new(support::synlab_bin());
+    cmd.args(["bench", "--runs", "3", "--quick"])
         .env("SYNLAB_ARTIFACTS", artifacts.path())
         .current_dir(artifacts.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start synlab bench");
+        .stderr(Stdio::null());
+    // SAFETY: signal() is async-signal-safe. A shell gives background jobs an
+    // ignored SIGINT and exec keeps it: the bench would go on and end by
+    // itself, and the test would pass without a kill; a user's Ctrl-C meets
+    // the default action.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut bench = cmd.spawn().expect("start synlab bench");
     let names = format!("synlab-bench-{}-", bench.id());
     wait_until(
         "an ip command of the bench's lab",
@@ -103,6 +113,13 @@ fn killed_bench_leaves_nothing(signal: libc::c_int) {
     wait_until("the bench to exit", Duration::from_secs(10), || {
         exited(&mut bench)
     });
+    // It was the signal that ended it, not the end of its work.
+    let status = bench.wait().expect("the bench's exit status");
+    assert_eq!(
+        status.signal(),
+        Some(signal),
+        "signal {signal}: the bench ended with {status}, not by the signal"
+    );
     // The `ip` command it was waiting for ends on its own.
     wait_until(
         "the bench's last ip command",
