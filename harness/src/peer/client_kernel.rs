@@ -169,7 +169,8 @@ impl KernelClient {
             // What connect() returns is what the case measures: one still
             // waiting (its SYNs unanswered) has said nothing yet.
             return Err(ends.timeout(
-                "connect() of the reconnect, which had not returned (its SYNs unanswered)",
+                "connect() of the reconnect to return (the segments show how far the \
+                 handshake got)",
                 ends.capture.segments(),
             ));
         }
@@ -205,13 +206,12 @@ impl KernelClient {
                 }
             }
         })?;
-        let result = rx.await.unwrap_or_else(|_| {
-            Err((
-                "connect",
-                None,
-                "the client task stopped before it returned".to_string(),
-            ))
-        });
+        // A task that ended without a word is synlab's failure, not the
+        // kernel's answer: an error of the case, never a connect() result.
+        let result = rx.await.map_err(|_| RunError::Io {
+            what: "the kernel client's connect() task".into(),
+            source: std::io::Error::other("it ended without saying what connect() returned"),
+        })?;
         Ok(played(result))
     }
 
